@@ -1,0 +1,8 @@
+"""Manufacturing execution system for lithium-ion electrode and cell lines."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("electrode-mes")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"

@@ -1,0 +1,102 @@
+"""Shared building blocks of the SQLModel tables: naming convention, time, column types."""
+
+from __future__ import annotations
+
+import enum
+import struct
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import SQLModel
+
+# Named constraints make migrations reproducible on both backends (SQLite's batch
+# mode can only drop a constraint it can name).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC: every timestamp the MES stores is UTC."""
+    return datetime.now(UTC)
+
+
+def enum_type(enum_cls: type[enum.Enum], length: int = 24) -> sa.Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, same on SQLite and PostgreSQL.
+
+    Native PostgreSQL enums would need a migration of their own for every new state.
+    """
+    return sa.Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+        name=enum_cls.__name__.lower(),
+    )
+
+
+class LaneValues(sa.types.TypeDecorator[list[float]]):
+    """The lane values of one gauge scan, stored as packed little-endian float64.
+
+    One row per scan keeps a 1,000 m roll at 1 cm pitch near 100 k rows per layer;
+    packing the lanes costs 8 bytes a value on both backends (a PostgreSQL
+    ``float8[]`` costs the same plus a 24-byte header, SQLite JSON about 20 bytes).
+    Min / mean / max are separate columns for queries, so nothing needs to look
+    inside the blob in SQL.
+    """
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        values = [float(v) for v in value]
+        return struct.pack(f"<{len(values)}d", *values)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[float] | None:
+        if value is None:
+            return None
+        raw = bytes(value)
+        return list(struct.unpack(f"<{len(raw) // 8}d", raw))
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (which is 64-bit there anyway).
+BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"timestamps must be timezone-aware, got {value!r}")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"the database returned {value!r} for a timestamp column")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def pk(row: SQLModel) -> int:
+    """The primary key of a flushed row (a row without one is a programming error)."""
+    value = getattr(row, "id", None)
+    if not isinstance(value, int):
+        raise RuntimeError(f"{type(row).__name__} has no id yet: flush the session first")
+    return value

@@ -1,0 +1,94 @@
+"""The ``mes`` command line.
+
+Errors of every layer are turned into one line on stderr and an exit code here,
+in :func:`main`, and nowhere else: a user never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+import mes
+from mes.config import get_settings
+from mes.db import make_engine
+from mes.errors import MesError
+
+app = typer.Typer(
+    name="mes",
+    help="Manufacturing execution for lithium-ion electrode and cell lines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema: apply migrations, check the connection.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the MES version."""
+    out.print(f"mes {mes.__version__}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to MES_DATABASE_URL (safe to run again)."""
+    from mes.migrate import upgrade
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        out.print(f"schema already at revision {after}; nothing to do")
+    else:
+        out.print(f"schema upgraded from {before or 'empty'} to revision {after}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Connect to MES_DATABASE_URL and report its schema revision (exit 1 unless current)."""
+    from mes.migrate import require_current
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        revision = require_current(engine)
+        url = engine.url.render_as_string(hide_password=True)
+    finally:
+        engine.dispose()
+    out.print(f"database {url}: schema at revision {revision} (current)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, map errors to exit codes."""
+    try:
+        app(args=argv, prog_name="mes")
+    except MesError as exc:
+        typer.echo(f"mes: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("mes: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        # A bug, not a user error; still no traceback on the operator's screen
+        # unless asked for.
+        if os.environ.get("MES_DEBUG"):
+            raise
+        typer.echo(
+            f"mes: internal error: {type(exc).__name__}: {exc} (set MES_DEBUG=1 for the traceback)",
+            err=True,
+        )
+        sys.exit(70)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,115 @@
+"""Runtime configuration: one validated ``Settings`` object, read from ``MES_*`` variables.
+
+Settings are read once per process by :func:`get_settings`; nothing here connects to
+anything, so importing this module is free of side effects.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mes.errors import ConfigError
+
+# Values that mean "nobody set this". Production refuses to start with any of them
+# so that a demo secret never signs a real operator's session or release.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret", "password", "guest"})
+DEFAULT_SECRET_KEY = "dev-secret"  # noqa: S105 - the development placeholder production refuses
+
+
+class Settings(BaseSettings):
+    """Everything a process of the MES needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MES_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./mes.db"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str = "redis://127.0.0.1:6379/1"
+    line_config: Path = Path("deploy/line.yaml")
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    # SQLite waits this long for a competing writer instead of failing with
+    # "database is locked"; the embedded default has a worker, the collector and
+    # CLI readers on one file.
+    sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+def _unencrypted_links(line_config: Path) -> list[str]:
+    """Names of the units in a line file whose OPC UA link is not signed and encrypted."""
+    try:
+        data: Any = yaml.safe_load(line_config.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"MES_LINE_CONFIG: cannot read {line_config}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"MES_LINE_CONFIG: {line_config} is not valid YAML: {exc}") from exc
+    units = data.get("units", []) if isinstance(data, dict) else []
+    weak: list[str] = []
+    for unit in units if isinstance(units, list) else []:
+        if not isinstance(unit, dict):
+            continue
+        security = unit.get("security") or {}
+        policy = str(security.get("policy", "None")) if isinstance(security, dict) else "None"
+        mode = str(security.get("mode", "None")) if isinstance(security, dict) else "None"
+        if policy == "None" or mode != "SignAndEncrypt":
+            weak.append(str(unit.get("name", "?")))
+    return weak
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse settings that are acceptable on a desk but not on a plant floor.
+
+    Raises :class:`ConfigError` naming the variable to fix.
+    """
+    if not settings.is_production:
+        return
+    if settings.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+        raise ConfigError("MES_SECRET_KEY is a placeholder; production needs a real secret")
+    if settings.database_url.startswith("sqlite"):
+        raise ConfigError("MES_DATABASE_URL points at SQLite; production runs on PostgreSQL")
+    for name, url in (
+        ("MES_BROKER_URL", settings.broker_url),
+        ("MES_RESULT_BACKEND", settings.result_backend),
+    ):
+        if url.startswith(("memory://", "filesystem://", "sqla+")):
+            raise ConfigError(
+                f"{name} is an embedded broker ({url.split(':', 1)[0]}); production runs on Redis"
+            )
+    if settings.line_config.exists():
+        weak = _unencrypted_links(settings.line_config)
+        if weak:
+            raise ConfigError(
+                f"MES_LINE_CONFIG: units {', '.join(weak)} in {settings.line_config} are not "
+                "Basic256Sha256 SignAndEncrypt; production refuses unencrypted equipment links"
+            )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and check a ``Settings``; malformed variables become one :class:`ConfigError`."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"MES_{field.upper()}: {first['msg']}") from exc
+    check_production(settings)
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()

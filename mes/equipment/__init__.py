@@ -1,0 +1,1 @@
+"""Equipment: profiles, OPC UA driver, simulators."""

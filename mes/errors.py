@@ -1,0 +1,51 @@
+"""The product's error hierarchy, one branch per layer.
+
+Every error a user can cause or meet derives from :class:`MesError`, carries a
+message that says what was wrong and where, and is turned into an exit code
+(CLI) or an HTTP status (API) in exactly one place (``mes.cli.main``)::
+
+    MesError
+     +-- ConfigError          a setting is wrong or refused (names the MES_ variable)
+     +-- DatabaseError        the database cannot be used
+     |    +-- DatabaseUrlError      MES_DATABASE_URL cannot be parsed / has no driver
+     |    +-- DatabaseUnreachable   the server does not answer
+     |    +-- SchemaNotCurrent      the schema is missing or behind the code
+     +-- RecipeError          (mes.recipes)
+     +-- EquipmentError       (mes.equipment)
+     +-- QualityError         (mes.quality)
+"""
+
+from __future__ import annotations
+
+
+class MesError(Exception):
+    """Base of every error the product reports to a user."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(MesError):
+    """A setting is missing, malformed or refused for this environment."""
+
+
+class DatabaseError(MesError):
+    """The configured database cannot be used."""
+
+
+class DatabaseUrlError(DatabaseError):
+    """``MES_DATABASE_URL`` is malformed or names a driver that is not installed."""
+
+
+class DatabaseUnreachable(DatabaseError):
+    """The database server did not accept a connection."""
+
+
+class SchemaNotCurrent(DatabaseError):
+    """The database has no schema or an older revision than this code needs."""

@@ -1,0 +1,1 @@
+"""Work orders, lots, step runs, layers, measurements and genealogy."""

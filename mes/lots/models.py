@@ -1,0 +1,263 @@
+"""Tables for what the line makes: work orders, lots, step runs, layers and their measurements.
+
+Lengths along the band are metres from the start of the roll (``*_m``); widths
+are millimetres (``*_mm``).
+"""
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from mes.base import BigIntPK, LaneValues, UTCDateTime, enum_type, utcnow
+from mes.equipment.models import EquipmentClass
+
+
+class WorkOrderState(enum.StrEnum):
+    """ISA-95 job order states."""
+
+    WAITING = "waiting"
+    READY = "ready"
+    RUNNING = "running"
+    HELD = "held"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    CLOSED = "closed"
+
+
+class LotKind(enum.StrEnum):
+    ANODE = "anode"
+    CATHODE = "cathode"
+    SEPARATOR = "separator"
+    CELL = "cell"
+    # Purchased webs the line coats on: received with the supplier's lot number
+    # so that genealogy reaches the supplier.
+    FOIL = "foil"
+    SUBSTRATE = "substrate"
+
+
+class LotStatus(enum.StrEnum):
+    PLANNED = "planned"
+    IN_PROCESS = "in_process"
+    ON_HOLD = "on_hold"
+    RELEASED = "released"
+    REJECTED = "rejected"
+    CONSUMED = "consumed"
+
+
+class StepRunState(enum.StrEnum):
+    PENDING = "pending"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    HELD = "held"
+    ABORTED = "aborted"
+
+
+class Disposition(enum.StrEnum):
+    """What the recipe says to do when a layer is out of spec."""
+
+    HOLD_LOT = "hold_lot"
+    HOLD_INTERVAL = "hold_interval"
+    FLAG_ONLY = "flag_only"
+    SCRAP = "scrap"
+
+
+class LayerResult(enum.StrEnum):
+    PENDING = "pending"
+    IN_SPEC = "in_spec"
+    OUT_OF_SPEC = "out_of_spec"
+
+
+class IntervalStatus(enum.StrEnum):
+    OPEN = "open"  # the excursion is still going on
+    FLAGGED = "flagged"
+    HELD = "held"
+    RELEASED = "released"
+    SCRAPPED = "scrapped"
+
+
+class WorkOrder(SQLModel, table=True):
+    __tablename__ = "work_order"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=64, unique=True)
+    recipe_id: int = Field(foreign_key="recipe.id", index=True)
+    lots_requested: int = Field(ge=1)
+    priority: int = Field(default=100)
+    state: WorkOrderState = Field(default=WorkOrderState.WAITING, sa_type=enum_type(WorkOrderState))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_work_order_state_priority", "state", "priority"),)
+
+
+class Lot(SQLModel, table=True):
+    __tablename__ = "lot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=64, unique=True)
+    kind: LotKind = Field(sa_type=enum_type(LotKind), index=True)
+    status: LotStatus = Field(default=LotStatus.PLANNED, sa_type=enum_type(LotStatus), index=True)
+    length_m: float = Field(gt=0)
+    width_mm: float | None = Field(default=None, gt=0)
+    work_order_id: int | None = Field(default=None, foreign_key="work_order.id", index=True)
+    recipe_id: int | None = Field(default=None, foreign_key="recipe.id")
+    recipe_hash: str | None = Field(default=None, max_length=64)
+    material: str = Field(default="", max_length=200)
+    supplier: str | None = Field(default=None, max_length=200)
+    supplier_lot: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StepRun(SQLModel, table=True):
+    """One recipe step of one lot on one unit; the SQL row is the truth a task re-reads."""
+
+    __tablename__ = "step_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_id: int = Field(foreign_key="lot.id")
+    step_index: int = Field(ge=0)
+    step_name: str = Field(max_length=100)
+    equipment_class: EquipmentClass = Field(sa_type=enum_type(EquipmentClass))
+    equipment_unit_id: int | None = Field(default=None, foreign_key="equipment_unit.id", index=True)
+    state: StepRunState = Field(default=StepRunState.PENDING, sa_type=enum_type(StepRunState), index=True)
+    attempt: int = Field(default=0, ge=0)
+    # Written to the machine before Start; the machine refuses a second Start for
+    # a job id it has run, which is what makes a redelivered task harmless.
+    job_id: str = Field(max_length=64, unique=True)
+    setpoints_sent: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    lease_token: int | None = Field(default=None)
+    time_limit_s: float | None = Field(default=None, gt=0)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("lot_id", "step_index"),)
+
+
+class Layer(SQLModel, table=True):
+    __tablename__ = "layer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_id: int = Field(foreign_key="lot.id")
+    step_run_id: int | None = Field(default=None, foreign_key="step_run.id", index=True)
+    layer_index: int = Field(ge=0)
+    name: str = Field(max_length=100)
+    material: str = Field(max_length=200)
+    method: str = Field(max_length=64)
+    disposition_policy: Disposition = Field(sa_type=enum_type(Disposition))
+    result: LayerResult = Field(default=LayerResult.PENDING, sa_type=enum_type(LayerResult))
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("lot_id", "layer_index"),)
+
+
+class Characteristic(SQLModel, table=True):
+    """A measured property of a layer (thickness, coat weight, …) with its spec and statistics."""
+
+    __tablename__ = "characteristic"
+
+    id: int | None = Field(default=None, primary_key=True)
+    layer_id: int = Field(foreign_key="layer.id")
+    name: str = Field(max_length=64)
+    unit: str = Field(max_length=32)
+    target: float
+    lsl: float
+    usl: float
+    gauge: str = Field(max_length=64)
+    pitch_m: float = Field(gt=0)
+    lanes: int = Field(ge=1)
+    result: LayerResult = Field(default=LayerResult.PENDING, sa_type=enum_type(LayerResult))
+    n_values: int = Field(default=0, ge=0)
+    min_value: float | None = None
+    mean_value: float | None = None
+    max_value: float | None = None
+    stddev_value: float | None = None
+
+    __table_args__ = (
+        sa.UniqueConstraint("layer_id", "name"),
+        sa.CheckConstraint("lsl < usl", name="limits_ordered"),
+    )
+
+
+class GaugeScan(SQLModel, table=True):
+    """One cross-web scan of an inline gauge: all lanes at one position along the band."""
+
+    __tablename__ = "gauge_scan"
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    lot_id: int = Field(foreign_key="lot.id")
+    layer_id: int = Field(foreign_key="layer.id")
+    characteristic_id: int = Field(foreign_key="characteristic.id")
+    # The gauge's own sequence number: unique per characteristic so that a
+    # backfill after a lost link can insert the same scan again harmlessly.
+    seq: int = Field(sa_type=sa.BigInteger, ge=0)
+    position_m: float
+    measured_at: datetime = Field(sa_type=UTCDateTime)
+    lane_values: list[float] = Field(sa_type=LaneValues)
+    min_value: float
+    mean_value: float
+    max_value: float
+
+    __table_args__ = (
+        sa.UniqueConstraint("characteristic_id", "seq"),
+        sa.Index("ix_gauge_scan_lot_layer_position", "lot_id", "layer_id", "position_m"),
+        sa.Index("ix_gauge_scan_characteristic_position", "characteristic_id", "position_m"),
+    )
+
+
+class OosInterval(SQLModel, table=True):
+    """A stretch of band ``[start_m, end_m]`` where a characteristic was out of spec."""
+
+    __tablename__ = "oos_interval"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_id: int = Field(foreign_key="lot.id")
+    layer_id: int = Field(foreign_key="layer.id", index=True)
+    characteristic_id: int = Field(foreign_key="characteristic.id", index=True)
+    start_m: float
+    end_m: float
+    worst_value: float
+    limit_value: float
+    limit_kind: str = Field(max_length=8)  # "lsl" or "usl"
+    disposition: Disposition = Field(sa_type=enum_type(Disposition))
+    status: IntervalStatus = Field(default=IntervalStatus.OPEN, sa_type=enum_type(IntervalStatus))
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dispositioned_by: str | None = Field(default=None, max_length=64)
+    dispositioned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint("end_m >= start_m", name="interval_ordered"),
+        sa.Index("ix_oos_interval_lot_start", "lot_id", "start_m"),
+    )
+
+
+class GenealogyLink(SQLModel, table=True):
+    """Metres ``[parent_start_m, parent_end_m]`` of a parent lot went into a child lot."""
+
+    __tablename__ = "genealogy_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    parent_lot_id: int = Field(foreign_key="lot.id")
+    parent_start_m: float = Field(ge=0)
+    parent_end_m: float
+    child_lot_id: int = Field(foreign_key="lot.id", index=True)
+    role: str = Field(max_length=32)  # anode, cathode, separator, substrate, …
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint("parent_end_m > parent_start_m", name="interval_ordered"),
+        sa.Index("ix_genealogy_link_parent_interval", "parent_lot_id", "parent_start_m", "parent_end_m"),
+    )

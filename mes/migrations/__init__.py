@@ -1,0 +1,1 @@
+"""Alembic migrations of the MES schema (same scripts for SQLite and PostgreSQL)."""

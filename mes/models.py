@@ -1,0 +1,45 @@
+"""Every table of the product, imported once so that ``SQLModel.metadata`` is complete.
+
+Alembic's env and the tests import this; application code imports the domain
+module it needs.
+"""
+
+from sqlmodel import SQLModel
+
+from mes.audit.models import AuditEvent
+from mes.auth.models import Role, User
+from mes.equipment.models import EquipmentClass, EquipmentUnit, UnitLease
+from mes.lots.models import (
+    Characteristic,
+    GaugeScan,
+    GenealogyLink,
+    Layer,
+    Lot,
+    OosInterval,
+    StepRun,
+    WorkOrder,
+)
+from mes.quality.models import Alarm
+from mes.recipes.models import Recipe
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Alarm",
+    "AuditEvent",
+    "Characteristic",
+    "EquipmentClass",
+    "EquipmentUnit",
+    "GaugeScan",
+    "GenealogyLink",
+    "Layer",
+    "Lot",
+    "OosInterval",
+    "Recipe",
+    "Role",
+    "StepRun",
+    "UnitLease",
+    "User",
+    "WorkOrder",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Quality: spec checks, SPC, alarms, disposition."""

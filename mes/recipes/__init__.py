@@ -1,0 +1,1 @@
+"""Recipes: schema, loading, claim rules, lifecycle."""

@@ -1,0 +1,109 @@
+"""The ``mes`` console script, run as a user runs it: a separate process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mes
+from tests.services import free_port
+
+MES = [str(Path(sys.executable).with_name("mes"))]
+
+
+def run_mes(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MES_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*MES, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=60, check=False
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_mes("--help")
+    assert result.returncode == 0
+    assert "version" in result.stdout
+    assert "db" in result.stdout
+
+
+def test_version() -> None:
+    result = run_mes("version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"mes {mes.__version__}"
+
+
+def test_db_upgrade_twice_then_check(db_url: str, empty_db_url: str, tmp_path: Path) -> None:
+    env = {"MES_DATABASE_URL": empty_db_url}
+    first = run_mes("db", "upgrade", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "upgraded from empty to revision" in first.stdout
+    again = run_mes("db", "upgrade", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stdout
+    check = run_mes("db", "check", env=env, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert "(current)" in check.stdout
+
+
+def test_default_database_is_a_sqlite_file_in_the_working_directory(tmp_path: Path) -> None:
+    result = run_mes("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mes.db").exists()
+
+
+def test_unmigrated_database(empty_db_url: str, tmp_path: Path) -> None:
+    result = run_mes("db", "check", env={"MES_DATABASE_URL": empty_db_url}, cwd=tmp_path)
+    assert_one_line_error(result, "MES_DATABASE_URL", "mes db upgrade")
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("not a url", "is not a database URL"),
+        ("mysql://root@127.0.0.1/test", "sqlite or postgresql"),
+        ("postgresql://postgres@127.0.0.1:5432/no_such_database_here", 'database "no_such_database_here"'),
+        ("sqlite:////no/such/directory/mes.db", "unable to open database file"),
+    ],
+)
+def test_bad_database_url(url: str, needle: str, tmp_path: Path) -> None:
+    for command in (("db", "check"), ("db", "upgrade")):
+        result = run_mes(*command, env={"MES_DATABASE_URL": url}, cwd=tmp_path)
+        assert_one_line_error(result, "MES_DATABASE_URL", needle)
+
+
+def test_unreachable_server(tmp_path: Path) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/mes"
+    result = run_mes("db", "check", env={"MES_DATABASE_URL": url}, cwd=tmp_path)
+    assert_one_line_error(result, "cannot connect to MES_DATABASE_URL", "refused")
+
+
+def test_bad_setting(tmp_path: Path) -> None:
+    result = run_mes("db", "check", env={"MES_ENVIRONMENT": "staging"}, cwd=tmp_path)
+    assert_one_line_error(result, "MES_ENVIRONMENT")
+
+
+def test_production_refuses_placeholder_secret(tmp_path: Path) -> None:
+    env = {"MES_ENVIRONMENT": "production", "MES_DATABASE_URL": "postgresql://x@127.0.0.1/y"}
+    result = run_mes("db", "check", env=env, cwd=tmp_path)
+    assert_one_line_error(result, "MES_SECRET_KEY")
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = run_mes("frobnicate")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr

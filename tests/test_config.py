@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mes.config import load_settings
+from mes.errors import ConfigError
+
+GOOD_PRODUCTION = {
+    "environment": "production",
+    "secret_key": "kq3v9-a-real-secret-from-the-vault",
+    "database_url": "postgresql://mes@db:5432/mes",
+    "broker_url": "redis://broker:6379/0",
+    "result_backend": "redis://broker:6379/1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("ENVIRONMENT", "DATABASE_URL", "BROKER_URL", "RESULT_BACKEND", "LINE_CONFIG", "SECRET_KEY"):
+        monkeypatch.delenv(f"MES_{name}", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_are_the_embedded_development_setup() -> None:
+    settings = load_settings()
+    assert settings.environment == "development"
+    assert settings.database_url == "sqlite:///./mes.db"
+    assert not settings.is_production
+
+
+def test_variables_are_read_with_the_mes_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MES_DATABASE_URL", "postgresql://a@b/c")
+    monkeypatch.setenv("MES_LINE_CONFIG", "plant/line.yaml")
+    settings = load_settings()
+    assert settings.database_url == "postgresql://a@b/c"
+    assert settings.line_config == Path("plant/line.yaml")
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MES_BROKER_URL=redis://elsewhere:6379/3\n")
+    assert load_settings().broker_url == "redis://elsewhere:6379/3"
+
+
+def test_a_malformed_variable_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MES_ENVIRONMENT", "staging")
+    with pytest.raises(ConfigError, match="MES_ENVIRONMENT"):
+        load_settings()
+
+
+def test_production_accepts_real_settings() -> None:
+    assert load_settings(**GOOD_PRODUCTION).is_production
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"secret_key": "change-me"}, "MES_SECRET_KEY"),
+        ({"secret_key": "dev-secret"}, "MES_SECRET_KEY"),
+        ({"database_url": "sqlite:///./mes.db"}, "MES_DATABASE_URL"),
+        ({"broker_url": "filesystem://"}, "MES_BROKER_URL"),
+        ({"result_backend": "memory://"}, "MES_RESULT_BACKEND"),
+    ],
+)
+def test_production_refuses_placeholders(override: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(**{**GOOD_PRODUCTION, **override})
+
+
+def test_production_refuses_unencrypted_equipment_links(tmp_path: Path) -> None:
+    line = tmp_path / "line.yaml"
+    line.write_text(
+        "units:\n"
+        "  - name: sputter-1\n"
+        "    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n"
+        "  - name: coater-1\n"
+        "    security: {policy: Basic256Sha256, mode: Sign}\n"
+        "  - name: winder-1\n"
+    )
+    with pytest.raises(ConfigError, match=r"coater-1, winder-1") as info:
+        load_settings(**GOOD_PRODUCTION, line_config=line)
+    assert "MES_LINE_CONFIG" in str(info.value)
+
+
+def test_production_accepts_encrypted_equipment_links(tmp_path: Path) -> None:
+    line = tmp_path / "line.yaml"
+    line.write_text(
+        "units:\n  - name: sputter-1\n    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n"
+    )
+    assert load_settings(**GOOD_PRODUCTION, line_config=line).line_config == line
+
+
+def test_production_reports_a_broken_line_file(tmp_path: Path) -> None:
+    line = tmp_path / "line.yaml"
+    line.write_text("units: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(**GOOD_PRODUCTION, line_config=line)
+
+
+def test_development_tolerates_placeholders(tmp_path: Path) -> None:
+    line = tmp_path / "line.yaml"
+    line.write_text("units:\n  - name: sputter-1\n")
+    settings = load_settings(secret_key="change-me", line_config=line, broker_url="filesystem://")
+    assert settings.broker_url == "filesystem://"

@@ -1,0 +1,1 @@
+"""Celery workers that drive the line's equipment."""
