@@ -10,12 +10,15 @@ import os
 import sys
 
 import typer
-from rich.console import Console
 
 import mes
+from mes.audit import cli as audit_cli
+from mes.auth import cli as user_cli
+from mes.cli_common import out
 from mes.config import get_settings
 from mes.db import make_engine
 from mes.errors import MesError
+from mes.recipes import cli as recipe_cli
 
 app = typer.Typer(
     name="mes",
@@ -26,8 +29,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema: apply migrations, check the connection.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-out = Console(highlight=False, soft_wrap=True)
+app.add_typer(recipe_cli.app, name="recipe")
+app.add_typer(user_cli.app, name="user")
+app.add_typer(audit_cli.app, name="audit")
 
 
 @app.command()

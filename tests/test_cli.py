@@ -16,13 +16,15 @@ MES = [str(Path(sys.executable).with_name("mes"))]
 
 
 def run_mes(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``mes`` script with only the given MES_* variables set."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MES_")}
     full_env.update(env or {})
     return subprocess.run(
-        [*MES, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=60, check=False
-    )
+        [*MES, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=60, check=False,
+        input=stdin if stdin is not None else "",
+    )  # fmt: skip
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -27,7 +27,7 @@ class AuditEvent(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     after: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     reason: str = Field(default="", max_length=2000)
-    prev_hash: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64, unique=True)  # one successor per event: the chain cannot fork
     hash: str = Field(max_length=64, unique=True)
 
     __table_args__ = (sa.Index("ix_audit_event_entity", "entity_type", "entity_id"),)

@@ -4,8 +4,9 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-22 13:03:42.847820
 
-All tables of the domain, plus triggers that make ``audit_event`` append-only on
-both backends (autogenerate does not see triggers, so they live only here).
+All tables of the domain, plus triggers on both backends (autogenerate does not
+see triggers, so they live only here): ``audit_event`` is append-only, and a
+recipe version's content is frozen once it leaves draft.
 """
 
 from collections.abc import Sequence
@@ -62,6 +63,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_event")),
         sa.UniqueConstraint("hash", name=op.f("uq_audit_event_hash")),
+        sa.UniqueConstraint("prev_hash", name=op.f("uq_audit_event_prev_hash")),
     )
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.create_index("ix_audit_event_entity", ["entity_type", "entity_id"], unique=False)
@@ -645,6 +647,16 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql
 """
+_PG_RECIPE_FROZEN = """
+CREATE FUNCTION recipe_content_frozen() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'recipe content is frozen once approved';
+END;
+$$ LANGUAGE plpgsql
+"""
+_FROZEN_WHEN = (
+    "OLD.status <> 'draft' AND (NEW.content <> OLD.content OR NEW.content_hash <> OLD.content_hash)"
+)
 
 
 def _create_audit_guards() -> None:
@@ -654,18 +666,30 @@ def _create_audit_guards() -> None:
             "CREATE TRIGGER audit_event_no_change BEFORE UPDATE OR DELETE ON audit_event "
             "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
         )
+        op.execute(_PG_RECIPE_FROZEN)
+        op.execute(
+            "CREATE TRIGGER recipe_frozen BEFORE UPDATE ON recipe "
+            f"FOR EACH ROW WHEN ({_FROZEN_WHEN}) EXECUTE FUNCTION recipe_content_frozen()"
+        )
     else:
         for verb in ("UPDATE", "DELETE"):
             op.execute(
                 f"CREATE TRIGGER audit_event_no_{verb.lower()} BEFORE {verb} ON audit_event "
                 "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END"
             )
+        op.execute(
+            f"CREATE TRIGGER recipe_frozen BEFORE UPDATE ON recipe WHEN {_FROZEN_WHEN} "
+            "BEGIN SELECT RAISE(ABORT, 'recipe content is frozen once approved'); END"
+        )
 
 
 def _drop_audit_guards() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_event_no_change ON audit_event")
         op.execute("DROP FUNCTION IF EXISTS audit_event_append_only()")
+        op.execute("DROP TRIGGER IF EXISTS recipe_frozen ON recipe")
+        op.execute("DROP FUNCTION IF EXISTS recipe_content_frozen()")
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_event_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
+        op.execute("DROP TRIGGER IF EXISTS recipe_frozen")

@@ -1,0 +1,26 @@
+"""``mes audit …``: check the audit trail."""
+
+from __future__ import annotations
+
+import typer
+
+from mes.audit.service import verify_chain
+from mes.cli_common import database, out
+from mes.db import session_scope
+from mes.errors import MesError
+
+app = typer.Typer(help="The append-only audit trail.", no_args_is_help=True)
+
+
+class AuditChainBroken(MesError):
+    """The audit trail's hash chain does not verify."""
+
+
+@app.command()
+def verify() -> None:
+    """Check every link of the hash chain; report the first broken one (exit 1)."""
+    with database() as engine, session_scope(engine) as session:
+        report = verify_chain(session)
+    if not report.ok:
+        raise AuditChainBroken(f"audit event {report.first_broken_id} breaks the chain: {report.problem}")
+    out.print(f"audit trail intact: {report.events} event(s)")

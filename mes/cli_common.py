@@ -1,0 +1,52 @@
+"""What every ``mes`` sub-command needs: the database, consoles, a password."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+
+from mes.config import get_settings
+from mes.db import make_engine
+from mes.errors import MesError
+
+# Rich assumes 80 columns when output is not a terminal; tables then wrap every
+# cell. Piped output gets room instead.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+@contextmanager
+def database(*, migrated: bool = True) -> Iterator[Engine]:
+    """An engine on MES_DATABASE_URL, checked to be at the current schema revision."""
+    from mes.migrate import require_current
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        if migrated:
+            require_current(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def read_password(from_stdin: bool, what: str) -> str:
+    """The password, from one line of stdin or a hidden prompt; never from an argument."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise MesError(f"{what}: --password-stdin given but standard input is empty")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise MesError(f"{what} needs the password: type it at the prompt or pass --password-stdin")
+    password: str = typer.prompt("Password", hide_input=True)
+    return password
+
+
+PasswordStdin = typer.Option(
+    False, "--password-stdin", help="Read the password from the first line of stdin."
+)
