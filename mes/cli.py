@@ -17,7 +17,9 @@ from mes.auth import cli as user_cli
 from mes.cli_common import out
 from mes.config import get_settings
 from mes.db import make_engine
+from mes.equipment import cli as equipment_cli
 from mes.errors import MesError
+from mes.logs import configure as configure_logging
 from mes.recipes import cli as recipe_cli
 
 app = typer.Typer(
@@ -32,6 +34,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(recipe_cli.app, name="recipe")
 app.add_typer(user_cli.app, name="user")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(equipment_cli.equipment_app, name="equipment")
+app.add_typer(equipment_cli.certs_app, name="certs")
+app.command("sim")(equipment_cli.sim)
 
 
 @app.command()
@@ -74,6 +79,7 @@ def db_check() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, map errors to exit codes."""
+    configure_logging()
     try:
         app(args=argv, prog_name="mes")
     except MesError as exc:

@@ -98,8 +98,9 @@ def list_() -> None:
         rows = service.list_recipes(session)
     table = Table("recipe", "version", "family", "status", "sha256", "title")
     for row in rows:
-        table.add_row(row.name, str(row.version), row.product_family, row.status.value,
-                      row.content_hash[:12], row.title)  # fmt: skip
+        table.add_row(
+            row.name, str(row.version), row.product_family, row.status.value, row.content_hash[:12], row.title
+        )
     out.print(table)
 
 
@@ -111,9 +112,23 @@ def show(
     """Show one recipe version: lifecycle and content."""
     with database() as engine, session_scope(engine) as session:
         row = service.get_recipe(session, ref)
-    fields = ("name", "version", "title", "product_family", "status", "content_hash", "source_path",
-              "created_by", "created_at", "approved_by", "approved_at", "released_by", "released_at",
-              "obsoleted_by", "obsoleted_at")  # fmt: skip
+    fields = (
+        "name",
+        "version",
+        "title",
+        "product_family",
+        "status",
+        "content_hash",
+        "source_path",
+        "created_by",
+        "created_at",
+        "approved_by",
+        "approved_at",
+        "released_by",
+        "released_at",
+        "obsoleted_by",
+        "obsoleted_at",
+    )
     dumped = row.model_dump(mode="json")
     meta = {key: dumped[key] for key in fields}
     content = json.loads(row.content)
@@ -151,9 +166,11 @@ def approve(ref: str = typer.Argument(..., help="ID@VERSION"), by: str = By, rea
 
 @app.command()
 def release(
-    ref: str = typer.Argument(..., help="ID@VERSION"), by: str = By, reason: str = Reason,
+    ref: str = typer.Argument(..., help="ID@VERSION"),
+    by: str = By,
+    reason: str = Reason,
     password_stdin: bool = PasswordStdin,
-) -> None:  # fmt: skip
+) -> None:
     """Release an approved version for production (quality; signed with the password)."""
     password = read_password(password_stdin, f"releasing {ref}")
     with database() as engine:

@@ -2,37 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from mes.errors import MesError
+from mes.yamldoc import Issue, Loc, field_path
 
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True, order=True)
-class Issue:
-    """One problem in a recipe file, at ``path:line:column`` (1-based), on a field path."""
-
-    path: str
-    line: int
-    column: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.field}: {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def field_path(loc: Loc) -> str:
-    """``('steps', 0, 'layer', 'name')`` → ``steps[0].layer.name``; the root is ``(recipe)``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(recipe)"
+__all__ = ["Issue", "LifecycleError", "Loc", "RecipeError", "RecipeInvalid", "RecipeNotFound", "field_path"]
 
 
 class RecipeError(MesError):

@@ -107,8 +107,16 @@ def import_recipe(
         existing.source_path = source_path
         session.add(existing)
         session.flush()
-        record(session, actor=user.name, action="recipe.reimport", entity_type="recipe", entity_id=ref,
-               before=before, after=_state(existing), reason=f"imported from {source_path}")  # fmt: skip
+        record(
+            session,
+            actor=user.name,
+            action="recipe.reimport",
+            entity_type="recipe",
+            entity_id=ref,
+            before=before,
+            after=_state(existing),
+            reason=f"imported from {source_path}",
+        )
         return existing, "replaced"
     row = RecipeRow(
         name=recipe.id,
@@ -122,15 +130,27 @@ def import_recipe(
     )
     session.add(row)
     session.flush()
-    record(session, actor=user.name, action="recipe.import", entity_type="recipe", entity_id=ref,
-           after=_state(row), reason=f"imported from {source_path}")  # fmt: skip
+    record(
+        session,
+        actor=user.name,
+        action="recipe.import",
+        entity_type="recipe",
+        entity_id=ref,
+        after=_state(row),
+        reason=f"imported from {source_path}",
+    )
     return row, "created"
 
 
 def _transition(
-    session: Session, row: RecipeRow, *, actor: str, to: RecipeStatus, allowed_from: tuple[RecipeStatus, ...],
+    session: Session,
+    row: RecipeRow,
+    *,
+    actor: str,
+    to: RecipeStatus,
+    allowed_from: tuple[RecipeStatus, ...],
     reason: str,
-) -> RecipeRow:  # fmt: skip
+) -> RecipeRow:
     ref = f"{row.name}@{row.version}"
     verb, column = _TRANSITIONS[to]
     if not reason.strip():
@@ -145,33 +165,48 @@ def _transition(
     setattr(row, f"{column}_at", now)
     session.add(row)
     session.flush()
-    record(session, actor=actor, action=f"recipe.{verb}", entity_type="recipe",
-           entity_id=ref, before=before, after=_state(row), reason=reason, occurred_at=now)  # fmt: skip
+    record(
+        session,
+        actor=actor,
+        action=f"recipe.{verb}",
+        entity_type="recipe",
+        entity_id=ref,
+        before=before,
+        after=_state(row),
+        reason=reason,
+        occurred_at=now,
+    )
     return row
 
 
 def approve(session: Session, ref: str, *, by: str, reason: str) -> RecipeRow:
     row = get_recipe(session, ref, version_required=True)
     require_role(get_user(session, by), ROLES_APPROVE, "approve recipes")
-    return _transition(session, row, actor=by, to=RecipeStatus.APPROVED,
-                       allowed_from=(RecipeStatus.DRAFT,), reason=reason)  # fmt: skip
+    return _transition(
+        session, row, actor=by, to=RecipeStatus.APPROVED, allowed_from=(RecipeStatus.DRAFT,), reason=reason
+    )
 
 
 def release(session: Session, ref: str, *, by: str, password: str, reason: str) -> RecipeRow:
     """Release for production; needs the quality role and the password (electronic signature)."""
     row = get_recipe(session, ref, version_required=True)
     sign(session, by, password, ROLES_RELEASE, "release recipes")
-    return _transition(session, row, actor=by, to=RecipeStatus.RELEASED,
-                       allowed_from=(RecipeStatus.APPROVED,), reason=reason)  # fmt: skip
+    return _transition(
+        session, row, actor=by, to=RecipeStatus.RELEASED, allowed_from=(RecipeStatus.APPROVED,), reason=reason
+    )
 
 
 def obsolete(session: Session, ref: str, *, by: str, reason: str) -> RecipeRow:
     row = get_recipe(session, ref, version_required=True)
     require_role(get_user(session, by), ROLES_OBSOLETE, "obsolete recipes")
     return _transition(
-        session, row, actor=by, to=RecipeStatus.OBSOLETE,
-        allowed_from=(RecipeStatus.DRAFT, RecipeStatus.APPROVED, RecipeStatus.RELEASED), reason=reason,
-    )  # fmt: skip
+        session,
+        row,
+        actor=by,
+        to=RecipeStatus.OBSOLETE,
+        allowed_from=(RecipeStatus.DRAFT, RecipeStatus.APPROVED, RecipeStatus.RELEASED),
+        reason=reason,
+    )
 
 
 def require_released(session: Session, ref: str) -> RecipeRow:
@@ -222,5 +257,11 @@ def diff(a: RecipeRow, b: RecipeRow) -> list[tuple[str, Any, Any]]:
 
 def record_refusal(session: Session, ref: str, *, actor: str, action: str, error: Exception) -> None:
     """Audit a refused transition (in its own transaction: the refused one rolled back)."""
-    record(session, actor=actor, action=f"{action}.refused", entity_type="recipe", entity_id=ref,
-           reason=str(error))  # fmt: skip
+    record(
+        session,
+        actor=actor,
+        action=f"{action}.refused",
+        entity_type="recipe",
+        entity_id=ref,
+        reason=str(error),
+    )

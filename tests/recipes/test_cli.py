@@ -103,7 +103,7 @@ def test_lifecycle_through_the_cli(empty_db_url: str, tmp_path: Path) -> None:
         "quinn",
         "capped-si-anode",
     )
-    assert "power_w: 120.0" in mes("recipe", "show", "capped-si-anode")[1]
+    assert "power_w: 1500.0" in mes("recipe", "show", "capped-si-anode")[1]
     assert "released" in mes("recipe", "list")[1]
 
     code, _, err = mes("recipe", "show", "nope@1")

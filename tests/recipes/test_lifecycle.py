@@ -86,7 +86,7 @@ def test_reimport_is_idempotent_and_drafts_can_be_replaced(people: Engine) -> No
         service.import_recipe(session, _recipe(text), by="erin")
     with session_scope(people) as session:
         assert service.import_recipe(session, _recipe(text), by="erin")[1] == "unchanged"
-    changed = _recipe(text.replace("power_w: 120", "power_w: 130"))
+    changed = _recipe(text.replace("power_w: 1500", "power_w: 1400"))
     with session_scope(people) as session:
         row, what = service.import_recipe(session, changed, by="erin")
         assert what == "replaced"
@@ -99,7 +99,7 @@ def test_content_is_frozen_once_approved(people: Engine) -> None:
     with session_scope(people) as session:
         service.import_recipe(session, _recipe(text), by="erin")
         service.approve(session, "capped-si-anode@1", by="erin", reason="ok")
-    changed = _recipe(text.replace("power_w: 120", "power_w: 130"))
+    changed = _recipe(text.replace("power_w: 1500", "power_w: 1400"))
     with pytest.raises(LifecycleError, match="import it as version 2"), session_scope(people) as session:
         service.import_recipe(session, changed, by="erin")
     # The database refuses too, whoever asks.
@@ -161,14 +161,14 @@ def test_references(people: Engine) -> None:
 
 def test_newest_version_and_diff(people: Engine) -> None:
     text = text_of("capped-si-anode.yaml")
-    v2 = text.replace("version: 1", "version: 2").replace("power_w: 120", "power_w: 135")
+    v2 = text.replace("version: 1", "version: 2").replace("power_w: 1500", "power_w: 1350")
     with session_scope(people) as session:
         service.import_recipe(session, _recipe(text), by="erin")
         service.import_recipe(session, _recipe(v2), by="erin")
         newest = service.get_recipe(session, "capped-si-anode")
         assert newest.version == 2
         changes = service.diff(service.get_recipe(session, "capped-si-anode@1"), newest)
-    assert changes == [("steps[0].setpoints.power_w", 120.0, 135.0), ("version", 1, 2)]
+    assert changes == [("steps[0].setpoints.power_w", 1500.0, 1350.0), ("version", 1, 2)]
 
 
 def test_tampering_is_found_by_verify(people: Engine) -> None:

@@ -155,7 +155,7 @@ def test_issue_format_is_path_line_col_field_message() -> None:
         ("id: [1, 2", "not valid YAML"),
         ("- a\n- b\n", "expected a mapping"),
         ("a: &x [1]\nb: *x\n", "anchors and aliases are not allowed"),
-        ("a: !!python/object/apply:os.system ['true']\n", "is not allowed in recipes"),
+        ("a: !!python/object/apply:os.system ['true']\n", "is not allowed here"),
         ("a: !!python/name:os.system x\n", "cannot read this value"),
         ("[" * 10_000, "nested deeper"),
         ("id: a\n---\nid: b\n", "one YAML document"),

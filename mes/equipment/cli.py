@@ -1,0 +1,214 @@
+"""``mes sim``, ``mes certs init``, ``mes equipment check|run-job``: simulators and commissioning."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from mes.cli_common import out
+from mes.config import get_settings
+from mes.equipment.errors import EquipmentError
+from mes.equipment.profile import Line, PackMLState, load_line
+from mes.equipment.sim.faults import parse_line_faults
+from mes.errors import MesError
+
+# asyncua costs a third of a second to import; only the commands that talk OPC UA
+# import it (inside the function), so `mes recipe …` and friends start fast.
+if TYPE_CHECKING:
+    from mes.equipment.driver import UnitDriver
+    from mes.equipment.sim.unit import SimUnit
+
+equipment_app = typer.Typer(
+    help="Commission units: check a profile against a machine, run one job.", no_args_is_help=True
+)
+certs_app = typer.Typer(help="OPC UA certificates for the line.", no_args_is_help=True)
+
+LineOption = typer.Option(None, "--line", help="Line file (default: MES_LINE_CONFIG).")
+
+
+def _line(path: Path | None) -> Line:
+    return load_line(path or get_settings().line_config)
+
+
+def sim(
+    line_path: Path | None = LineOption,
+    time_scale: float = typer.Option(
+        1.0, "--time-scale", min=0.01, max=100_000, help="Process seconds per second."
+    ),
+    faults: str = typer.Option(
+        "", "--faults", help="UNIT:KIND[,key=value…][;…] e.g. sputter-1:drift,pct_per_100m=3"
+    ),
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help="Keep each machine's state here across restarts."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Noise seed, for repeatable runs."),
+) -> None:
+    """Run a simulator for every unit of the line until Ctrl-C."""
+    from mes.equipment.sim.unit import SimUnit
+
+    line = _line(line_path)
+    armed = parse_line_faults(faults, set(line.units))
+    units = [
+        SimUnit(
+            name,
+            line.profiles[name],
+            cfg.endpoint,
+            time_scale=time_scale,
+            security=cfg.security,
+            password=_password(cfg.security.password_env),
+            faults=armed.get(name),
+            state_file=state_dir / f"{name}.sqlite" if state_dir else None,
+            seed=None if seed is None else seed + i,
+        )
+        for i, (name, cfg) in enumerate(line.units.items())
+    ]
+    asyncio.run(_serve(units))
+
+
+def _password(env: str | None) -> str | None:
+    import os
+
+    return os.environ.get(env) if env else None
+
+
+async def _serve(units: list[SimUnit]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[SimUnit] = []
+    try:
+        for unit in units:
+            try:
+                await unit.start()
+            except OSError as exc:
+                raise MesError(
+                    f"{unit.name}: cannot listen on {unit.endpoint}: {exc.strerror or exc}"
+                ) from exc
+            started.append(unit)
+            out.print(
+                f"{unit.name}: {unit.profile.equipment_class} simulator at {unit.endpoint} "
+                f"(profile {unit.profile.id}, time scale {unit.time_scale:g})"
+            )
+        out.print("simulators running; Ctrl-C stops them")
+        await stop.wait()
+    finally:
+        for unit in reversed(started):
+            await unit.stop()
+    out.print("simulators stopped")
+
+
+@certs_app.command("init")
+def certs_init(
+    directory: Path = typer.Option(Path("pki"), "--dir", help="PKI folder to create."),
+    line_path: Path | None = LineOption,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing certificates."),
+) -> None:
+    """Create self-signed certificates for the MES client and every unit, and a trust list."""
+    from mes.equipment.certs import init_pki
+
+    line = _line(line_path)
+    written = init_pki(directory, list(line.units), overwrite=overwrite)
+    out.print(
+        f"{len(written)} file(s) written to {directory} (own/: certificates and keys, trusted/: trust list)"
+    )
+
+
+async def _connected(line: Line, unit: str) -> UnitDriver:
+    from mes.equipment.driver import UnitDriver
+
+    driver = UnitDriver(line.unit(unit), line.profiles[unit])
+    await driver.connect()
+    return driver
+
+
+@equipment_app.command("check")
+def check(
+    unit: str = typer.Argument(..., help="Unit name from the line file."), line_path: Path | None = LineOption
+) -> None:
+    """List every profile entry as present / missing / wrong type / not writable (exit 1 if any is wrong)."""
+    from mes.equipment.commission import check_unit
+
+    line = _line(line_path)
+
+    async def go() -> None:
+        driver = await _connected(line, unit)
+        try:
+            report = await check_unit(driver)
+        finally:
+            await driver.disconnect()
+        table = Table("entry", "node", "status", "detail")
+        for e in report.entries:
+            table.add_row(e.entry, e.node, e.status if e.ok else f"[bold]{e.status}[/bold]", e.detail)
+        out.print(table)
+        out.print(f"{unit}: state {report.state or report.state_error}")
+        bad = sum(1 for e in report.entries if not e.ok)
+        if not report.ok:
+            raise EquipmentError(f"{unit}: {bad} profile entr{'y' if bad == 1 else 'ies'} wrong")
+        out.print(f"{unit}: all {len(report.entries)} profile entries present")
+
+    asyncio.run(go())
+
+
+def _setpoints(pairs: list[str]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not sep or not name or not math.isfinite(value):
+            raise MesError(f"--set {pair!r}: expected NAME=NUMBER, e.g. --set power_w=1500")
+        values[name.strip()] = value
+    return values
+
+
+@equipment_app.command("run-job")
+def run_job_command(
+    unit: str = typer.Argument(...),
+    job_id: str = typer.Option(
+        ..., "--job-id", help="Job id written to the unit; it refuses to start one twice."
+    ),
+    sets: list[str] = typer.Option([], "--set", help="Setpoint NAME=VALUE (repeat)."),
+    product: str = typer.Option("", "--product", help="Product / material id for the unit."),
+    length_m: float = typer.Option(10.0, "--length-m", min=0.01, help="Roll length of the job [m]."),
+    timeout: float = typer.Option(300.0, "--timeout", min=1, help="Seconds to wait for the end of the job."),
+    line_path: Path | None = LineOption,
+) -> None:
+    """Limit-check and write setpoints, Reset to Idle if needed, Start, follow to Complete (exit 0 only)."""
+    from mes.equipment.driver import UnitDriver
+    from mes.equipment.jobs import run_job
+
+    line = _line(line_path)
+    setpoints = _setpoints(sets)
+
+    async def go() -> None:
+        driver = UnitDriver(line.unit(unit), line.profiles[unit])
+        driver.check_setpoints(setpoints)  # before we even connect
+        await driver.connect()
+        try:
+            result = await run_job(
+                driver,
+                job_id=job_id,
+                setpoints=setpoints,
+                product=product,
+                length_m=length_m,
+                timeout_s=timeout,
+                on_state=lambda s: out.print(f"{unit}: {s}"),
+            )
+        finally:
+            await driver.disconnect()
+        for name, value in result.process_values.items():
+            out.print(f"  {name} = {value:.6g}")
+        if result.final_state != PackMLState.COMPLETE:
+            raise EquipmentError(f"{unit}: job {job_id} ended {result.final_state}, not Complete")
+        out.print(f"{unit}: job {job_id} complete")
+
+    asyncio.run(go())

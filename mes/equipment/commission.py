@@ -1,0 +1,114 @@
+"""``mes equipment check``: does a unit expose what its profile says?
+
+Every profile entry is reported as present, missing, of the wrong data type or
+not writable, with the node it was looked for at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncua import ua
+
+from mes.equipment.driver import UnitDriver
+from mes.equipment.errors import EquipmentError
+from mes.equipment.profile import PackMLState
+
+WRITABLE_PREFIXES = ("sp.", "job.", "cmd.")
+
+
+@dataclass(frozen=True)
+class EntryCheck:
+    entry: str
+    node: str
+    status: str  # present | missing | wrong data type | not writable
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "present"
+
+
+@dataclass(frozen=True)
+class UnitCheck:
+    unit: str
+    entries: list[EntryCheck]
+    state: PackMLState | None
+    state_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state is not None and all(e.ok for e in self.entries)
+
+
+def _expected_type(driver: UnitDriver, key: str) -> str:
+    p = driver.profile
+    if key.startswith("sp."):
+        return p.setpoints[key[3:]].data_type
+    if key.startswith("pv."):
+        return p.process_values[key[3:]].data_type
+    if key.startswith("gauge."):
+        _, gauge, what = key.split(".", 2)
+        return str(getattr(p.gauges[gauge], what).data_type)
+    if key.startswith("job."):
+        return str(getattr(p.job, key[4:]).data_type)
+    if key.startswith("cmd."):
+        assert p.commands.style == "packtags"  # noqa: S101 - only packtags profiles have cmd.* entries
+        return str(getattr(p.commands, key[4:]).data_type)
+    return str(p.start_counts.data_type if key == "start_counts" and p.start_counts else p.state.data_type)
+
+
+async def _variable(driver: UnitDriver, key: str) -> EntryCheck:
+    where = driver.refs[key].describe()
+    if key in driver.unresolved:
+        return EntryCheck(key, where, "missing", driver.unresolved[key])
+    node = driver.client.get_node(driver.nodes[key]) if driver.client else None
+    if node is None:
+        return EntryCheck(key, where, "missing", "not connected")
+    try:
+        data_type = await node.read_data_type_as_variant_type()
+        access = await node.get_user_access_level()
+    except ua.UaStatusCodeError as exc:
+        return EntryCheck(key, where, "missing", ua.StatusCode(exc.code).name)
+    expected = _expected_type(driver, key)
+    if data_type.name != expected:
+        return EntryCheck(
+            key, where, "wrong data type", f"server has {data_type.name}, profile says {expected}"
+        )
+    if key.startswith(WRITABLE_PREFIXES) and ua.AccessLevel.CurrentWrite not in access:
+        return EntryCheck(key, where, "not writable")
+    return EntryCheck(key, where, "present")
+
+
+async def _methods(driver: UnitDriver) -> list[EntryCheck]:
+    p = driver.profile
+    names = list(p.commands.names.values()) if p.commands.style == "method" else []
+    names += [g.read_method for g in p.gauges.values()]
+    names += [p.inject_fault] if p.inject_fault else []
+    if "object" in driver.unresolved or driver.client is None:
+        return [
+            EntryCheck(f"method {n}", p.object.describe(), "missing", "unit object not found") for n in names
+        ]
+    obj = driver.client.get_node(driver._obj())
+    found = []
+    for name in names:
+        try:
+            await obj.get_child(f"{driver.ns}:{name}")
+            found.append(EntryCheck(f"method {name}", p.object.describe(), "present"))
+        except ua.UaStatusCodeError as exc:
+            found.append(
+                EntryCheck(f"method {name}", p.object.describe(), "missing", ua.StatusCode(exc.code).name)
+            )
+    return found
+
+
+async def check_unit(driver: UnitDriver) -> UnitCheck:
+    """Inspect a connected unit against its profile."""
+    entries = [await _variable(driver, key) for key in driver.refs]
+    entries += await _methods(driver)
+    try:
+        state: PackMLState | None = await driver.read_state()
+        error = ""
+    except EquipmentError as exc:
+        state, error = None, str(exc)
+    return UnitCheck(driver.name, entries, state, error)

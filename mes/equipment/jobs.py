@@ -1,0 +1,109 @@
+"""Run one job on one unit: the sequence commissioning (and, later, the step tasks) rely on.
+
+Limit-check → Reset to Idle when needed → write setpoints and job → Start →
+follow the state to Complete or a failure state. A Start whose answer was lost
+is reconciled with the unit's state and job id, never sent blindly again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mes.equipment.driver import UnitDriver
+from mes.equipment.errors import BadState, CommandRefused, ConnectionLost
+from mes.equipment.profile import Command, PackMLState
+
+S = PackMLState
+FAILED = {S.ABORTED, S.STOPPED, S.HELD, S.SUSPENDED}
+RUNNING = {S.STARTING, S.EXECUTE, S.COMPLETING, S.COMPLETE}
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    final_state: PackMLState
+    states: list[PackMLState] = field(default_factory=list)
+    process_values: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.final_state == S.COMPLETE
+
+
+async def bring_to_idle(
+    driver: UnitDriver, timeout_s: float, on_state: Callable[[PackMLState], None]
+) -> None:
+    """Reset a unit that is Complete or Stopped (Clear first when Aborted); refuse anything else."""
+    state = await driver.read_state()
+    on_state(state)
+    if state == S.ABORTED:
+        await driver.command(Command.CLEAR)
+        state = await driver.wait_for_state({S.STOPPED}, timeout_s, on_state)
+    if state in (S.COMPLETE, S.STOPPED):
+        await driver.command(Command.RESET)
+        state = await driver.wait_for_state({S.IDLE}, timeout_s, on_state)
+    if state != S.IDLE:
+        raise BadState(
+            f"{driver.name}: is {state}; a job starts only from Idle (or Complete/Stopped, reset first)"
+        )
+
+
+async def start_once(driver: UnitDriver, job_id: str, reconnect_wait_s: float = 20.0) -> None:
+    """Command Start; if the answer was lost, find out from the unit whether it took."""
+    try:
+        await driver.command(Command.START)
+        return
+    except CommandRefused as exc:
+        if job_id in await driver.read_start_counts():
+            message = f"{driver.name}: job {job_id} has run on this unit already; a job id runs once"
+            raise CommandRefused(message) from exc
+        raise
+    except ConnectionLost:
+        pass
+    deadline = asyncio.get_running_loop().time() + reconnect_wait_s
+    while True:
+        try:
+            state, current = await driver.read_state(), await driver.read_job_id()
+            break
+        except ConnectionLost:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    if current == job_id and state in RUNNING:
+        return  # the Start went through before the link dropped
+    if state == S.IDLE:
+        await driver.command(Command.START)  # it never arrived; the unit would refuse a repeat anyway
+        return
+    raise BadState(f"{driver.name}: after a lost Start the unit is {state} with job {current!r}")
+
+
+async def run_job(
+    driver: UnitDriver,
+    *,
+    job_id: str,
+    setpoints: Mapping[str, float],
+    product: str = "",
+    length_m: float = 10.0,
+    timeout_s: float = 120.0,
+    recipe: Mapping[str, float] | None = None,
+    on_state: Callable[[PackMLState], None] | None = None,
+) -> JobResult:
+    """Run a job to its end. Setpoints are limit-checked before anything is written or commanded."""
+    driver.check_setpoints(setpoints, recipe)
+    states: list[PackMLState] = []
+
+    def seen(state: PackMLState) -> None:
+        if not states or states[-1] != state:
+            states.append(state)
+            if on_state is not None:
+                on_state(state)
+
+    await bring_to_idle(driver, min(timeout_s, 30.0), seen)
+    await driver.write_setpoints(setpoints, recipe)
+    await driver.write_job(job_id, product, length_m)
+    await start_once(driver, job_id)
+    final = await driver.wait_for_state({S.COMPLETE} | FAILED, timeout_s, seen)
+    values = await driver.read_values() if driver.profile.process_values else {}
+    return JobResult(job_id, final, states, values)

@@ -1,0 +1,1 @@
+"""OPC UA simulators of the line's machines: PackML behaviour, process physics, faults."""

@@ -1,0 +1,100 @@
+"""Injectable faults: ``UNIT:KIND[,key=value…]`` items separated by ``;``.
+
+Kinds and their keys (positions are metres into the current job):
+
+==============  ==================================================  ===================
+kind            effect                                              keys (default)
+==============  ==================================================  ===================
+drift           gauge values creep up (or down)                     pct_per_100m (2), start_m (0)
+step            gauge values jump                                   pct (5), at_m (0)
+noise           gauge noise grows                                   factor (4), start_m (0)
+arc             sputter arc burst: thin spot, arc counter           at_m (0), length_m (0.5), depth_pct (20)
+tension_spike   web tension spike; winder edge jumps                at_m (0), length_m (0.5), pct (60)
+web_break       the web breaks: the machine aborts                  at_m (0)
+stuck           the next acting state never finishes                (none)
+drop            every client connection is closed                   at_m (0)
+freeze          the server stops answering                          seconds (5), at_m (0)
+==============  ==================================================  ===================
+
+A fault is armed for the current job (or the next one when the unit is not
+executing) and expires with it; ``repeat=1`` keeps it for every job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mes.equipment.errors import EquipmentError
+
+DEFAULTS: dict[str, dict[str, float]] = {
+    "drift": {"pct_per_100m": 2.0, "start_m": 0.0},
+    "step": {"pct": 5.0, "at_m": 0.0},
+    "noise": {"factor": 4.0, "start_m": 0.0},
+    "arc": {"at_m": 0.0, "length_m": 0.5, "depth_pct": 20.0},
+    "tension_spike": {"at_m": 0.0, "length_m": 0.5, "pct": 60.0},
+    "web_break": {"at_m": 0.0},
+    "stuck": {},
+    "drop": {"at_m": 0.0},
+    "freeze": {"seconds": 5.0, "at_m": 0.0},
+}
+
+
+class FaultSpecError(EquipmentError):
+    """A fault specification that cannot be read."""
+
+
+@dataclass
+class Fault:
+    kind: str
+    params: dict[str, float] = field(default_factory=dict)
+    repeat: bool = False
+    fired: bool = False  # one-shot actions (drop, freeze, web_break) happen once per job
+
+    def __getitem__(self, key: str) -> float:
+        return self.params[key]
+
+    def spans(self, position_m: float, start_key: str = "at_m") -> bool:
+        start = self.params.get(start_key, 0.0)
+        length = self.params.get("length_m")
+        return position_m >= start and (length is None or position_m <= start + length)
+
+
+def parse_fault(text: str) -> Fault:
+    """``drift,pct_per_100m=3,start_m=100`` → :class:`Fault`."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise FaultSpecError("empty fault specification")
+    kind = parts[0]
+    if kind not in DEFAULTS:
+        raise FaultSpecError(f"unknown fault {kind!r}; known: {', '.join(DEFAULTS)}")
+    params = dict(DEFAULTS[kind])
+    repeat = False
+    for part in parts[1:]:
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise FaultSpecError(f"{kind}: expected key=value, got {part!r}")
+        if key == "repeat":
+            repeat = value.strip() in ("1", "true", "yes")
+            continue
+        if key not in params:
+            raise FaultSpecError(f"{kind}: unknown key {key!r}; it takes {', '.join(params) or 'no keys'}")
+        try:
+            params[key] = float(value)
+        except ValueError as exc:
+            raise FaultSpecError(f"{kind}: {key}={value!r} is not a number") from exc
+    return Fault(kind, params, repeat)
+
+
+def parse_line_faults(spec: str, units: set[str]) -> dict[str, list[Fault]]:
+    """``sputter-1:drift,pct_per_100m=3;coater-1:step`` → faults per unit."""
+    faults: dict[str, list[Fault]] = {}
+    for item in (i.strip() for i in spec.split(";")):
+        if not item:
+            continue
+        unit, sep, rest = item.partition(":")
+        if not sep:
+            raise FaultSpecError(f"{item!r}: expected UNIT:KIND[,key=value…]")
+        if unit not in units:
+            raise FaultSpecError(f"{item!r}: no unit {unit!r} on this line ({', '.join(sorted(units))})")
+        faults.setdefault(unit, []).append(parse_fault(rest))
+    return faults

@@ -1,0 +1,219 @@
+"""YAML documents that keep their positions: every problem lands on ``PATH:LINE:COL``.
+
+Recipes, equipment profiles and line files are all read this way. YAML is
+composed into nodes (never constructed as Python objects), so each value keeps
+its line and column; anchors and aliases, non-standard tags, duplicate keys,
+non-scalar keys, nesting deeper than ``MAX_DEPTH`` and files over ``MAX_BYTES``
+are refused, so no input can make a loader blow up or hang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from yaml.constructor import SafeConstructor
+
+MAX_BYTES = 1_048_576
+MAX_DEPTH = 40
+Loc = tuple[str | int, ...]
+Position = tuple[int, int]
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, order=True)
+class Issue:
+    """One problem in a file, at ``path:line:column`` (1-based), on a field path."""
+
+    path: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.field}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def field_path(loc: Loc) -> str:
+    """``('steps', 0, 'layer', 'name')`` → ``steps[0].layer.name``; the root is ``(recipe)``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(recipe)"
+
+
+class DocumentRefused(Exception):
+    """The text is not a document we read; carries where and why."""
+
+    def __init__(self, position: Position, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.position, self.loc, self.message = position, loc, message
+
+
+@dataclass
+class SourceMap:
+    """Where each value (and each mapping key) of a document stands in its file."""
+
+    values: dict[Loc, Position] = field(default_factory=dict)
+    keys: dict[Loc, Position] = field(default_factory=dict)
+
+    def locate(self, loc: Loc, *, key: bool = False) -> Position:
+        if key and loc in self.keys:
+            return self.keys[loc]
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.values:
+                return self.values[loc[:end]]
+        return (1, 1)
+
+
+def _pos(node: yaml.Node) -> Position:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.source = SourceMap()
+        self._seen: set[int] = set()
+        self._scalars = SafeConstructor()
+
+    def build(self, node: yaml.Node, loc: Loc = ()) -> Any:
+        if id(node) in self._seen:
+            raise DocumentRefused(_pos(node), loc, "anchors and aliases are not allowed here")
+        self._seen.add(id(node))
+        if len(loc) > MAX_DEPTH:
+            raise DocumentRefused(_pos(node), loc, f"nested deeper than {MAX_DEPTH} levels")
+        self.source.values[loc] = _pos(node)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+            raise DocumentRefused(_pos(node), loc, f"tag {node.tag!r} is not allowed here")
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise DocumentRefused(_pos(key_node), loc, "mapping keys must be plain words")
+                key = self._scalar(key_node, loc)
+                if not isinstance(key, str | int):
+                    key = str(key)
+                if key in result:
+                    raise DocumentRefused(_pos(key_node), (*loc, key), f"duplicate key {key!r}")
+                self.source.keys[(*loc, key)] = _pos(key_node)
+                result[key] = self.build(value_node, (*loc, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node, loc)
+
+    def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DocumentRefused(_pos(node), loc, f"cannot read this value ({node.tag}): {reason}") from exc
+
+
+def parse_document(text: str) -> tuple[Any, SourceMap]:
+    """Parse YAML into plain data plus a :class:`SourceMap`; raises :class:`DocumentRefused`."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        position = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise DocumentRefused(position, (), f"not valid YAML: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise DocumentRefused((1, 1), (), f"not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise DocumentRefused((1, 1), (), f"nested deeper than {MAX_DEPTH} levels") from exc
+    if len(nodes) > 1:
+        raise DocumentRefused(_pos(nodes[1]), (), "a file holds one YAML document")
+    if not nodes or nodes[0] is None:
+        raise DocumentRefused((1, 1), (), "the file is empty")
+    builder = _Builder()
+    data = builder.build(nodes[0])
+    return data, builder.source
+
+
+def data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
+    """A pydantic error location in terms of the document (discriminated-union tags removed)."""
+    out: list[str | int] = []
+    current = data
+    for i, part in enumerate(loc):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        elif i < len(loc) - 1:
+            continue  # a union tag such as 'sputter'
+        else:
+            current = None
+        out.append(part)
+    return tuple(out)
+
+
+def default_message(error: ErrorDetails, loc: Loc) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {loc[-1]!r}" if loc else "unknown key"
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of keys to values, got {type(error.get('input')).__name__}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+MessageHook = Callable[[ErrorDetails, Loc, Any], str | None]
+SemanticCheck = Callable[[Any], Iterable[tuple[Loc, str]]]
+
+
+def validate_document(
+    text: str | bytes,
+    path: str,
+    model: type[M],
+    *,
+    semantic: Callable[[M], Iterable[tuple[Loc, str]]] | None = None,
+    message_hook: MessageHook | None = None,
+) -> tuple[M | None, list[Issue]]:
+    """Validate ``text`` as ``model``; never raises for bad input, returns every issue found."""
+
+    def issue(position: Position, loc: Loc, message: str) -> Issue:
+        return Issue(path, position[0], position[1], field_path(loc), message)
+
+    if isinstance(text, bytes):
+        if len(text) > MAX_BYTES:
+            return None, [issue((1, 1), (), f"file is larger than {MAX_BYTES} bytes")]
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, [issue((1, 1), (), f"not UTF-8 text (byte {exc.start})")]
+    if len(text) > MAX_BYTES:
+        return None, [issue((1, 1), (), f"file is larger than {MAX_BYTES} bytes")]
+    try:
+        data, source = parse_document(text)
+    except DocumentRefused as refused:
+        return None, [issue(refused.position, refused.loc, refused.message)]
+    try:
+        instance = model.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        for error in exc.errors():
+            loc = data_loc(error["loc"], data)
+            if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
+                loc = (*loc, discriminator) if discriminator else loc
+            position = source.locate(loc, key=error["type"] == "extra_forbidden")
+            message = (message_hook(error, loc, data) if message_hook else None) or default_message(
+                error, loc
+            )
+            issues.append(issue(position, loc, message))
+        return None, sorted(set(issues))
+    found = sorted(
+        {issue(source.locate(loc), loc, msg) for loc, msg in (semantic(instance) if semantic else ())}
+    )
+    return (instance if not found else None), found

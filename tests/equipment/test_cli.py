@@ -1,0 +1,138 @@
+"""``mes sim``, ``mes equipment check|run-job`` and ``mes certs init`` as an integrator runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.equipment.conftest import ROOT
+from tests.services import free_port
+from tests.test_cli import run_mes
+
+MES = str(Path(sys.executable).with_name("mes"))
+
+
+@pytest.fixture(scope="module")
+def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A two-unit line on free ports, simulated by a real ``mes sim`` process."""
+    directory = tmp_path_factory.mktemp("line")
+    path = directory / "line.yaml"
+    profiles = ROOT / "recipes" / "profiles"
+    path.write_text(
+        "line: cli-test\nunits:\n"
+        f"  - {{name: sputter-1, equipment_class: sputter, endpoint: 'opc.tcp://127.0.0.1:{free_port()}',"
+        f" profile: {profiles / 'packml-sputter.yaml'}}}\n"
+        f"  - {{name: coater-1, equipment_class: coater, endpoint: 'opc.tcp://127.0.0.1:{free_port()}',"
+        f" profile: {profiles / 'packml-coater.yaml'}}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MES_")}
+    proc = subprocess.Popen([MES, "sim", "--line", str(path), "--time-scale", "2000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
+    assert proc.stdout is not None
+    seen = []
+    for text in proc.stdout:
+        seen.append(text)
+        if "simulators running" in text:
+            break
+    else:
+        raise AssertionError("".join(seen))
+    yield path
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, rest
+    assert "simulators stopped" in rest
+    assert "Traceback" not in rest
+
+
+def test_check_lists_every_entry(line: Path) -> None:
+    result = run_mes("equipment", "check", "coater-1", "--line", str(line))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ReadBetaScans" in result.stdout
+    assert "coater-1: all" in result.stdout
+
+
+def test_check_reports_a_profile_that_does_not_match(line: Path, tmp_path: Path) -> None:
+    text = (ROOT / "recipes/profiles/packml-coater.yaml").read_text()
+    broken = tmp_path / "coater.yaml"
+    broken.write_text(text.replace("s=Coater.Setpoints.Gap, data_type: Float", "s=Coater.Setpoints.Gapp, data_type: Float")
+                      .replace("s=Coater.PV.Tension, data_type: Float", "s=Coater.PV.Tension, data_type: Double"))  # fmt: skip
+    other = tmp_path / "line.yaml"
+    other.write_text(line.read_text().replace(str(ROOT / "recipes/profiles/packml-coater.yaml"), str(broken)))
+    result = run_mes("equipment", "check", "coater-1", "--line", str(other))
+    assert result.returncode == 1
+    assert "missing" in result.stdout
+    assert "wrong data type" in result.stdout
+    assert "server has Float, profile says Double" in result.stdout
+    assert "coater-1: 2 profile entries wrong" in result.stderr
+
+
+def test_run_job_to_complete(line: Path) -> None:
+    job = ["--job-id", f"CLI-{os.getpid()}", "--product", "LiCoO2", "--length-m", "20"]
+    sets = ["--set", "gap_um=180", "--set", "web_speed_m_min=10", "--set", "pump_rate_ml_min=540",
+            "--set", "dryer_temp_c=120", "--set", "tension_n=80"]  # fmt: skip
+    result = run_mes("equipment", "run-job", "coater-1", "--line", str(line), *job, *sets)
+    assert result.returncode == 0, result.stderr
+    for state in ("Idle", "Starting", "Execute", "Completing", "Complete"):
+        assert f"coater-1: {state}" in result.stdout
+    assert "position_m = 20" in result.stdout
+    again = run_mes("equipment", "run-job", "coater-1", "--line", str(line), *job, *sets)
+    assert again.returncode == 1
+    assert "has run on this unit already" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "gap_um=5000"], "gap_um: 5000 um is outside 20–500 um"),
+        (["--set", "gap_um"], "expected NAME=NUMBER"),
+        (["--set", "gap_um=wide"], "expected NAME=NUMBER"),
+        (["--set", "colour=3"], "has no such setpoint"),
+    ],
+)
+def test_run_job_refuses_bad_setpoints_before_connecting(line: Path, args: list[str], message: str) -> None:
+    result = run_mes("equipment", "run-job", "coater-1", "--line", str(line), "--job-id", "X", *args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_unit_and_unknown_unit(tmp_path: Path) -> None:
+    path = tmp_path / "line.yaml"
+    path.write_text(f"line: x\nunits:\n  - {{name: sputter-9, equipment_class: sputter, endpoint: "
+                    f"'opc.tcp://127.0.0.1:{free_port()}', profile: {ROOT / 'recipes/profiles/packml-sputter.yaml'}}}\n")  # fmt: skip
+    result = run_mes("equipment", "check", "sputter-9", "--line", str(path))
+    assert result.returncode == 1
+    assert "sputter-9: cannot connect to opc.tcp://127.0.0.1" in result.stderr
+    unknown = run_mes("equipment", "check", "nope", "--line", str(path))
+    assert unknown.returncode == 1
+    assert "no unit 'nope'; the line has sputter-9" in unknown.stderr
+
+
+def test_sim_refuses_bad_faults_and_bad_lines(tmp_path: Path) -> None:
+    line = ROOT / "deploy" / "line.yaml"
+    result = run_mes("sim", "--line", str(line), "--faults", "sputter-1:melt")
+    assert result.returncode == 1
+    assert "unknown fault 'melt'" in result.stderr
+    bad = tmp_path / "line.yaml"
+    bad.write_text("line: x\nunits: []\n")
+    result = run_mes("sim", "--line", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:2:8: units: List should have at least 1 item" in result.stderr
+
+
+def test_certs_init(tmp_path: Path) -> None:
+    result = run_mes(
+        "certs", "init", "--dir", str(tmp_path / "pki"), "--line", str(ROOT / "deploy" / "line.yaml")
+    )
+    assert result.returncode == 0, result.stderr
+    own = sorted(p.name for p in (tmp_path / "pki" / "own").iterdir())
+    assert "mes-client.der" in own
+    assert "winder-1.pem" in own
+    assert len(list((tmp_path / "pki" / "trusted").iterdir())) == 5
+    assert oct((tmp_path / "pki" / "own" / "winder-1.pem").stat().st_mode & 0o777) == "0o600"
