@@ -1,4 +1,4 @@
-# Two commands a new user needs: `make test` and (once the demo exists) `make demo`.
+# Two commands a new user needs: `make demo` and `make test`.
 # The virtualenv is created and the package installed on first use, and again
 # whenever pyproject.toml changes.
 
@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint format clean
+.PHONY: test lint format clean demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The main job on the embedded default: SQLite (./mes.db), a filesystem broker,
+# the simulated line and real Celery worker processes. No server to install.
+demo: $(STAMP)
+	$(BIN)/mes demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,4 +33,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .mes-demo .mes-broker .mes-collector

@@ -20,6 +20,7 @@ from mes.db import make_engine
 from mes.equipment import cli as equipment_cli
 from mes.errors import MesError
 from mes.logs import configure as configure_logging
+from mes.lots import cli as lots_cli
 from mes.recipes import cli as recipe_cli
 
 app = typer.Typer(
@@ -37,6 +38,10 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(equipment_cli.equipment_app, name="equipment")
 app.add_typer(equipment_cli.certs_app, name="certs")
 app.command("sim")(equipment_cli.sim)
+app.add_typer(lots_cli.order_app, name="order")
+app.add_typer(lots_cli.lot_app, name="lot")
+app.command("collector")(lots_cli.collector)
+app.command("demo")(lots_cli.demo)
 
 
 @app.command()

@@ -37,11 +37,18 @@ class Settings(BaseSettings):
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str = "redis://127.0.0.1:6379/1"
     line_config: Path = Path("deploy/line.yaml")
+    # filesystem:// broker (embedded default): where its queue folder lives
+    broker_folder: Path = Path(".mes-broker")
+    # Redis for live values to the HMI; empty means the broker's Redis when it is one, else none
+    live_url: str = ""
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     # SQLite waits this long for a competing writer instead of failing with
     # "database is locked"; the embedded default has a worker, the collector and
     # CLI readers on one file.
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
+    # An active step nobody advanced for this long gets a new task chain (lost
+    # message, killed worker); live chains touch their step every few seconds.
+    step_stale_after_s: float = Field(default=20.0, gt=1)
 
     @property
     def is_production(self) -> bool:

@@ -168,7 +168,7 @@ class UnitDriver:
         client, self.client = self.client, None
         if client is not None:
             try:
-                await client.disconnect()
+                await asyncio.wait_for(client.disconnect(), timeout=self.timeout_s)
             except (OSError, TimeoutError, ua.UaError, asyncio.CancelledError):
                 pass  # the link is gone either way
 

@@ -18,6 +18,18 @@ from mes.equipment.profile import Command, PackMLState
 S = PackMLState
 FAILED = {S.ABORTED, S.STOPPED, S.HELD, S.SUSPENDED}
 RUNNING = {S.STARTING, S.EXECUTE, S.COMPLETING, S.COMPLETE}
+ACTING = {
+    S.RESETTING,
+    S.STARTING,
+    S.COMPLETING,
+    S.STOPPING,
+    S.ABORTING,
+    S.CLEARING,
+    S.SUSPENDING,
+    S.UNSUSPENDING,
+    S.HOLDING,
+    S.UNHOLDING,
+}
 
 
 @dataclass
@@ -38,6 +50,8 @@ async def bring_to_idle(
     """Reset a unit that is Complete or Stopped (Clear first when Aborted); refuse anything else."""
     state = await driver.read_state()
     on_state(state)
+    if state in ACTING:  # let a Resetting, Stopping, … unit arrive first
+        state = await driver.wait_for_state(set(PackMLState) - ACTING, timeout_s, on_state)
     if state == S.ABORTED:
         await driver.command(Command.CLEAR)
         state = await driver.wait_for_state({S.STOPPED}, timeout_s, on_state)

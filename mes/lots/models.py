@@ -88,6 +88,9 @@ class WorkOrder(SQLModel, table=True):
     number: str = Field(max_length=64, unique=True)
     recipe_id: int = Field(foreign_key="recipe.id", index=True)
     lots_requested: int = Field(ge=1)
+    # Overrides the recipe's lot size: metres for an electrode lot, cells for a cell lot.
+    lot_size: float | None = Field(default=None, gt=0)
+    lots_created: int = Field(default=0, ge=0, sa_column_kwargs={"server_default": "0"})
     priority: int = Field(default=100)
     state: WorkOrderState = Field(default=WorkOrderState.WAITING, sa_type=enum_type(WorkOrderState))
     created_by: str = Field(max_length=64)
@@ -135,6 +138,13 @@ class StepRun(SQLModel, table=True):
     job_id: str = Field(max_length=64, unique=True)
     setpoints_sent: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     lease_token: int | None = Field(default=None)
+    # Identifies the live chain of advance_step tasks; a task carrying an older
+    # token is a duplicate and stops (see workers/tasks.py).
+    chain_token: str | None = Field(default=None, max_length=32)
+    # Each gauge's last sequence number before Start and at Complete: the scans
+    # in between are this step's, whichever process ingests them.
+    gauge_seq_start: dict[str, int] | None = Field(default=None, sa_type=sa.JSON)
+    gauge_seq_end: dict[str, int] | None = Field(default=None, sa_type=sa.JSON)
     time_limit_s: float | None = Field(default=None, gt=0)
     error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -48,6 +48,7 @@ class Fault:
     kind: str
     params: dict[str, float] = field(default_factory=dict)
     repeat: bool = False
+    job: str | None = None  # only for this job id (armed ahead of its Start)
     fired: bool = False  # one-shot actions (drop, freeze, web_break) happen once per job
 
     def __getitem__(self, key: str) -> float:

@@ -64,6 +64,7 @@ class SimUnit:
         self.processed_m = 0.0  # target erosion / wear
         self.process: Process | None = None
         self.armed: list[Fault] = list(faults or [])
+        self.job_faults: dict[str, list[Fault]] = {}
         self.store = StateStore(state_file, ring_size) if state_file else None
         self.server: Server | None = None
         self.space: nodes.AddressSpace | None = None
@@ -103,7 +104,19 @@ class SimUnit:
         self.space = await nodes.build(server, self.profile, methods, self._state_number())
         await server.start()
         self.server = server
+        await self._restore_nodes()
         await self._publish_all()
+
+    async def _restore_nodes(self) -> None:
+        """A server that comes back shows the machine's job and setpoints, not blank nodes."""
+        if not self.job:
+            return
+        await self._write("job.id", self.job["id"], self.profile.job.id.data_type)
+        await self._write("job.product", self.job["product"], self.profile.job.product.data_type)
+        await self._write("job.length_m", float(self.job["length_m"]), self.profile.job.length_m.data_type)
+        for name, value in self.job.get("setpoints", {}).items():
+            entry = self.profile.setpoints[name]
+            await self._write(f"sp.{name}", _cast(value, entry.data_type), entry.data_type)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -118,7 +131,15 @@ class SimUnit:
     async def _stop_server(self) -> None:
         if self.server is not None:
             server, self.server = self.server, None
-            await server.stop()
+            # Stop listening before dropping the clients: asyncua closes the
+            # transports first, and a client that reconnects in between keeps
+            # wait_closed() from ever returning.
+            listener = getattr(server.bserver, "_server", None)
+            if listener is not None:
+                listener.close()
+            for transport in list(server.iserver.asyncio_transports):
+                transport.close()
+            await asyncio.wait_for(server.stop(), timeout=10)
 
     async def restart_server(self, down_s: float = 0.0) -> None:
         """Take the OPC UA server down (the machine keeps running) and bring it back."""
@@ -157,6 +178,9 @@ class SimUnit:
     # --- behaviour -------------------------------------------------------------------------------
 
     def inject(self, fault: Fault) -> None:
+        if fault.job is not None:
+            self.job_faults.setdefault(fault.job, []).append(fault)
+            return
         if fault.kind == "stuck":
             self.machine.stuck_in = _next_acting(self.machine.state)
         else:
@@ -191,7 +215,7 @@ class SimUnit:
         self.process = self._process()
 
     def _process(self) -> Process:
-        faults = list(self.armed)
+        faults = list(self.armed) + self.job_faults.get(str(self.job.get("id")), [])
         return Process(
             self.profile.equipment_class,
             self.job["product"],

@@ -1,0 +1,285 @@
+"""``mes demo``: the main job on the embedded default — no server to install.
+
+SQLite file, filesystem broker, simulated line, collector, and real Celery
+worker processes. It imports and releases the shipped recipes, receives a
+separator lot, orders lots of every product family, injects a few faults so some
+layers go out of spec, waits for everything to finish and prints what was made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from mes.auth.models import Role
+from mes.auth.service import create_user
+from mes.base import pk
+from mes.config import Settings
+from mes.db import make_engine, session_scope
+from mes.equipment.profile import load_line
+from mes.equipment.sim.faults import parse_fault
+from mes.errors import MesError
+from mes.lots.execution import TERMINAL, sync_units
+from mes.lots.models import Lot, LotKind, StepRun, StepRunState, WorkOrder, WorkOrderState
+from mes.lots.orders import create_order, expand_order, receive_lot
+from mes.lots.report import lot_summary
+from mes.migrate import upgrade
+from mes.recipes import service as recipes
+from mes.recipes.load import load_recipe_file
+from mes.recipes.models import RecipeStatus
+from mes.runner import LineRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINEER, QUALITY = "demo-engineer", "demo-quality"
+
+# recipe → (lots, lot size: metres, or cells for the jelly roll)
+ORDERS: list[tuple[str, int, float]] = [
+    ("capped-si-anode@1", 2, 40.0),
+    ("alloy-film-anode@1", 2, 40.0),
+    ("thin-composite-anode-oxide@1", 2, 40.0),
+    ("thin-composite-anode-carbon@1", 2, 40.0),
+    ("cathode-lco@1", 2, 40.0),
+    ("jelly-roll-alloy-film@1", 1, 20.0),
+]
+# (recipe, lot index, step index) → fault armed on the simulators for that step's job
+FAULTS: dict[tuple[str, int, int], str] = {
+    ("capped-si-anode", 2, 0): "drift,pct_per_100m=25,start_m=15",
+    ("thin-composite-anode-oxide", 2, 0): "step,pct=5,at_m=25",
+    ("thin-composite-anode-carbon", 1, 0): "arc,at_m=12,length_m=1,depth_pct=30",
+    ("jelly-roll-alloy-film", 1, 0): "tension_spike,at_m=5,length_m=0.5",
+}
+
+
+@dataclass
+class DemoResult:
+    lots: list[dict[str, object]]
+    seconds: float
+    scans: int
+
+
+def prepare(engine: Engine, recipes_dir: Path) -> str:
+    """Users, recipes (imported, approved, released), a purchased separator lot."""
+    password = secrets.token_urlsafe(12)
+    with session_scope(engine) as session:
+        from mes.auth.models import User
+
+        for name, role in ((ENGINEER, Role.ENGINEER), (QUALITY, Role.QUALITY)):
+            existing = session.exec(select(User).where(User.name == name)).first()
+            if existing is not None:
+                from mes.auth.service import hash_password
+
+                existing.password_hash = hash_password(password)
+                session.add(existing)
+            else:
+                create_user(session, name, role, password, full_name="demo")
+    for path in sorted(recipes_dir.glob("*.yaml")):
+        loaded = load_recipe_file(path)
+        if loaded.recipe is None:
+            raise MesError("\n".join(str(i) for i in loaded.issues))
+        with session_scope(engine) as session:
+            row, _ = recipes.import_recipe(session, loaded.recipe, by=ENGINEER, source_path=str(path))
+            ref = f"{row.name}@{row.version}"
+            if row.status == RecipeStatus.DRAFT:
+                recipes.approve(session, ref, by=ENGINEER, reason="demo: trials passed")
+            if row.status == RecipeStatus.APPROVED:
+                recipes.release(
+                    session, ref, by=QUALITY, password=password, reason="demo: released for the run"
+                )
+    with session_scope(engine) as session:
+        receive_lot(
+            session,
+            kind=LotKind.SEPARATOR,
+            material="PE 20 um",
+            length_m=200.0,
+            supplier="Separator supplier",
+            supplier_lot=f"SEP-{secrets.token_hex(3).upper()}",
+            by=ENGINEER,
+            width_mm=60.0,
+        )
+    return password
+
+
+def _progress_text(session: Session, orders: list[int]) -> tuple[int, int, str]:
+    lots = session.exec(select(Lot).where(col(Lot.work_order_id).in_(orders))).all()
+    steps = session.exec(select(StepRun).where(col(StepRun.lot_id).in_([lot.id for lot in lots]))).all()
+    done = sum(1 for s in steps if s.state in TERMINAL)
+    running = [f"{s.step_name}" for s in steps if s.state == StepRunState.RUNNING]
+    return done, len(steps), ", ".join(running) or "waiting"
+
+
+async def _watch(
+    engine: Engine, runner: LineRunner, orders: list[int], console: Console, timeout_s: float
+) -> None:
+    started = time.monotonic()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        bar = progress.add_task("running", total=1)
+        while True:
+            with session_scope(engine) as session:
+                done, total, text = _progress_text(session, orders)
+                finished = all(
+                    o.state in (WorkOrderState.COMPLETED, WorkOrderState.ABORTED)
+                    for o in session.exec(select(WorkOrder).where(col(WorkOrder.id).in_(orders))).all()
+                )
+                stuck = session.exec(select(StepRun).where(StepRun.state == StepRunState.PENDING)).all()
+            progress.update(bar, total=max(total, 1), completed=done, description=f"running: {text}"[:60])
+            if finished or (done == total and total > 0):
+                return
+            if time.monotonic() - started > timeout_s:
+                raise MesError(
+                    f"demo did not finish in {timeout_s:g} s; {len(stuck)} step(s) still pending "
+                    f"(see {runner.workdir}/worker-*.log)"
+                )
+            await asyncio.sleep(0.25)
+
+
+def _arm_faults(session: Session, runner: LineRunner, orders: list[int]) -> int:
+    """Arm each planned fault on every simulator for its job id, before the job can start."""
+    from mes.recipes.models import Recipe as RecipeRow
+
+    armed = 0
+    rows = session.exec(
+        select(StepRun, Lot, RecipeRow)
+        .join(Lot, col(Lot.id) == col(StepRun.lot_id))
+        .join(RecipeRow, col(RecipeRow.id) == col(Lot.recipe_id))
+        .where(col(Lot.work_order_id).in_(orders))
+    ).all()
+    for step, lot, recipe in rows:
+        spec = FAULTS.get((recipe.name, int(lot.number.rsplit("-L", 1)[1]), step.step_index))
+        if spec is None:
+            continue
+        for sim in runner.sims.values():
+            fault = parse_fault(spec)
+            fault.job = step.job_id
+            sim.inject(fault)
+        armed += 1
+    return armed
+
+
+def _table(rows: list[dict[str, object]]) -> Table:
+    table = Table(title="What the line made")
+    for column in ("lot", "recipe", "kind", "status", "layers", "out of spec", "intervals (held)"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r["lot"]),
+            str(r["recipe"] or "purchased"),
+            str(r["kind"]),
+            str(r["status"]),
+            str(r["layers"]),
+            str(r["layers_out_of_spec"]),
+            f"{r['intervals']} ({r['intervals_held']})",
+        )
+    return table
+
+
+async def run_demo(
+    settings: Settings,
+    console: Console,
+    *,
+    workdir: Path,
+    time_scale: float = 3_000.0,
+    timeout_s: float = 600.0,
+    env: dict[str, str] | None = None,
+) -> DemoResult:
+    """The whole flow; ``env`` carries the MES_* settings the worker processes need."""
+    started = time.monotonic()
+    engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    console.print(f"database {engine.url.render_as_string(hide_password=True)}, broker {settings.broker_url}")
+    upgrade(engine)
+    line = load_line(settings.line_config)
+    with session_scope(engine) as session:
+        sync_units(session, line)
+    prepare(engine, ROOT / "recipes")
+    console.print("recipes imported, approved and released; separator lot received")
+    runner = LineRunner(line, env or {}, workdir, time_scale=time_scale)
+    try:
+        try:
+            await runner.start_sims()
+        except OSError as exc:
+            raise MesError(
+                f"cannot start the simulated line ({exc.strerror or exc}): is another demo or "
+                "`mes sim` using its ports?"
+            ) from exc
+        console.print(f"{len(runner.sims)} simulated units up (time scale {time_scale:g})")
+        runner.start_workers()
+        await runner.start_collector(settings.database_url)
+        from workers.app import make_app
+
+        app = make_app(settings)  # this run's broker, whatever the process was started with
+        orders: list[int] = []
+        with session_scope(engine) as session:
+            for ref, lots, size in ORDERS:
+                order = create_order(session, ref, lots, by=ENGINEER, line=line, lot_size=size)
+                expand_order(session, order)  # lots and job ids now, so faults can be armed per job
+                orders.append(pk(order))
+            armed = _arm_faults(session, runner, orders)
+        for order_id in orders:
+            app.send_task("mes.dispatch_order", (order_id,), queue="dispatch")
+        console.print(f"{len(orders)} work orders dispatched; {armed} faults armed on the simulated line")
+        await _watch(engine, runner, orders, console, timeout_s)
+    finally:
+        await runner.stop()
+        runner.wait_workers()
+    with session_scope(engine) as session:
+        made = session.exec(select(Lot).where(col(Lot.work_order_id).in_(orders))).all()
+        rows = [lot_summary(session, lot) for lot in made]
+    scans = runner.collector.stored if runner.collector else 0
+    engine.dispose()
+    console.print(_table(rows))
+    held = sum(int(str(r["intervals_held"])) for r in rows)
+    cells = sum(int(str(r["material"]).split()[0]) for r in rows if r["kind"] == "cell")
+    console.print(
+        f"{len(rows)} lots, {sum(int(str(r['layers'])) for r in rows)} layers, "
+        f"{sum(int(str(r['layers_out_of_spec'])) for r in rows)} out of spec, {held} interval(s) held, "
+        f"{cells} cells wound"
+    )
+    return DemoResult(rows, time.monotonic() - started, scans)
+
+
+def demo_environment(settings: Settings, workdir: Path) -> dict[str, str]:
+    """The settings the worker processes get: same database, same broker folder, same line."""
+    return {
+        "MES_DATABASE_URL": settings.database_url,
+        "MES_BROKER_URL": settings.broker_url,
+        "MES_BROKER_FOLDER": str(settings.broker_folder.resolve()),
+        "MES_LINE_CONFIG": str(settings.line_config.resolve()),
+        "MES_ENVIRONMENT": settings.environment,
+    }
+
+
+def embedded_settings(database_url: str | None, workdir: Path, line: Path | None = None) -> Settings:
+    """The embedded default: a SQLite file and a filesystem broker under ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    broker = workdir / "broker"
+    shutil.rmtree(broker, ignore_errors=True)  # messages of an earlier, interrupted demo
+    values = {
+        "broker_url": "filesystem://",
+        "broker_folder": broker,
+        "line_config": ROOT / "deploy" / "line.yaml",
+    }
+    if database_url:
+        values["database_url"] = database_url
+    settings = Settings(**values)  # type: ignore[arg-type]
+    os.environ.update(demo_environment(settings, workdir))
+    from mes.config import get_settings
+
+    get_settings.cache_clear()  # anything that reads settings from here on sees the embedded ones
+    return settings

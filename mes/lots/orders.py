@@ -1,0 +1,251 @@
+"""Work orders and lots: accept an order, expand it into lots with their steps, receive purchases.
+
+Services flush; the caller commits. A work order names a released recipe version;
+the lot records the recipe's content hash so it always says what it was made with.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from mes.audit.service import record
+from mes.auth.service import get_user
+from mes.base import pk, utcnow
+from mes.equipment.models import EquipmentClass
+from mes.equipment.profile import Line
+from mes.lots.errors import LotNotFound, OrderRefused
+from mes.lots.models import (
+    Characteristic,
+    Layer,
+    Lot,
+    LotKind,
+    LotStatus,
+    StepRun,
+    WorkOrder,
+    WorkOrderState,
+)
+from mes.recipes.errors import RecipeError
+from mes.recipes.schema import CoaterStep, Recipe, SputterStep, WinderStep
+from mes.recipes.service import require_released, stored_recipe
+
+
+def _stamp(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(UTC):%y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+def unit_can_run(line: Line, unit: str, step: SputterStep | CoaterStep | WinderStep) -> str | None:
+    """Why ``unit`` cannot run ``step`` (None when it can): class, gauges, lanes, units, setpoint limits."""
+    profile = line.profiles[unit]
+    if profile.equipment_class != step.equipment_class:
+        return f"{unit} is a {profile.equipment_class}"
+    chars = step.inspection if isinstance(step, WinderStep) else step.layer.characteristics
+    for char in chars:
+        gauge = profile.gauges.get(char.gauge)
+        if gauge is None:
+            return f"{unit} has no gauge {char.gauge!r} for {char.name}"
+        if gauge.lanes != char.lanes or gauge.unit != char.unit.value or gauge.characteristic != char.name:
+            return (
+                f"{unit}'s gauge {char.gauge} measures {gauge.characteristic} in {gauge.unit} over "
+                f"{gauge.lanes} lanes; the recipe wants {char.name} in {char.unit} over {char.lanes}"
+            )
+    for name, value in step.setpoints.model_dump(exclude_none=True).items():
+        entry = profile.setpoints.get(name)
+        if entry is None or not entry.min <= float(value) <= entry.max:
+            return f"{unit} cannot set {name}={value}"
+    return None
+
+
+def create_order(
+    session: Session,
+    ref: str,
+    lots: int,
+    *,
+    by: str,
+    line: Line,
+    priority: int = 100,
+    lot_size: float | None = None,
+) -> WorkOrder:
+    """Accept a work order for ``lots`` lots of a released recipe version; refuse with the reason."""
+    if not 1 <= lots <= 1_000:
+        raise OrderRefused(f"--lots {lots}: an order makes 1 to 1000 lots")
+    user = get_user(session, by)
+    try:
+        row = require_released(session, ref)
+    except RecipeError as exc:
+        raise OrderRefused(str(exc)) from exc
+    recipe = stored_recipe(row)
+    if lot_size is not None:
+        biggest = recipe.produces.cells if recipe.produces.kind == "cell" else recipe.produces.length_m
+        if not 0 < lot_size <= float(biggest or 0):
+            raise OrderRefused(f"lot size {lot_size:g} is outside (0, {biggest}] of {ref}")
+    for i, step in enumerate(recipe.steps):
+        reasons = [unit_can_run(line, u, step) for u in line.units]
+        if all(reasons):
+            raise OrderRefused(
+                f"{ref} step {i} ({step.name}): no unit of line {line.config.line} can run it: "
+                + "; ".join(r for r in reasons if r)
+            )
+    order = WorkOrder(
+        number=_stamp("WO"),
+        recipe_id=pk(row),
+        lots_requested=lots,
+        priority=priority,
+        lot_size=lot_size,
+        created_by=user.name,
+        state=WorkOrderState.READY,
+    )
+    session.add(order)
+    session.flush()
+    record(
+        session,
+        actor=user.name,
+        action="order.create",
+        entity_type="work_order",
+        entity_id=order.number,
+        after={"recipe": f"{row.name}@{row.version}", "lots": lots, "lot_size": lot_size},
+    )
+    return order
+
+
+def _lot_size(recipe: Recipe, order: WorkOrder) -> tuple[float, int | None]:
+    """(length_m, cells) of one lot of this order."""
+    if recipe.produces.kind == "cell":
+        cells = int(order.lot_size or recipe.produces.cells or 1)
+        winder = next(s for s in recipe.steps if isinstance(s, WinderStep))
+        anode = next(c for c in winder.winding.consumes if c.role == "anode")
+        return cells * anode.length_per_cell_m, cells
+    return float(order.lot_size or recipe.produces.length_m or 1.0), None
+
+
+def expand_order(session: Session, order: WorkOrder) -> list[Lot]:
+    """Create the order's missing lots, each with its step runs, layers and characteristics."""
+    from mes.recipes.models import Recipe as RecipeRow
+
+    row = session.get(RecipeRow, order.recipe_id)
+    assert row is not None  # noqa: S101 - foreign key
+    recipe = stored_recipe(row)
+    length_m, cells = _lot_size(recipe, order)
+    created: list[Lot] = []
+    while order.lots_created < order.lots_requested:
+        order.lots_created += 1
+        lot = Lot(
+            number=f"{order.number}-L{order.lots_created:02d}",
+            kind=LotKind(recipe.produces.kind),
+            length_m=length_m,
+            width_mm=recipe.produces.width_mm,
+            work_order_id=order.id,
+            recipe_id=row.id,
+            recipe_hash=row.content_hash,
+            material=f"{cells} cells" if cells else recipe.title[:200],
+        )
+        session.add(lot)
+        session.flush()
+        for index, step in enumerate(recipe.steps):
+            run = StepRun(
+                lot_id=pk(lot),
+                step_index=index,
+                step_name=step.name,
+                job_id=f"{lot.number}-S{index}-1",
+                equipment_class=EquipmentClass(step.equipment_class),
+                time_limit_s=step.time_limit_s,
+                attempt=1,
+            )
+            session.add(run)
+            session.flush()
+            chars = step.inspection if isinstance(step, WinderStep) else step.layer.characteristics
+            if not isinstance(step, WinderStep):
+                layer = Layer(
+                    lot_id=pk(lot),
+                    step_run_id=run.id,
+                    layer_index=index,
+                    name=step.layer.name,
+                    material=" + ".join(c.formula for c in step.layer.composition),
+                    method=step.layer.method.value,
+                    disposition_policy=step.disposition,
+                )
+            else:
+                layer = Layer(
+                    lot_id=pk(lot),
+                    step_run_id=run.id,
+                    layer_index=index,
+                    name=f"{step.name}-inspection",
+                    material=step.winding.cell.format,
+                    method="winding",
+                    disposition_policy=step.disposition,
+                )
+            session.add(layer)
+            session.flush()
+            for char in chars:
+                session.add(
+                    Characteristic(
+                        layer_id=pk(layer),
+                        name=char.name.value,
+                        unit=char.unit.value,
+                        target=char.target,
+                        lsl=char.lsl,
+                        usl=char.usl,
+                        gauge=char.gauge,
+                        pitch_m=char.pitch_m,
+                        lanes=char.lanes,
+                    )
+                )
+        created.append(lot)
+    if order.state in (WorkOrderState.WAITING, WorkOrderState.READY):
+        order.state, order.started_at = WorkOrderState.RUNNING, utcnow()
+    session.add(order)
+    session.flush()
+    return created
+
+
+def receive_lot(
+    session: Session,
+    *,
+    kind: LotKind,
+    material: str,
+    length_m: float,
+    supplier: str,
+    supplier_lot: str,
+    by: str,
+    width_mm: float | None = None,
+) -> Lot:
+    """A purchased web (separator, foil, film) enters stock, released, traceable to its supplier lot."""
+    if kind in (LotKind.CELL, LotKind.ANODE, LotKind.CATHODE):
+        raise OrderRefused(f"{kind} lots are made on the line, not received")
+    if not supplier.strip() or not supplier_lot.strip():
+        raise OrderRefused("a received lot names its supplier and the supplier's lot number")
+    user = get_user(session, by)
+    lot = Lot(
+        number=_stamp("R"),
+        kind=kind,
+        status=LotStatus.RELEASED,
+        length_m=length_m,
+        width_mm=width_mm,
+        material=material,
+        supplier=supplier,
+        supplier_lot=supplier_lot,
+    )
+    session.add(lot)
+    session.flush()
+    record(
+        session,
+        actor=user.name,
+        action="lot.receive",
+        entity_type="lot",
+        entity_id=lot.number,
+        after={"kind": kind.value, "supplier": supplier, "supplier_lot": supplier_lot, "length_m": length_m},
+    )
+    return lot
+
+
+def get_lot(session: Session, number: str) -> Lot:
+    lot = session.exec(select(Lot).where(Lot.number == number)).first()
+    if lot is None:
+        raise LotNotFound(f"no lot {number} (see `mes lot list`)")
+    return lot
+
+
+def list_lots(session: Session, limit: int = 200) -> list[Lot]:
+    return list(session.exec(select(Lot).order_by(col(Lot.id).desc()).limit(limit)).all())

@@ -1,0 +1,123 @@
+"""Run a whole line on one machine: simulators, Celery worker processes, the collector.
+
+Used by ``mes demo`` (SQLite + filesystem broker) and by the tests that run the
+same flow in production mode (PostgreSQL + Redis). Workers are real ``celery
+worker`` processes, one per unit queue with concurrency 1, plus one for the
+``dispatch`` queue with the beat scheduler embedded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mes.collector.service import Collector
+from mes.db import make_engine
+from mes.equipment.profile import Line
+from mes.equipment.sim.unit import SimUnit
+from mes.lots.execution import unit_queue
+
+
+@dataclass
+class LineRunner:
+    line: Line
+    env: dict[str, str]  # MES_* settings the worker processes get
+    workdir: Path
+    time_scale: float = 1_000.0
+    seed: int = 11
+    sims: dict[str, SimUnit] = field(default_factory=dict)
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    collector: Collector | None = None
+    _stop: asyncio.Event | None = None
+    _collector_task: asyncio.Task[None] | None = None
+
+    async def start_sims(self) -> None:
+        for i, (name, cfg) in enumerate(self.line.units.items()):
+            sim = SimUnit(
+                name,
+                self.line.profiles[name],
+                cfg.endpoint,
+                time_scale=self.time_scale,
+                security=cfg.security,
+                seed=self.seed + i,
+            )
+            await sim.start()
+            self.sims[name] = sim
+
+    def worker_command(self, queue: str, *, beat: bool = False) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if beat:
+            cmd += ["-B", "--schedule", str(self.workdir / "beat-schedule")]
+        return cmd
+
+    def start_worker(self, queue: str, *, beat: bool = False) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"worker-{queue}.log", "ab")  # the child process writes it
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("MES_")}, **self.env}
+        proc = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+            self.worker_command(queue, beat=beat),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        self.workers[queue] = proc
+        return proc
+
+    def start_workers(self) -> None:
+        self.start_worker("dispatch", beat=True)
+        for unit in self.line.units:
+            self.start_worker(unit_queue(unit))
+
+    def kill_worker(self, queue: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.workers.pop(queue)
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    async def start_collector(self, database_url: str, live_url: str = "") -> None:
+        engine = make_engine(database_url)
+        self.collector = Collector(
+            engine, self.line, spool_path=self.workdir / "collector-spool.sqlite", live_url=live_url
+        )
+        self._stop = asyncio.Event()
+        self._collector_task = asyncio.create_task(self.collector.run(self._stop))
+
+    async def stop(self) -> None:
+        for queue in list(self.workers):
+            proc = self.workers.pop(queue)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        if self._stop is not None and self._collector_task is not None:
+            self._stop.set()
+            await self._collector_task
+        for sim in self.sims.values():
+            await sim.stop()
+        self.sims.clear()
+
+    def wait_workers(self, timeout_s: float = 30.0) -> None:
+        for proc in list(self.workers.values()):
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
