@@ -219,13 +219,26 @@ def require_released(session: Session, ref: str) -> RecipeRow:
     return row
 
 
+# Parsed, hash-checked recipes by (row id, content hash). A version's content never
+# changes once it has left draft (and a changed draft has a new hash), so an entry
+# can never go stale; it saves a parse and a hash on every scheduling and step move.
+_PARSED: dict[tuple[int | None, str], Recipe] = {}
+
+
 def stored_recipe(row: RecipeRow) -> Recipe:
     """The validated model of a stored version, checked against its hash."""
+    key = (row.id, row.content_hash)
+    cached = _PARSED.get(key)
+    if cached is not None:
+        return cached
     recipe = Recipe.model_validate_json(row.content)
     if content_hash(recipe) != row.content_hash:
         raise LifecycleError(
             f"{row.name}@{row.version}: stored content does not match its hash {row.content_hash}"
         )
+    if len(_PARSED) > 1_000:
+        _PARSED.clear()
+    _PARSED[key] = recipe
     return recipe
 
 
