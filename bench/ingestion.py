@@ -17,7 +17,7 @@ import time
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from bench.common import fresh_database, load_line, lot_with_layer
+from bench.common import PG_ADMIN, fresh_database, load_line, lot_with_layer
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
 from mes.equipment.jobs import run_job
@@ -129,7 +129,7 @@ async def main(metres: float) -> None:
         print("command: .venv/bin/python -m bench.ingestion --metres", f"{metres:g}")
     finally:
         engine.dispose()
-        drop_database(__import__("bench.common", fromlist=["PG_ADMIN"]).PG_ADMIN, url)
+        drop_database(PG_ADMIN, url)
 
 
 if __name__ == "__main__":

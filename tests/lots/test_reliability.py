@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +21,6 @@ from mes.equipment.sim.unit import SimUnit
 from mes.lots.execution import unit_queue
 from mes.lots.models import LotStatus, StepRunState
 from mes.quality.models import Alarm
-from tests.lots.conftest import REDIS_DB
 from tests.lots.harness import LineUnderTest
 from tests.services import free_port
 
@@ -164,8 +162,3 @@ async def test_a_unit_busy_with_a_foreign_job_is_not_touched(
         assert {k: float(sim._read(f"sp.{k}")) for k in before} == before  # nothing written
     finally:
         await line.stop()
-
-
-def test_redis_db_is_separate() -> None:
-    assert REDIS_DB != 0
-    assert signal.SIGKILL
