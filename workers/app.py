@@ -30,7 +30,7 @@ RECONCILE_EVERY_S = 5.0
 def broker_options(url: str, folder: Path | None = None) -> dict[str, Any]:
     if url.startswith("filesystem://"):
         base = folder or Path(".mes-broker")
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         # Same folder in and out: every process reads and writes one queue folder.
         return {
@@ -38,6 +38,8 @@ def broker_options(url: str, folder: Path | None = None) -> dict[str, Any]:
             "data_folder_out": str(base / "queue"),
             "processed_folder": str(base / "processed"),
             "store_processed": False,
+            # exchange bindings, which kombu would otherwise write to ./control
+            "control_folder": str(base / "control"),
             "polling_interval": 0.05,
         }
     return {

@@ -29,6 +29,8 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     assert "Traceback" not in output
     assert "What the line made" in output
     assert (tmp_path / "mes.db").exists()
+    left = {p.name for p in tmp_path.iterdir() if not p.name.startswith(".")} - {"mes.db-wal", "mes.db-shm"}
+    assert left == {"line.yaml", "mes.db"}  # the broker's files stay in .mes-demo
     for log in (tmp_path / ".mes-demo").glob("worker-*.log"):
         text = log.read_text()
         assert "database is locked" not in text, log
