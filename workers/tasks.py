@@ -17,7 +17,7 @@ import logging
 
 from celery import Task
 from celery.exceptions import MaxRetriesExceededError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from mes.config import get_settings
 from mes.db import session_scope
@@ -32,7 +32,7 @@ from mes.lots.execution import (
     stalled,
     sync_units,
 )
-from mes.lots.models import StepRun, WorkOrder, WorkOrderState
+from mes.lots.models import WorkOrder, WorkOrderState
 from mes.lots.orders import expand_order
 from mes.lots.steps import Observation, act, record
 from workers.app import app
@@ -78,7 +78,7 @@ def advance_step(self: Task, step_run_id: int, chain_token: str) -> str:
             current = plan(session, step_run_id)
             if current is None or current.chain_token != chain_token:
                 return "stale"  # finished, or a newer chain owns this step
-            if not lease_holds(session, _unit_id(session, step_run_id), step_run_id, current.lease_token):
+            if not lease_holds(session, current.unit_id, step_run_id, current.lease_token):
                 log.error("step %s: unit lease lost; not commanding", step_run_id)
                 return "no-lease"
         try:
@@ -113,12 +113,6 @@ async def _move(current: StepPlan) -> Observation:
     ctx = context()
     driver = await ctx.driver(current.unit)
     return await act(driver, current, window_s=MOVE_WINDOW_S)
-
-
-def _unit_id(session: Session, step_run_id: int) -> int:
-    step = session.get(StepRun, step_run_id)
-    assert step is not None and step.equipment_unit_id is not None  # noqa: S101
-    return step.equipment_unit_id
 
 
 @app.task(name="mes.reconcile")

@@ -130,7 +130,7 @@ class Collector:
                 feed.cursor[key] = scans[-1].seq
                 if await self._db(self._store, current, gauge, scans):
                     feed.stored += len(scans)
-            self._publish(driver, current)
+            self._publish(current)
 
     def _store(self, current: StepPlan, gauge: str, scans: list[ScanRecord]) -> bool:
         try:
@@ -162,7 +162,7 @@ class Collector:
         self.db_ok = True
         return True
 
-    def _publish(self, driver: UnitDriver, current: StepPlan) -> None:
+    def _publish(self, current: StepPlan) -> None:
         if self.live is None:
             return
         message = {"unit": current.unit, "lot": current.lot_number, "job": current.job_id, "t": time.time()}

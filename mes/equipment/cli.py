@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,8 +73,6 @@ def sim(
 
 
 def _password(env: str | None) -> str | None:
-    import os
-
     return os.environ.get(env) if env else None
 
 

@@ -67,6 +67,7 @@ class StepPlan:
     lot_number: str
     job_id: str
     unit: str
+    unit_id: int
     state: StepRunState
     chain_token: str
     lease_token: int
@@ -271,6 +272,7 @@ def plan(session: Session, step_run_id: int, *, lock: bool = True) -> StepPlan |
         lot_number=lot.number,
         job_id=step.job_id,
         unit=unit.name,
+        unit_id=pk(unit),
         state=step.state,
         chain_token=step.chain_token or "",
         lease_token=step.lease_token or 0,
