@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
+from mes.base import pk
 from mes.cli_common import database, out
 from mes.config import get_settings
 from mes.db import session_scope
@@ -17,6 +21,8 @@ from mes.equipment.profile import load_line
 from mes.lots.models import LotKind
 from mes.lots.orders import create_order, get_lot, list_lots, receive_lot
 from mes.lots.report import lot_detail, lot_summary
+from mes.lots.trace import TraceRefused, backward, forward
+from mes.lots.trace_models import BackwardNode
 
 order_app = typer.Typer(
     help="Work orders: ask the line to make lots of a released recipe.", no_args_is_help=True
@@ -107,7 +113,7 @@ def lot_show(number: str = typer.Argument(...), as_json: bool = typer.Option(Fal
             )
     for i in detail["intervals"]:
         out.print(
-            f"interval {i['start_m']:.2f}–{i['end_m']:.2f} m: worst {i['worst']:.4g} vs "
+            f"interval {i['id']} {i['start_m']:.2f}–{i['end_m']:.2f} m: worst {i['worst']:.4g} vs "
             f"{i['limit_kind'].upper()} {i['limit']:g}, {i['status']}"
         )
     for link in detail["inputs"]:
@@ -141,6 +147,90 @@ def lot_receive(
         )
         number = lot.number
     out.print(f"lot {number} received ({kind.value}, {length_m:g} m, supplier lot {supplier_lot})")
+
+
+@lot_app.command("trace")
+def lot_trace(
+    number: str = typer.Argument(..., help="Lot number (a cell lot, or any lot)."),
+    to_forward: bool = typer.Option(False, "--forward", help="Every lot that contains any of this lot."),
+    to_backward: bool = typer.Option(False, "--backward", help="Everything that went into this lot."),
+    start_m: float | None = typer.Option(None, "--start-m", help="With --forward: first metre of the lot."),
+    end_m: float | None = typer.Option(None, "--end-m", help="With --forward: last metre of the lot."),
+    max_depth: int = typer.Option(10, "--max-depth", min=1, max=100, help="Levels of genealogy to follow."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Genealogy of a lot: its inputs' metres, layers and intervals, or every lot made from it."""
+    if to_forward == to_backward:
+        raise TraceRefused("give exactly one of --forward or --backward")
+    if to_backward and (start_m is not None or end_m is not None):
+        raise TraceRefused("--start-m/--end-m select metres to trace forward; use them with --forward")
+    with database() as engine, session_scope(engine) as session:
+        lot_id = pk(get_lot(session, number))
+        tree = backward(session, lot_id, max_depth=max_depth) if to_backward else None
+        hits = forward(session, lot_id, start_m, end_m, max_depth=max_depth) if to_forward else []
+    if tree is not None:
+        if as_json:
+            typer.echo(json.dumps(asdict(tree), default=str))
+        else:
+            out.print(_backward_tree(tree))
+        return
+    if as_json:
+        report = {"lot": number, "start_m": start_m, "end_m": end_m, "hits": [asdict(h) for h in hits]}
+        typer.echo(json.dumps(report, default=str))
+        return
+    where = f" {start_m:g}–{end_m:g} m" if start_m is not None and end_m is not None else ""
+    if not hits:
+        out.print(f"nothing was made from lot {number}{where}")
+        return
+    table = Table(
+        "depth", "lot", "kind", "status", "role", "from lot", "metres", title=f"made from {number}{where}"
+    )
+    for h in hits:
+        table.add_row(
+            str(h.depth),
+            h.number,
+            h.kind.value,
+            h.status.value,
+            h.role,
+            h.parent_number,
+            f"{h.start_m:.2f}–{h.end_m:.2f}",
+        )
+    out.print(table)
+
+
+def _backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
+    lot = node.lot
+    label = f"{lot.number} ({lot.kind.value}, {lot.status.value}"
+    label += f", {lot.material}" if lot.material else ""
+    label += f", {lot.supplier} lot {lot.supplier_lot}" if lot.supplier_lot else ""
+    label += ")"
+    if node.role is not None and node.start_m is not None and node.end_m is not None:
+        label = f"{node.role}: {label} {node.start_m:.2f}–{node.end_m:.2f} m"
+    label += " — cycle, not expanded" if node.cycle else ""
+    label += " — inputs beyond the depth limit" if node.truncated else ""
+    # Text, not markup: lot numbers and materials may contain brackets.
+    branch = Tree(Text(label)) if tree is None else tree.add(Text(label))
+    for layer in node.layers:
+        sub = branch.add(Text(f"layer {layer.name} ({layer.material}, {layer.method}): {layer.result.value}"))
+        for c in layer.characteristics:
+            s = c.stats
+            stats = (
+                f"{s.n_scans} scans ({s.n_values} values), "
+                f"mean {s.mean_value:.4g} [{s.min_value:.4g}, {s.max_value:.4g}]"
+                if s.mean_value is not None and s.min_value is not None and s.max_value is not None
+                else "no scans in these metres"
+            )
+            sub.add(Text(f"{c.name} {c.unit} spec {c.lsl:g}/{c.target:g}/{c.usl:g}: {stats}"))
+    for i in node.intervals:
+        branch.add(
+            Text(
+                f"interval {i.start_m:.2f}–{i.end_m:.2f} m: {i.characteristic} worst {i.worst_value:.4g} "
+                f"vs {i.limit_kind.upper()} {i.limit_value:g}, {i.status.value}"
+            )
+        )
+    for parent in node.parents:
+        _backward_tree(parent, branch)
+    return branch
 
 
 def collector(spool: Path = typer.Option(Path(".mes-collector/spool.sqlite"), "--spool")) -> None:
@@ -188,5 +278,5 @@ def demo(
     )
     out.print(
         f"demo finished in {result.seconds:.0f} s; {result.scans} scans collected live. "
-        "Try: mes lot list, mes lot show LOT"
+        "Try: mes lot list, mes lot show LOT, mes lot trace LOT --backward"
     )

@@ -85,6 +85,7 @@ def lot_detail(session: Session, lot: Lot) -> dict[str, Any]:
     out["layers"] = layers
     out["intervals"] = [
         {
+            "id": i.id,
             "characteristic_id": i.characteristic_id,
             "start_m": i.start_m,
             "end_m": i.end_m,
@@ -92,6 +93,8 @@ def lot_detail(session: Session, lot: Lot) -> dict[str, Any]:
             "limit": i.limit_value,
             "limit_kind": i.limit_kind,
             "status": i.status.value,
+            "dispositioned_by": i.dispositioned_by,
+            "dispositioned_at": _iso(i.dispositioned_at),
         }
         for i in session.exec(
             select(OosInterval).where(OosInterval.lot_id == lot.id).order_by(col(OosInterval.start_m))
