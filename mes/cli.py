@@ -21,6 +21,7 @@ from mes.equipment import cli as equipment_cli
 from mes.errors import MesError
 from mes.logs import configure as configure_logging
 from mes.lots import cli as lots_cli
+from mes.quality import spc_cli
 from mes.recipes import cli as recipe_cli
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ app.add_typer(lots_cli.order_app, name="order")
 app.add_typer(lots_cli.lot_app, name="lot")
 app.command("collector")(lots_cli.collector)
 app.command("demo")(lots_cli.demo)
+app.add_typer(spc_cli.app, name="spc")
 
 
 @app.command()
