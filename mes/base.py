@@ -27,10 +27,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def enum_type(enum_cls: type[enum.Enum], length: int = 24) -> sa.Enum:
+def enum_type(enum_cls: type[enum.Enum], length: int = 24, name: str | None = None) -> sa.Enum:
     """A portable enum column: VARCHAR plus a CHECK constraint, same on SQLite and PostgreSQL.
 
     Native PostgreSQL enums would need a migration of their own for every new state.
+    ``name`` names the CHECK constraint; two columns of one enum in one table need two names.
     """
     return sa.Enum(
         enum_cls,
@@ -39,7 +40,7 @@ def enum_type(enum_cls: type[enum.Enum], length: int = 24) -> sa.Enum:
         length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
-        name=enum_cls.__name__.lower(),
+        name=name or enum_cls.__name__.lower(),
     )
 
 

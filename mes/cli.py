@@ -21,6 +21,7 @@ from mes.equipment import cli as equipment_cli
 from mes.errors import MesError
 from mes.logs import configure as configure_logging
 from mes.lots import cli as lots_cli
+from mes.quality import cli as quality_cli
 from mes.quality import spc_cli
 from mes.recipes import cli as recipe_cli
 
@@ -44,6 +45,12 @@ app.add_typer(lots_cli.lot_app, name="lot")
 app.command("collector")(lots_cli.collector)
 app.command("demo")(lots_cli.demo)
 app.add_typer(spc_cli.app, name="spc")
+spc_cli.app.add_typer(quality_cli.limits_app, name="limits")
+app.add_typer(quality_cli.alarm_app, name="alarm")
+lots_cli.lot_app.command("hold")(quality_cli.lot_hold)
+lots_cli.lot_app.command("release")(quality_cli.lot_release)
+lots_cli.lot_app.command("scrap")(quality_cli.lot_scrap)
+lots_cli.lot_app.command("report")(quality_cli.lot_report)
 
 
 @app.command()

@@ -35,6 +35,7 @@ from mes.lots.models import Lot, LotKind, StepRun, StepRunState, WorkOrder, Work
 from mes.lots.orders import create_order, expand_order, receive_lot
 from mes.lots.report import lot_summary
 from mes.migrate import upgrade
+from mes.quality.models import Alarm
 from mes.recipes import service as recipes
 from mes.recipes.load import load_recipe_file
 from mes.recipes.models import RecipeStatus
@@ -241,6 +242,7 @@ async def run_demo(
     with session_scope(engine) as session:
         made = session.exec(select(Lot).where(col(Lot.work_order_id).in_(orders))).all()
         rows = [lot_summary(session, lot) for lot in made]
+        open_alarms = len(session.exec(select(Alarm).where(col(Alarm.is_open))).all())
     scans = runner.collector.stored if runner.collector else 0
     engine.dispose()
     console.print(_table(rows))
@@ -249,7 +251,7 @@ async def run_demo(
     console.print(
         f"{len(rows)} lots, {sum(int(str(r['layers'])) for r in rows)} layers, "
         f"{sum(int(str(r['layers_out_of_spec'])) for r in rows)} out of spec, {held} interval(s) held, "
-        f"{cells} cells wound"
+        f"{cells} cells wound; {open_alarms} alarm(s) waiting for acknowledgement (mes alarm list)"
     )
     return DemoResult(rows, time.monotonic() - started, scans)
 

@@ -19,15 +19,17 @@ from mes.lots.models import (
     StepRun,
     WorkOrder,
 )
-from mes.quality.models import Alarm
+from mes.quality.models import Alarm, AlarmEvent, ControlLimit
 from mes.recipes.models import Recipe
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "Alarm",
+    "AlarmEvent",
     "AuditEvent",
     "Characteristic",
+    "ControlLimit",
     "EquipmentClass",
     "EquipmentUnit",
     "GaugeScan",

@@ -35,6 +35,7 @@ from mes.lots.execution import (
 from mes.lots.models import WorkOrder, WorkOrderState
 from mes.lots.orders import expand_order
 from mes.lots.steps import Observation, act, record
+from mes.quality.alarms import expire_shelving
 from workers.app import app
 from workers.bridge import BridgeTimeout
 from workers.context import context
@@ -130,5 +131,7 @@ def reconcile() -> int:
         )
         running = session.exec(select(WorkOrder.id).where(WorkOrder.state == WorkOrderState.RUNNING)).all()
         finish_orders(session, [i for i in running if i is not None])
+        # A shelved alarm comes back on time even when nobody opens the alarm list.
+        expire_shelving(session)
     enqueue(items)
     return len(items)

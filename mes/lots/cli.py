@@ -278,5 +278,5 @@ def demo(
     )
     out.print(
         f"demo finished in {result.seconds:.0f} s; {result.scans} scans collected live. "
-        "Try: mes lot list, mes lot show LOT, mes lot trace LOT --backward"
+        "Try: mes lot list, mes alarm list, mes lot report LOT, mes lot trace LOT --backward"
     )

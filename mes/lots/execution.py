@@ -36,7 +36,6 @@ from mes.lots.models import (
     WorkOrderState,
 )
 from mes.lots.orders import unit_can_run
-from mes.quality.models import Alarm, AlarmPriority
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.schema import Recipe, WinderStep
 from mes.recipes.service import stored_recipe
@@ -287,33 +286,6 @@ def plan(session: Session, step_run_id: int, *, lock: bool = True) -> StepPlan |
         started_at_unix=step.started_at.timestamp() if step.started_at else None,
         is_last_step=step.step_index == len(recipe.steps) - 1,
     )
-
-
-def raise_alarm(
-    session: Session,
-    condition: str,
-    message: str,
-    *,
-    lot_id: int | None = None,
-    unit_id: int | None = None,
-    priority: AlarmPriority = AlarmPriority.HIGH,
-) -> None:
-    """One open alarm per live condition: a second raise of the same condition is a no-op."""
-    if (
-        session.exec(select(Alarm).where(Alarm.condition == condition, col(Alarm.is_open))).first()
-        is not None
-    ):
-        return
-    session.add(
-        Alarm(
-            condition=condition,
-            message=message[:500],
-            priority=priority,
-            lot_id=lot_id,
-            equipment_unit_id=unit_id,
-        )
-    )
-    session.flush()
 
 
 def finish_lot(session: Session, lot: Lot) -> None:

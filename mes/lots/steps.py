@@ -12,7 +12,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from mes.base import utcnow
 from mes.equipment.driver import ScanRecord, UnitDriver
@@ -24,14 +24,16 @@ from mes.lots.execution import (
     Enqueue,
     StepPlan,
     finish_lot,
-    raise_alarm,
     release_lease,
     schedule,
     transition,
 )
 from mes.lots.models import Characteristic, Layer, Lot, LotStatus, StepRun, StepRunState
 from mes.lots.scans import insert_scans, scan_row
-from mes.quality.spec import close_layer, excursions, merge_excursions
+from mes.quality.alarms import raise_alarm
+from mes.quality.models import AlarmPriority
+from mes.quality.monitor import check_rules
+from mes.quality.spec import Excursion, close_layer, excursions, merge_excursions
 
 S = PackMLState
 RUNNING_STATES = {
@@ -145,9 +147,43 @@ def ingest(
         assert char is not None  # noqa: S101
         found = excursions(((r.position_m, r.values) for r in mine), char.lsl, char.usl)
         merge_excursions(session, char, layer, found)
+        if _layer_open(session, layer):
+            if found:
+                _raise_out_of_spec(session, plan, layer, char, found)
+            check_rules(session, plan, layer, char, [(r.seq, r.position_m, r.values) for r in mine])
         offered += len(mine)
     session.flush()
     return offered
+
+
+def _layer_open(session: Session, layer: Layer) -> bool:
+    """Whether the layer is still being made, as of now: its live conditions end when it closes.
+
+    The collector can read the layer just before the step's completion closes it
+    and write just after; a late copy of the scans must not raise the closed
+    layer's alarms again. Reading after our insert (SQLite: we hold the write
+    lock by then) and with a row lock (PostgreSQL: waits for the closing
+    transaction) sees the close.
+    """
+    closed_at = session.exec(select(Layer.closed_at).where(Layer.id == layer.id).with_for_update()).one()
+    return closed_at is None
+
+
+def _raise_out_of_spec(
+    session: Session, plan: StepPlan, layer: Layer, char: Characteristic, found: list[Excursion]
+) -> None:
+    first = min(found, key=lambda e: e.position_m)
+    raise_alarm(
+        session,
+        f"char:{char.id}:oos",
+        f"{plan.lot_number} {layer.name} {char.name} out of spec: {first.worst:.4g} {char.unit} "
+        f"beyond {first.kind.upper()} {first.limit:g} at {first.position_m:.2f} m",
+        priority=AlarmPriority.HIGH,
+        lot_id=plan.lot_id,
+        unit_id=plan.unit_id,
+        characteristic_id=char.id,
+        position_m=first.position_m,
+    )
 
 
 def record(session: Session, plan: StepPlan, obs: Observation, line: Line) -> tuple[list[Enqueue], bool]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from mes.audit.service import record
 from mes.base import utcnow
 from mes.lots.models import (
     Characteristic,
@@ -27,6 +28,7 @@ from mes.lots.models import (
     LotStatus,
     OosInterval,
 )
+from mes.quality.alarms import clear_conditions
 
 MERGE_PITCHES = 3
 # Excursions this close along the band are one interval: a slitter cuts out a
@@ -150,13 +152,28 @@ def close_layer(session: Session, layer: Layer) -> LayerResult:
                 session.add(interval)
         any_out = any_out or bool(intervals)
         session.add(char)
+    # The layer is made: its live conditions end; what stays is the interval and the disposition.
+    clear_conditions(session, [f"char:{c.id}:" for c in chars])
     layer.result = LayerResult.OUT_OF_SPEC if any_out else LayerResult.IN_SPEC
     layer.closed_at = utcnow()
     session.add(layer)
     if any_out and layer.disposition_policy == Disposition.HOLD_LOT:
         lot = session.get(Lot, layer.lot_id)
-        if lot is not None and lot.status not in (LotStatus.REJECTED,):
+        if lot is not None and lot.status not in (LotStatus.REJECTED, LotStatus.ON_HOLD):
+            before = lot.status.value
             lot.status, lot.updated_at = LotStatus.ON_HOLD, utcnow()
             session.add(lot)
+            session.flush()
+            # Not a signature, but the release that must follow will be: the trail shows both.
+            record(
+                session,
+                actor="system",
+                action="lot.hold",
+                entity_type="lot",
+                entity_id=lot.number,
+                before={"status": before},
+                after={"status": lot.status.value, "layer": layer.name},
+                reason=f"layer {layer.name} out of spec; recipe disposition {layer.disposition_policy}",
+            )
     session.flush()
     return layer.result

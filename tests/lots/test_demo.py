@@ -55,6 +55,24 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     assert cell["status"] == "on_hold"
     assert {i["role"] for i in cell["inputs"]} == {"anode", "cathode", "separator"}
     assert all(d["intervals"] == [] for d in by_recipe["alloy-film-anode"] + by_recipe["cathode-lco"])
+    # Each injected fault also raised an out-of-spec alarm; the layers are closed, so they wait for an ack.
+    alarms = json.loads(run_mes("alarm", "list", "--json", cwd=tmp_path).stdout)
+    oos = [a for a in alarms if a["condition"].endswith(":oos")]
+    assert len({a["message"].split()[0] for a in oos}) == 4, alarms
+    assert all(a["state"] == "cleared_unack" for a in oos)
+    report = json.loads(run_mes("lot", "report", cell["lot"], cwd=tmp_path).stdout)
+    assert report["alarms"]
+    assert [(d["action"], d["by"]) for d in report["dispositions"]] == [("lot.hold", "system")]
+    parents = {n["lot"]["kind"] for n in report["genealogy"]["backward"]["parents"]}
+    assert parents == {"anode", "cathode", "separator"}
+    anode = json.loads(run_mes("lot", "report", by_recipe["capped-si-anode"][0]["lot"], cwd=tmp_path).stdout)
+    thickness = anode["layers"][0]["characteristics"][0]
+    assert thickness["capability"]["n"] == thickness["values"] and thickness["capability"]["cpk"] > 0
+    assert len(thickness["web_profile"]["lane_means"]) == 8 and thickness["control_limits"] is None
+    csv_text = run_mes(
+        "lot", "report", by_recipe["capped-si-anode"][0]["lot"], "--format", "csv", cwd=tmp_path
+    ).stdout
+    assert csv_text.startswith("section,item,field,value\n") and "capability.cpk" in csv_text
     missing = run_mes("lot", "show", "NOPE", cwd=tmp_path)
     assert missing.returncode == 1
     assert "no lot NOPE" in missing.stderr

@@ -1,0 +1,266 @@
+"""Alarms after ISA-18.2: raise, clear, acknowledge, shelve — each transition journalled.
+
+States (``Alarm.state``) and the transitions between them::
+
+                 raise                     acknowledge
+    (none) ───────────────▶ ACTIVE_UNACK ───────────────▶ ACTIVE_ACK
+                               │    ▲                         │
+                         clear │    │ raise (returns)   clear │
+                               ▼    │                         ▼
+                           CLEARED_UNACK ──acknowledge──▶ NORMAL (closed)
+
+Shelving is orthogonal: an open alarm can be shelved for at most
+``MAX_SHELVE_S`` by a named user with a reason; it stays recorded but is out of
+the operator's active list until the expiry (or an unshelve). Every transition
+writes an :class:`AlarmEvent` with who, when and the comment; shelving is also
+written to the audit trail because it hides an alarm from operators.
+
+At most one alarm is open per live condition (a partial unique index); a raise of
+a condition that is already active changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, or_, select
+
+from mes.audit.service import record
+from mes.auth.models import Role
+from mes.auth.service import get_user, require_role
+from mes.base import utcnow
+from mes.quality.errors import AlarmError
+from mes.quality.models import Alarm, AlarmEvent, AlarmPriority, AlarmState
+
+SYSTEM = "system"
+MAX_SHELVE_S = 8 * 3600  # a shift: a shelved alarm must come back before the next crew takes over
+ROLES_SHELVE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
+_PRIORITY_RANK = {
+    AlarmPriority.URGENT: 0,
+    AlarmPriority.HIGH: 1,
+    AlarmPriority.MEDIUM: 2,
+    AlarmPriority.LOW: 3,
+}
+
+
+def _journal(
+    session: Session,
+    alarm: Alarm,
+    transition: str,
+    before: AlarmState | None,
+    actor: str,
+    comment: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    assert alarm.id is not None  # noqa: S101 - flushed before journalling
+    session.add(
+        AlarmEvent(
+            alarm_id=alarm.id,
+            transition=transition,
+            from_state=before,
+            to_state=alarm.state,
+            actor=actor,
+            comment=comment,
+            occurred_at=at or utcnow(),
+        )
+    )
+
+
+def open_alarm(session: Session, condition: str) -> Alarm | None:
+    return session.exec(select(Alarm).where(Alarm.condition == condition, col(Alarm.is_open))).first()
+
+
+def raise_alarm(
+    session: Session,
+    condition: str,
+    message: str,
+    *,
+    priority: AlarmPriority = AlarmPriority.HIGH,
+    lot_id: int | None = None,
+    unit_id: int | None = None,
+    characteristic_id: int | None = None,
+    position_m: float | None = None,
+) -> Alarm:
+    """Raise ``condition``: new alarm, or the open one returns to active; already active → unchanged."""
+    current = open_alarm(session, condition)
+    if current is not None:
+        if current.state == AlarmState.CLEARED_UNACK:
+            before = current.state
+            current.state, current.cleared_at = AlarmState.ACTIVE_UNACK, None
+            current.message = message[:500]
+            session.add(current)
+            session.flush()
+            _journal(session, current, "reraise", before, SYSTEM)
+        return current
+    alarm = Alarm(
+        condition=condition,
+        message=message[:500],
+        priority=priority,
+        lot_id=lot_id,
+        equipment_unit_id=unit_id,
+        characteristic_id=characteristic_id,
+        position_m=position_m,
+    )
+    # Two processes (the collector and a worker) can raise the same condition at
+    # once; the partial unique index lets one win and the other finds its row.
+    try:
+        with session.begin_nested():
+            session.add(alarm)
+            session.flush()
+    except IntegrityError:
+        winner = open_alarm(session, condition)
+        if winner is None:
+            raise
+        return winner
+    _journal(session, alarm, "raise", None, SYSTEM, at=alarm.raised_at)
+    session.flush()
+    return alarm
+
+
+def clear_alarm(session: Session, alarm: Alarm, actor: str = SYSTEM, comment: str | None = None) -> None:
+    """The condition is no longer present: an acknowledged alarm closes, an unacknowledged one waits."""
+    if alarm.state not in (AlarmState.ACTIVE_UNACK, AlarmState.ACTIVE_ACK):
+        return
+    before = alarm.state
+    alarm.cleared_at = utcnow()
+    if alarm.state == AlarmState.ACTIVE_ACK:
+        alarm.state, alarm.is_open = AlarmState.NORMAL, False
+    else:
+        alarm.state = AlarmState.CLEARED_UNACK
+    session.add(alarm)
+    session.flush()
+    _journal(session, alarm, "clear", before, actor, comment)
+    session.flush()
+
+
+def clear_conditions(session: Session, prefixes: list[str], actor: str = SYSTEM) -> int:
+    """Clear every open alarm whose condition starts with one of ``prefixes``; returns how many."""
+    if not prefixes:
+        return 0
+    alarms = session.exec(
+        select(Alarm).where(
+            col(Alarm.is_open), or_(*(col(Alarm.condition).startswith(p, autoescape=True) for p in prefixes))
+        )
+    ).all()
+    for alarm in alarms:
+        clear_alarm(session, alarm, actor)
+    return len(alarms)
+
+
+def get_alarm(session: Session, alarm_id: int) -> Alarm:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise AlarmError(f"no alarm {alarm_id}")
+    return alarm
+
+
+def acknowledge(session: Session, alarm_id: int, *, by: str, comment: str | None = None) -> Alarm:
+    """The operator has seen it: active → active-acknowledged; cleared → normal (closed)."""
+    get_user(session, by)
+    alarm = get_alarm(session, alarm_id)
+    before = alarm.state
+    if before == AlarmState.ACTIVE_UNACK:
+        alarm.state = AlarmState.ACTIVE_ACK
+    elif before == AlarmState.CLEARED_UNACK:
+        alarm.state, alarm.is_open = AlarmState.NORMAL, False
+    else:
+        raise AlarmError(f"alarm {alarm_id} is {before.value}: there is nothing to acknowledge")
+    alarm.acknowledged_by, alarm.acknowledged_at = by, utcnow()
+    if comment:
+        alarm.comment = comment[:2000]
+    session.add(alarm)
+    session.flush()
+    _journal(session, alarm, "acknowledge", before, by, comment, at=alarm.acknowledged_at)
+    session.flush()
+    return alarm
+
+
+def is_shelved(alarm: Alarm, now: datetime | None = None) -> bool:
+    return alarm.shelved_until is not None and alarm.shelved_until > (now or utcnow())
+
+
+def shelve(session: Session, alarm_id: int, *, by: str, duration_s: float, reason: str) -> Alarm:
+    """Take an open alarm off the active list until ``now + duration_s`` (at most ``MAX_SHELVE_S``)."""
+    user = get_user(session, by)
+    require_role(user, ROLES_SHELVE, "shelve alarms")
+    if not reason.strip():
+        raise AlarmError("a reason is required to shelve an alarm")
+    if not 0 < duration_s <= MAX_SHELVE_S:
+        raise AlarmError(
+            f"shelve for more than 0 and at most {MAX_SHELVE_S // 60} minutes, not {duration_s:g} s"
+        )
+    alarm = get_alarm(session, alarm_id)
+    if not alarm.is_open:
+        raise AlarmError(
+            f"alarm {alarm_id} is closed ({alarm.state.value}); only an open alarm can be shelved"
+        )
+    now = utcnow()
+    alarm.shelved_by, alarm.shelved_until = by, now + timedelta(seconds=duration_s)
+    session.add(alarm)
+    session.flush()
+    _journal(session, alarm, "shelve", alarm.state, by, reason, at=now)
+    record(
+        session,
+        actor=by,
+        action="alarm.shelve",
+        entity_type="alarm",
+        entity_id=str(alarm_id),
+        after={"condition": alarm.condition, "shelved_until": alarm.shelved_until.isoformat()},
+        reason=reason,
+        occurred_at=now,
+    )
+    return alarm
+
+
+def unshelve(session: Session, alarm_id: int, *, by: str, comment: str | None = None) -> Alarm:
+    get_user(session, by)
+    alarm = get_alarm(session, alarm_id)
+    if not is_shelved(alarm):
+        raise AlarmError(f"alarm {alarm_id} is not shelved")
+    alarm.shelved_until = None
+    session.add(alarm)
+    session.flush()
+    _journal(session, alarm, "unshelve", alarm.state, by, comment)
+    record(
+        session,
+        actor=by,
+        action="alarm.unshelve",
+        entity_type="alarm",
+        entity_id=str(alarm_id),
+        reason=comment or "",
+    )
+    return alarm
+
+
+def expire_shelving(session: Session, now: datetime | None = None) -> int:
+    """Return alarms whose shelving has run out to the active list; returns how many."""
+    now = now or utcnow()
+    expired = session.exec(
+        select(Alarm).where(col(Alarm.shelved_until).is_not(None), col(Alarm.shelved_until) <= now)
+    ).all()
+    for alarm in expired:
+        alarm.shelved_until = None
+        session.add(alarm)
+        session.flush()
+        _journal(session, alarm, "shelve-expired", alarm.state, SYSTEM, at=now)
+    session.flush()
+    return len(expired)
+
+
+def list_alarms(session: Session, *, include_closed: bool = False, limit: int = 500) -> list[Alarm]:
+    """Open alarms (or all, newest first), most urgent first, shelved ones after the others."""
+    query = select(Alarm)
+    if not include_closed:
+        query = query.where(col(Alarm.is_open))
+    rows = list(session.exec(query.order_by(col(Alarm.raised_at).desc()).limit(limit)).all())
+    now = utcnow()
+    return sorted(rows, key=lambda a: (is_shelved(a, now), _PRIORITY_RANK[a.priority]))
+
+
+def journal(session: Session, alarm_id: int) -> list[AlarmEvent]:
+    return list(
+        session.exec(
+            select(AlarmEvent).where(AlarmEvent.alarm_id == alarm_id).order_by(col(AlarmEvent.id))
+        ).all()
+    )

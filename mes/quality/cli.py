@@ -1,0 +1,231 @@
+"""``mes alarm …``, ``mes spc limits …`` and the signed ``mes lot hold|release|scrap``."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from mes.cli_common import PasswordStdin, database, out, read_password
+from mes.db import session_scope
+from mes.errors import MesError
+from mes.quality import alarms
+from mes.quality import disposition as dispo
+from mes.quality.limits import DEFAULT_SEGMENT_M, compute_limits, list_limits
+from mes.quality.models import Alarm
+
+alarm_app = typer.Typer(help="Alarms (ISA-18.2): list, acknowledge, shelve.", no_args_is_help=True)
+limits_app = typer.Typer(help="Stored control limits per recipe version, unit and characteristic.")
+
+By = typer.Option(..., "--by", help="User name of who does this (recorded with the transition).")
+Reason = typer.Option(..., "--reason", help="Why (recorded in the audit trail).")
+Interval = typer.Option(None, "--interval", help="Only this out-of-spec interval of the lot (its id).")
+
+
+def _alarm_row(alarm: Alarm) -> dict[str, Any]:
+    return {
+        "id": alarm.id,
+        "priority": alarm.priority.value,
+        "state": alarm.state.value,
+        "shelved_until": alarm.shelved_until.isoformat()
+        if alarms.is_shelved(alarm) and alarm.shelved_until
+        else None,
+        "condition": alarm.condition,
+        "message": alarm.message,
+        "raised_at": alarm.raised_at.isoformat(),
+        "acknowledged_by": alarm.acknowledged_by,
+        "position_m": alarm.position_m,
+    }
+
+
+@alarm_app.command("list")
+def alarm_list(
+    include_closed: bool = typer.Option(False, "--all", help="Closed alarms too (newest 500)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Open alarms, most urgent first; shelved ones last."""
+    with database() as engine, session_scope(engine) as session:
+        alarms.expire_shelving(session)
+        rows = [_alarm_row(a) for a in alarms.list_alarms(session, include_closed=include_closed)]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("id", "priority", "state", "raised", "message")
+    for r in rows:
+        state = r["state"] + (f", shelved until {r['shelved_until'][11:16]}" if r["shelved_until"] else "")
+        table.add_row(str(r["id"]), r["priority"], state, r["raised_at"][:19], r["message"])
+    out.print(table)
+
+
+@alarm_app.command("ack")
+def alarm_ack(
+    alarm_id: int = typer.Argument(...),
+    by: str = By,
+    comment: str | None = typer.Option(None, "--comment"),
+) -> None:
+    """Acknowledge an alarm."""
+    with database() as engine, session_scope(engine) as session:
+        alarm = alarms.acknowledge(session, alarm_id, by=by, comment=comment)
+        state = alarm.state.value
+    out.print(f"alarm {alarm_id} acknowledged by {by}: now {state}")
+
+
+@alarm_app.command("shelve")
+def alarm_shelve(
+    alarm_id: int = typer.Argument(...),
+    minutes: float = typer.Option(..., "--minutes", help=f"At most {alarms.MAX_SHELVE_S // 60}."),
+    by: str = By,
+    reason: str = Reason,
+) -> None:
+    """Shelve an alarm for a while (it comes back by itself)."""
+    with database() as engine, session_scope(engine) as session:
+        alarm = alarms.shelve(session, alarm_id, by=by, duration_s=minutes * 60, reason=reason)
+        until = alarm.shelved_until
+    out.print(f"alarm {alarm_id} shelved by {by} until {until:%Y-%m-%d %H:%M} UTC")
+
+
+@alarm_app.command("unshelve")
+def alarm_unshelve(
+    alarm_id: int = typer.Argument(...), by: str = By, comment: str | None = typer.Option(None, "--comment")
+) -> None:
+    """Return a shelved alarm to the active list."""
+    with database() as engine, session_scope(engine) as session:
+        alarms.unshelve(session, alarm_id, by=by, comment=comment)
+    out.print(f"alarm {alarm_id} unshelved by {by}")
+
+
+@limits_app.command("compute")
+def limits_compute(
+    recipe: str = typer.Option(..., "--recipe", help="Recipe version, ID@VERSION."),
+    unit: str = typer.Option(..., "--unit", help="Equipment unit, e.g. sputter-1."),
+    layer: str = typer.Option(..., "--layer", help="Layer name in the recipe."),
+    characteristic: str = typer.Option(..., "--characteristic", help="e.g. thickness."),
+    lots: str = typer.Option(..., "--lots", help="Baseline lots, comma separated, in time order."),
+    rules: str = typer.Option("nelson", "--rules", help="nelson or western-electric."),
+    run_length: int = typer.Option(9, "--run-length", min=7, max=11, help="Same-side run length (8 or 9)."),
+    segment_m: float = typer.Option(
+        DEFAULT_SEGMENT_M, "--segment-m", help="Metres of band averaged into one charted point."
+    ),
+    by: str = By,
+    reason: str = Reason,
+) -> None:
+    """Phase I: compute individuals limits from baseline lots and store them for the line (phase II)."""
+    with database() as engine, session_scope(engine) as session:
+        result = compute_limits(
+            session,
+            recipe_ref=recipe,
+            unit=unit,
+            layer_name=layer,
+            characteristic=characteristic,
+            lot_numbers=[n.strip() for n in lots.split(",") if n.strip()],
+            rules=rules,
+            run_length=run_length,
+            segment_m=segment_m,
+            by=by,
+            reason=reason,
+        )
+    row = result.limit
+    out.print(
+        f"control limits for {recipe} {unit} {layer}.{characteristic}: center {row.center:.6g}, "
+        f"UCL {row.ucl:.6g}, LCL {row.lcl:.6g} (σ {row.sigma:.4g}, {row.n_baseline} segments "
+        f"of {row.segment_m:g} m); "
+        f"{result.baseline_violations} baseline point(s) violate the rules"
+    )
+
+
+@limits_app.command("list")
+def limits_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Active control limits."""
+    with database() as engine, session_scope(engine) as session:
+        rows = list_limits(session)
+    if as_json:
+        typer.echo(json.dumps(rows, default=str))
+        return
+    table = Table("recipe", "unit", "layer", "characteristic", "center", "LCL", "UCL", "rules", "n", "by")
+    for r in rows:
+        table.add_row(
+            r["recipe"],
+            r["unit"],
+            r["layer"],
+            r["characteristic"],
+            f"{r['center']:.6g}",
+            f"{r['lcl']:.6g}",
+            f"{r['ucl']:.6g}",
+            f"{r['rules']}/{r['run_length']}",
+            str(r["n_baseline"]),
+            r["created_by"],
+        )
+    out.print(table)
+
+
+def _decide(
+    decision: dispo.Decision, lot: str, interval: int | None, by: str, reason: str, stdin: bool
+) -> None:
+    what = f"{lot} interval {interval}" if interval is not None else lot
+    password = read_password(stdin, f"{decision.value} {what}")
+    with database() as engine:
+        try:
+            with session_scope(engine) as session:
+                blocked = dispo.decide(
+                    session, decision, lot, by=by, password=password, reason=reason, interval_id=interval
+                )
+        except MesError as exc:
+            with session_scope(engine) as session:
+                dispo.record_refusal(session, decision, lot, actor=by, error=exc)
+            raise
+    verb = {"hold": "put on hold", "release": "released", "scrap": "scrapped"}[decision.value]
+    out.print(f"{what} {verb} by {by} (signed)")
+    if blocked:
+        out.print(f"held because they contain it: {', '.join(blocked)}")
+
+
+def _decision_command(decision: dispo.Decision, doc: str) -> Callable[..., None]:
+    def command(
+        lot: str = typer.Argument(...),
+        interval: int | None = Interval,
+        by: str = By,
+        reason: str = Reason,
+        password_stdin: bool = PasswordStdin,
+    ) -> None:
+        _decide(decision, lot, interval, by, reason, password_stdin)
+
+    command.__doc__ = doc
+    return command
+
+
+lot_hold = _decision_command(
+    dispo.Decision.HOLD,
+    "Hold a lot or one interval of it, and every lot made from it (signed with the password).",
+)
+lot_release = _decision_command(
+    dispo.Decision.RELEASE, "Release a held lot or interval (quality role; signed with the password)."
+)
+lot_scrap = _decision_command(
+    dispo.Decision.SCRAP, "Scrap a lot or interval (quality role; signed); lots made from it go on hold."
+)
+
+
+class ReportFormat(enum.StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+def lot_report(
+    lot: str = typer.Argument(...),
+    fmt: ReportFormat = typer.Option(ReportFormat.JSON, "--format", help="json or csv."),
+) -> None:
+    """Quality report: layers, statistics, capability, intervals, alarms, dispositions, genealogy."""
+    from mes.lots.orders import get_lot
+    from mes.quality.report import lot_report as build
+    from mes.quality.report import report_csv
+
+    with database() as engine, session_scope(engine) as session:
+        report = build(session, get_lot(session, lot))
+    if fmt == ReportFormat.CSV:
+        typer.echo(report_csv(report), nl=False)
+    else:
+        typer.echo(json.dumps(report, default=str, indent=2))

@@ -1,0 +1,232 @@
+"""Disposition of lots and out-of-spec intervals: hold, release, scrap — signed and audited.
+
+Every decision is an electronic signature: the user re-enters the password,
+gives a reason, and the audit trail records who, when, what it meant and the
+state before and after. Release and scrap need the quality role; anyone on the
+line may hold, because stopping suspect material must never wait for a role.
+
+Holding or scrapping material blocks everything made from it: every lot that
+genealogy traces forward from the held metres goes on hold as well (a cell wound
+from a held interval cannot ship). Releasing does not unblock those cells by
+itself — each is a decision of its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from mes.audit.service import record
+from mes.auth.models import Role
+from mes.auth.service import sign
+from mes.base import pk, utcnow
+from mes.lots.models import IntervalStatus, Lot, LotStatus, OosInterval, StepRun, StepRunState
+from mes.lots.orders import get_lot
+from mes.lots.trace import forward
+from mes.quality.alarms import SYSTEM, clear_alarm
+from mes.quality.errors import DispositionError
+from mes.quality.models import Alarm
+
+ROLES_HOLD = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
+ROLES_DECIDE = (Role.QUALITY,)
+
+
+class Decision(enum.StrEnum):
+    HOLD = "hold"
+    RELEASE = "release"
+    SCRAP = "scrap"
+
+
+_LOT_FROM = {
+    Decision.HOLD: (LotStatus.PLANNED, LotStatus.IN_PROCESS, LotStatus.RELEASED),
+    Decision.RELEASE: (LotStatus.ON_HOLD,),
+    Decision.SCRAP: (LotStatus.PLANNED, LotStatus.IN_PROCESS, LotStatus.ON_HOLD, LotStatus.RELEASED),
+}
+_INTERVAL_FROM = {
+    Decision.HOLD: (IntervalStatus.OPEN, IntervalStatus.FLAGGED, IntervalStatus.RELEASED),
+    Decision.RELEASE: (IntervalStatus.HELD, IntervalStatus.FLAGGED),
+    Decision.SCRAP: (
+        IntervalStatus.OPEN,
+        IntervalStatus.FLAGGED,
+        IntervalStatus.HELD,
+        IntervalStatus.RELEASED,
+    ),
+}
+_INTERVAL_TO = {
+    Decision.HOLD: IntervalStatus.HELD,
+    Decision.RELEASE: IntervalStatus.RELEASED,
+    Decision.SCRAP: IntervalStatus.SCRAPPED,
+}
+
+
+def decide(
+    session: Session,
+    decision: Decision,
+    lot_number: str,
+    *,
+    by: str,
+    password: str,
+    reason: str,
+    interval_id: int | None = None,
+) -> list[str]:
+    """Apply ``decision`` to a lot or one of its intervals; returns the numbers of lots it blocked."""
+    roles = ROLES_HOLD if decision == Decision.HOLD else ROLES_DECIDE
+    sign(session, by, password, roles, f"{decision.value} lots and intervals")
+    if not reason.strip():
+        raise DispositionError(f"a reason is required to {decision.value} {lot_number}")
+    lot = get_lot(session, lot_number)
+    if interval_id is None:
+        _decide_lot(session, decision, lot, by=by, reason=reason)
+        start_m, end_m = None, None
+    else:
+        interval = _interval(session, lot, interval_id)
+        _decide_interval(session, decision, lot, interval, by=by, reason=reason)
+        start_m, end_m = interval.start_m, interval.end_m
+    if decision == Decision.RELEASE:
+        return []
+    return _block_forward(session, lot, start_m, end_m, by=by, reason=reason)
+
+
+def _interval(session: Session, lot: Lot, interval_id: int) -> OosInterval:
+    interval = session.get(OosInterval, interval_id)
+    if interval is None or interval.lot_id != lot.id:
+        raise DispositionError(
+            f"lot {lot.number} has no interval {interval_id} (see `mes lot show {lot.number}`)"
+        )
+    return interval
+
+
+def _lot_state(lot: Lot) -> dict[str, Any]:
+    return {"status": lot.status.value}
+
+
+def _decide_lot(session: Session, decision: Decision, lot: Lot, *, by: str, reason: str) -> None:
+    if lot.status not in _LOT_FROM[decision]:
+        allowed = " or ".join(s.value for s in _LOT_FROM[decision])
+        raise DispositionError(
+            f"lot {lot.number} is {lot.status.value}; only a {allowed} lot can be {decision.value}d"
+        )
+    before = _lot_state(lot)
+    if decision == Decision.HOLD:
+        lot.status = LotStatus.ON_HOLD
+    elif decision == Decision.SCRAP:
+        lot.status = LotStatus.REJECTED
+    else:
+        lot.status = _released_status(session, lot)
+        # The lot's remaining alarms were the reason for the hold; the signed decision ends them.
+        for alarm in session.exec(select(Alarm).where(Alarm.lot_id == lot.id, col(Alarm.is_open))).all():
+            clear_alarm(session, alarm, by, f"lot released: {reason}")
+    now = utcnow()
+    lot.updated_at = now
+    session.add(lot)
+    session.flush()
+    record(
+        session,
+        actor=by,
+        action=f"lot.{decision.value}",
+        entity_type="lot",
+        entity_id=lot.number,
+        before=before,
+        after={**_lot_state(lot), "signature": {"by": by, "meaning": decision.value}},
+        reason=reason,
+        occurred_at=now,
+    )
+
+
+def _released_status(session: Session, lot: Lot) -> LotStatus:
+    """Released when every step is done; back in process when steps are still to run."""
+    steps = session.exec(
+        select(StepRun).where(StepRun.lot_id == lot.id).order_by(col(StepRun.step_index))
+    ).all()
+    broken = [s for s in steps if s.state in (StepRunState.FAILED, StepRunState.HELD, StepRunState.ABORTED)]
+    if broken:
+        s = broken[0]
+        raise DispositionError(
+            f"lot {lot.number} step {s.step_index} ({s.step_name}) is {s.state.value}: the material did not "
+            "finish its route; scrap it or rework it, it cannot be released"
+        )
+    if all(s.state == StepRunState.COMPLETED for s in steps):
+        return LotStatus.RELEASED
+    return LotStatus.IN_PROCESS
+
+
+def _decide_interval(
+    session: Session, decision: Decision, lot: Lot, interval: OosInterval, *, by: str, reason: str
+) -> None:
+    if interval.status not in _INTERVAL_FROM[decision]:
+        allowed = " or ".join(s.value for s in _INTERVAL_FROM[decision])
+        raise DispositionError(
+            f"interval {interval.id} of lot {lot.number} is {interval.status.value}; "
+            f"only a {allowed} interval can be {decision.value}d"
+        )
+    before = {"status": interval.status.value}
+    now = utcnow()
+    interval.status = _INTERVAL_TO[decision]
+    interval.dispositioned_by, interval.dispositioned_at = by, now
+    session.add(interval)
+    session.flush()
+    record(
+        session,
+        actor=by,
+        action=f"interval.{decision.value}",
+        entity_type="oos_interval",
+        entity_id=f"{lot.number}#{interval.id}",
+        before=before,
+        after={
+            "status": interval.status.value,
+            "start_m": interval.start_m,
+            "end_m": interval.end_m,
+            "signature": {"by": by, "meaning": decision.value},
+        },
+        reason=reason,
+        occurred_at=now,
+    )
+
+
+def _block_forward(
+    session: Session, lot: Lot, start_m: float | None, end_m: float | None, *, by: str, reason: str
+) -> list[str]:
+    """Hold every lot made from the decided material that is not already held or rejected."""
+    hits = forward(session, pk(lot), start_m=start_m, end_m=end_m)
+    numbers = sorted({h.number for h in hits})
+    if not numbers:
+        return []
+    where = f"{lot.number}" + (
+        f" {start_m:.2f}–{end_m:.2f} m" if start_m is not None and end_m is not None else ""
+    )
+    blocked = []
+    for child in session.exec(select(Lot).where(col(Lot.number).in_(numbers)).order_by(col(Lot.id))).all():
+        if child.status not in _LOT_FROM[Decision.HOLD]:
+            continue
+        before = _lot_state(child)
+        child.status, child.updated_at = LotStatus.ON_HOLD, utcnow()
+        session.add(child)
+        session.flush()
+        record(
+            session,
+            actor=SYSTEM,
+            action="lot.hold",
+            entity_type="lot",
+            entity_id=child.number,
+            before=before,
+            after={**_lot_state(child), "blocked_by": where, "decided_by": by},
+            reason=f"made from {where}, which was put on hold or scrapped: {reason}",
+        )
+        blocked.append(child.number)
+    return blocked
+
+
+def record_refusal(
+    session: Session, decision: Decision, lot_number: str, *, actor: str, error: Exception
+) -> None:
+    """Audit a refused decision (in its own transaction: the refused one rolled back)."""
+    record(
+        session,
+        actor=actor,
+        action=f"lot.{decision.value}.refused",
+        entity_type="lot",
+        entity_id=lot_number,
+        reason=str(error),
+    )

@@ -1,0 +1,220 @@
+"""Stored control limits: computed once from baseline lots (phase I), then used by the line (phase II).
+
+The charted statistic is the mean over a segment of band (``segment_m``) of the
+scans' lane means, in band order (an individuals chart of segment means): lanes
+of one scan differ by the cross-web profile, not by chance, so using them as a
+subgroup would make the limits far too tight; and single scans, a centimetre
+apart, would give so many points that chance alone trips the run rules.
+Limits belong to one recipe version, one equipment unit, one layer and one
+characteristic; a new computation supersedes the active row and is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlmodel import Session, col, select
+
+from mes.audit.service import record
+from mes.auth.models import Role
+from mes.auth.service import get_user, require_role
+from mes.equipment.models import EquipmentUnit
+from mes.lots.models import Characteristic, GaugeScan, Layer, StepRun
+from mes.lots.orders import get_lot
+from mes.quality import spc
+from mes.quality.errors import SpcError
+from mes.quality.models import ControlLimit
+from mes.recipes.models import Recipe as RecipeRow
+from mes.recipes.service import get_recipe
+
+ROLES_LIMITS = (Role.ENGINEER, Role.QUALITY)
+MIN_BASELINE_SEGMENTS = 20  # fewer points than this give limits too uncertain to act on
+DEFAULT_SEGMENT_M = 0.5
+MAX_SEGMENT_M = 100.0
+RULE_SETS = ("nelson", "western-electric")
+
+
+@dataclass(frozen=True)
+class LimitsResult:
+    limit: ControlLimit
+    baseline_violations: int
+
+
+def segment_means(
+    positions_m: NDArray[np.float64], means: NDArray[np.float64], segment_m: float
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Segment index ``floor(position / segment_m)`` and the mean of the scan means in it, in order."""
+    keys = np.floor(positions_m / segment_m).astype(np.int64)
+    segments, inverse = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inverse, weights=means)
+    counts = np.bincount(inverse)
+    return segments, sums / counts
+
+
+def _baseline_means(
+    session: Session,
+    lot_numbers: list[str],
+    recipe: RecipeRow,
+    unit: EquipmentUnit,
+    layer: str,
+    name: str,
+    segment_m: float,
+) -> list[float]:
+    means: list[float] = []
+    for number in lot_numbers:
+        lot = get_lot(session, number)
+        if lot.recipe_id != recipe.id:
+            raise SpcError(f"lot {number} was not made with {recipe.name}@{recipe.version}")
+        row = session.exec(
+            select(Characteristic, StepRun.equipment_unit_id)
+            .join(Layer, col(Layer.id) == col(Characteristic.layer_id))
+            .join(StepRun, col(StepRun.id) == col(Layer.step_run_id))
+            .where(Layer.lot_id == lot.id, Layer.name == layer, Characteristic.name == name)
+        ).first()
+        if row is None:
+            raise SpcError(f"lot {number} has no characteristic {layer}.{name}")
+        char, unit_id = row
+        if unit_id != unit.id:
+            raise SpcError(f"lot {number} layer {layer} was not made on {unit.name}")
+        rows = session.exec(
+            select(GaugeScan.position_m, GaugeScan.mean_value).where(GaugeScan.characteristic_id == char.id)
+        ).all()
+        if not rows:
+            continue
+        data = np.asarray(rows, dtype=np.float64)
+        segments, values = segment_means(data[:, 0], data[:, 1], segment_m)
+        # The last segment of a lot is usually cut short: it would not average as many scans.
+        means += values[segments < segments.max()].tolist()
+    return means
+
+
+def compute_limits(
+    session: Session,
+    *,
+    recipe_ref: str,
+    unit: str,
+    layer_name: str,
+    characteristic: str,
+    lot_numbers: list[str],
+    by: str,
+    reason: str,
+    rules: str = "nelson",
+    run_length: int = 9,
+    segment_m: float = DEFAULT_SEGMENT_M,
+) -> LimitsResult:
+    """Phase I individuals limits (center ± 3·MR̄/d2) of segment means of baseline lots; stored, audited."""
+    require_role(get_user(session, by), ROLES_LIMITS, "set control limits")
+    if not reason.strip():
+        raise SpcError("a reason is required to set control limits")
+    if rules not in RULE_SETS:
+        raise SpcError(f"--rules must be one of {', '.join(RULE_SETS)}, not {rules!r}")
+    if not 0 < segment_m <= MAX_SEGMENT_M:
+        raise SpcError(
+            f"segment length must be more than 0 and at most {MAX_SEGMENT_M:g} m, not {segment_m:g}"
+        )
+    if not lot_numbers:
+        raise SpcError("name at least one baseline lot")
+    recipe = get_recipe(session, recipe_ref, version_required=True)
+    unit_row = session.exec(select(EquipmentUnit).where(EquipmentUnit.name == unit)).first()
+    if unit_row is None:
+        raise SpcError(f"no equipment unit {unit!r}")
+    means = _baseline_means(session, lot_numbers, recipe, unit_row, layer_name, characteristic, segment_m)
+    if len(means) < MIN_BASELINE_SEGMENTS:
+        raise SpcError(
+            f"the baseline has {len(means)} complete {segment_m:g} m segments of "
+            f"{layer_name}.{characteristic}; phase I needs at least {MIN_BASELINE_SEGMENTS}"
+        )
+    values = np.asarray(means, dtype=np.float64)
+    chart = spc.imr(values, rules=rules, run_length=run_length)
+    if not chart.sigma > 0:
+        raise SpcError(f"the baseline of {layer_name}.{characteristic} does not vary: no limits can be set")
+    for old in session.exec(
+        select(ControlLimit).where(
+            ControlLimit.recipe_id == recipe.id,
+            ControlLimit.equipment_unit_id == unit_row.id,
+            ControlLimit.layer_name == layer_name,
+            ControlLimit.characteristic == characteristic,
+            col(ControlLimit.active),
+        )
+    ).all():
+        old.active = False
+        session.add(old)
+    session.flush()
+    assert recipe.id is not None and unit_row.id is not None  # noqa: S101 - stored rows
+    row = ControlLimit(
+        recipe_id=recipe.id,
+        equipment_unit_id=unit_row.id,
+        layer_name=layer_name,
+        characteristic=characteristic,
+        chart="imr",
+        segment_m=segment_m,
+        center=chart.center,
+        ucl=chart.ucl,
+        lcl=chart.lcl,
+        sigma=chart.sigma,
+        rules=rules,
+        run_length=run_length,
+        n_baseline=len(means),
+        source=f"phase I from lots {', '.join(lot_numbers)}"[:500],
+        created_by=by,
+    )
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        actor=by,
+        action="spc.limits",
+        entity_type="control_limit",
+        entity_id=f"{recipe.name}@{recipe.version}/{unit}/{layer_name}.{characteristic}",
+        after=_limit_view(row, recipe, unit),
+        reason=reason,
+    )
+    return LimitsResult(row, len({v.index for v in chart.violations}))
+
+
+def _limit_view(row: ControlLimit, recipe: RecipeRow, unit: str) -> dict[str, Any]:
+    return {
+        "recipe": f"{recipe.name}@{recipe.version}",
+        "unit": unit,
+        "layer": row.layer_name,
+        "characteristic": row.characteristic,
+        "chart": row.chart,
+        "segment_m": row.segment_m,
+        "center": row.center,
+        "ucl": row.ucl,
+        "lcl": row.lcl,
+        "sigma": row.sigma,
+        "rules": row.rules,
+        "run_length": row.run_length,
+        "n_baseline": row.n_baseline,
+        "source": row.source,
+        "created_by": row.created_by,
+    }
+
+
+def list_limits(session: Session) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(ControlLimit, RecipeRow, EquipmentUnit)
+        .join(RecipeRow, col(RecipeRow.id) == col(ControlLimit.recipe_id))
+        .join(EquipmentUnit, col(EquipmentUnit.id) == col(ControlLimit.equipment_unit_id))
+        .where(col(ControlLimit.active))
+        .order_by(col(RecipeRow.name), col(EquipmentUnit.name), col(ControlLimit.layer_name))
+    ).all()
+    return [{**_limit_view(c, r, u.name), "created_at": c.created_at.isoformat()} for c, r, u in rows]
+
+
+def active_limits(
+    session: Session, recipe_id: int, unit_id: int, layer_name: str, characteristic: str
+) -> ControlLimit | None:
+    return session.exec(
+        select(ControlLimit).where(
+            ControlLimit.recipe_id == recipe_id,
+            ControlLimit.equipment_unit_id == unit_id,
+            ControlLimit.layer_name == layer_name,
+            ControlLimit.characteristic == characteristic,
+            col(ControlLimit.active),
+        )
+    ).first()

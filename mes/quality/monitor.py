@@ -1,0 +1,87 @@
+"""Evaluate the stored SPC rules as gauge scans arrive; a violation raises an alarm.
+
+The charted point is the mean of a segment of band (``ControlLimit.segment_m``,
+e.g. 0.5 m), not a single scan: a gauge scanning every centimetre gives
+thousands of points a lot, and eight Nelson rules over raw scans would alarm on
+chance alone several times a lot. A segment is charted once a scan beyond it has
+arrived, together with the segments before it, so a run that straddles two
+batches is still seen.
+
+Called from ``ingest`` for every batch, by the collector (live) and by the
+step's completion (the rest). Evaluating a batch twice raises nothing new: one
+alarm is open per characteristic and rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from sqlmodel import Session, col, select
+
+from mes.lots.execution import StepPlan
+from mes.lots.models import Characteristic, GaugeScan, Layer, Lot
+from mes.quality import spc
+from mes.quality.alarms import raise_alarm
+from mes.quality.limits import active_limits, segment_means
+from mes.quality.models import AlarmPriority
+
+# Segments before the new ones that a rule can reach back to (Nelson 7 looks at 15).
+LOOKBACK = 15
+_BEYOND_3_SIGMA = {"nelson-1", "western-electric-1"}
+
+
+def check_rules(
+    session: Session,
+    plan: StepPlan,
+    layer: Layer,
+    char: Characteristic,
+    scans: Sequence[tuple[int, float, Sequence[float]]],
+) -> int:
+    """Rules over the segments ``scans`` (seq, position_m, lane values) complete; returns alarms raised."""
+    lot = session.get(Lot, plan.lot_id)
+    if lot is None or lot.recipe_id is None or not scans:
+        return 0
+    limits = active_limits(session, lot.recipe_id, plan.unit_id, layer.name, char.name)
+    if limits is None:
+        return 0  # no baseline yet: spec limits still apply, SPC has nothing to compare with
+    seg = limits.segment_m
+    first_new = math.floor(min(s[1] for s in scans) / seg)
+    complete_below = math.floor(max(s[1] for s in scans) / seg)  # this one may still grow
+    if complete_below <= first_new:
+        return 0
+    rows = session.exec(
+        select(GaugeScan.position_m, GaugeScan.mean_value).where(
+            GaugeScan.characteristic_id == char.id,
+            col(GaugeScan.position_m) >= (first_new - LOOKBACK) * seg,
+            col(GaugeScan.position_m) < complete_below * seg,
+        )
+    ).all()
+    if not rows:
+        return 0
+    data = np.asarray(rows, dtype=np.float64)
+    segments, values = segment_means(data[:, 0], data[:, 1], seg)
+    if values.size < 2:
+        return 0
+    fixed = spc.ControlLimits(center=limits.center, ucl=limits.ucl, lcl=limits.lcl, sigma=limits.sigma)
+    chart = spc.imr(values, limits=fixed, rules=limits.rules, run_length=limits.run_length)
+    first: dict[str, int] = {}
+    for v in chart.violations:
+        if segments[v.index] >= first_new and v.rule not in first:
+            first[v.rule] = v.index
+    for rule, index in sorted(first.items(), key=lambda kv: kv[1]):
+        start_m, end_m = segments[index] * seg, (segments[index] + 1) * seg
+        raise_alarm(
+            session,
+            f"char:{char.id}:spc:{rule}",
+            f"{plan.lot_number} {layer.name} {char.name}: {rule} ({spc.RULE_TEXT[rule]}) at "
+            f"{start_m:.2f}–{end_m:.2f} m, mean {values[index]:.4g} {char.unit} "
+            f"(center {limits.center:.4g}, limits {limits.lcl:.4g}–{limits.ucl:.4g})",
+            priority=AlarmPriority.HIGH if rule in _BEYOND_3_SIGMA else AlarmPriority.MEDIUM,
+            lot_id=plan.lot_id,
+            unit_id=plan.unit_id,
+            characteristic_id=char.id,
+            position_m=float(end_m),
+        )
+    return len(first)
