@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, or_, select
 
 from mes.audit.service import record
@@ -34,6 +35,7 @@ from mes.quality.errors import AlarmError
 from mes.quality.models import Alarm, AlarmEvent, AlarmPriority, AlarmState
 
 SYSTEM = "system"
+ALARM_TABLE: sa.Table = Alarm.__table__  # type: ignore[attr-defined]
 MAX_SHELVE_S = 8 * 3600  # a shift: a shelved alarm must come back before the next crew takes over
 ROLES_SHELVE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
 _PRIORITY_RANK = {
@@ -93,28 +95,35 @@ def raise_alarm(
             session.flush()
             _journal(session, current, "reraise", before, SYSTEM)
         return current
-    alarm = Alarm(
-        condition=condition,
-        message=message[:500],
-        priority=priority,
-        lot_id=lot_id,
-        equipment_unit_id=unit_id,
-        characteristic_id=characteristic_id,
-        position_m=position_m,
-    )
     # Two processes (the collector and a worker) can raise the same condition at
-    # once; the partial unique index lets one win and the other finds its row.
-    try:
-        with session.begin_nested():
-            session.add(alarm)
-            session.flush()
-    except IntegrityError:
-        winner = open_alarm(session, condition)
-        if winner is None:
-            raise
-        return winner
-    _journal(session, alarm, "raise", None, SYSTEM, at=alarm.raised_at)
-    session.flush()
+    # once. INSERT … ON CONFLICT DO NOTHING on the partial unique index lets one
+    # win and the other find its row, without a savepoint (SQLite's driver would
+    # turn a first-statement savepoint into a commit of its own).
+    now = utcnow()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    result = session.execute(
+        insert(ALARM_TABLE)
+        .values(
+            condition=condition,
+            message=message[:500],
+            priority=priority,
+            state=AlarmState.ACTIVE_UNACK,
+            is_open=True,
+            lot_id=lot_id,
+            equipment_unit_id=unit_id,
+            characteristic_id=characteristic_id,
+            position_m=position_m,
+            raised_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["condition"], index_where=sa.text("is_open"))
+        .returning(ALARM_TABLE.c.id)
+    )
+    inserted = result.first() is not None  # no row back: the other writer's alarm stands
+    alarm = open_alarm(session, condition)
+    assert alarm is not None  # noqa: S101 - inserted, or the other writer's row is committed
+    if inserted:
+        _journal(session, alarm, "raise", None, SYSTEM, at=now)
+        session.flush()
     return alarm
 
 
