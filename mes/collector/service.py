@@ -99,6 +99,11 @@ class Collector:
                 except OperationalError as exc:
                     log.warning("collector: database: %s", exc.orig)
                     await asyncio.sleep(1.0)
+                except Exception:
+                    # A bug or bad data must not silence this unit for the rest of the run: the
+                    # scans stay in the ring buffer, and the step's completion stores them anyway.
+                    log.exception("collector: %s: unexpected error; retrying", unit)
+                    await asyncio.sleep(5.0)
                 await asyncio.sleep(self.poll_s)
         finally:
             if driver is not None:

@@ -105,7 +105,9 @@ def limits_compute(
     layer: str = typer.Option(..., "--layer", help="Layer name in the recipe."),
     characteristic: str = typer.Option(..., "--characteristic", help="e.g. thickness."),
     lots: str = typer.Option(..., "--lots", help="Baseline lots, comma separated, in time order."),
-    rules: str = typer.Option("nelson", "--rules", help="nelson or western-electric."),
+    rules: str = typer.Option(
+        "nelson", "--rules", help="nelson, western-electric, or a subset such as nelson:1,2,3,5."
+    ),
     run_length: int = typer.Option(9, "--run-length", min=7, max=11, help="Same-side run length (8 or 9)."),
     segment_m: float = typer.Option(
         DEFAULT_SEGMENT_M, "--segment-m", help="Metres of band averaged into one charted point."

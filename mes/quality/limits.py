@@ -34,7 +34,7 @@ ROLES_LIMITS = (Role.ENGINEER, Role.QUALITY)
 MIN_BASELINE_SEGMENTS = 20  # fewer points than this give limits too uncertain to act on
 DEFAULT_SEGMENT_M = 0.5
 MAX_SEGMENT_M = 100.0
-RULE_SETS = ("nelson", "western-electric")
+RULES_MAX_CHARS = 32  # the stored column
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,8 @@ def compute_limits(
     require_role(get_user(session, by), ROLES_LIMITS, "set control limits")
     if not reason.strip():
         raise SpcError("a reason is required to set control limits")
-    if rules not in RULE_SETS:
-        raise SpcError(f"--rules must be one of {', '.join(RULE_SETS)}, not {rules!r}")
+    if spc.rule_set(rules, run_length) is None or len(rules) > RULES_MAX_CHARS:
+        raise SpcError(f"rules {rules!r}: give nelson, western-electric or a subset such as nelson:1,2,3,5")
     if not 0 < segment_m <= MAX_SEGMENT_M:
         raise SpcError(
             f"segment length must be more than 0 and at most {MAX_SEGMENT_M:g} m, not {segment_m:g}"

@@ -24,6 +24,7 @@ from mes.lots.execution import StepPlan
 from mes.lots.models import Characteristic, GaugeScan, Layer, Lot
 from mes.quality import spc
 from mes.quality.alarms import raise_alarm
+from mes.quality.errors import SpcError
 from mes.quality.limits import active_limits, segment_means
 from mes.quality.models import AlarmPriority
 
@@ -47,7 +48,14 @@ def check_rules(
     if limits is None:
         return 0  # no baseline yet: spec limits still apply, SPC has nothing to compare with
     seg = limits.segment_m
-    first_new = math.floor(min(s[1] for s in scans) / seg)
+    # The segment of the last scan stored before this batch was still open then: it is new now.
+    before = session.exec(
+        select(GaugeScan.position_m)
+        .where(GaugeScan.characteristic_id == char.id, col(GaugeScan.seq) < min(s[0] for s in scans))
+        .order_by(col(GaugeScan.seq).desc())
+        .limit(1)
+    ).first()
+    first_new = math.floor((before if before is not None else min(s[1] for s in scans)) / seg)
     complete_below = math.floor(max(s[1] for s in scans) / seg)  # this one may still grow
     if complete_below <= first_new:
         return 0
@@ -64,8 +72,21 @@ def check_rules(
     segments, values = segment_means(data[:, 0], data[:, 1], seg)
     if values.size < 2:
         return 0
-    fixed = spc.ControlLimits(center=limits.center, ucl=limits.ucl, lcl=limits.lcl, sigma=limits.sigma)
-    chart = spc.imr(values, limits=fixed, rules=limits.rules, run_length=limits.run_length)
+    try:
+        fixed = spc.ControlLimits(center=limits.center, ucl=limits.ucl, lcl=limits.lcl, sigma=limits.sigma)
+        chart = spc.imr(values, limits=fixed, rules=limits.rules, run_length=limits.run_length)
+    except SpcError as exc:
+        # Broken stored limits must not stop the scans being stored: say so, once, and go on.
+        raise_alarm(
+            session,
+            f"char:{char.id}:spc:limits",
+            f"{plan.lot_number} {layer.name} {char.name}: stored control limits {limits.id} unusable: {exc}",
+            priority=AlarmPriority.LOW,
+            lot_id=plan.lot_id,
+            unit_id=plan.unit_id,
+            characteristic_id=char.id,
+        )
+        return 0
     first: dict[str, int] = {}
     for v in chart.violations:
         if segments[v.index] >= first_new and v.rule not in first:

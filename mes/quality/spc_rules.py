@@ -119,7 +119,10 @@ def western_electric(*, enabled: Iterable[int] = range(1, 5), run_length: int = 
 
 
 def rule_set(name: str | RuleSet | None, run_length: int | None = None) -> RuleSet | None:
-    """A rule set by name (``nelson``, ``western-electric``, ``none``), optionally with another run length."""
+    """A rule set by name (``nelson``, ``western-electric``, ``none``, or a subset ``nelson:1,2,5``).
+
+    ``run_length`` replaces the same-side run length of the family's default.
+    """
     if name is None or isinstance(name, RuleSet):
         if run_length is not None and name is not None:
             return RuleSet(
@@ -134,11 +137,31 @@ def rule_set(name: str | RuleSet | None, run_length: int | None = None) -> RuleS
         return name
     if name == "none":
         return None
+    if ":" in name:  # a subset, e.g. nelson:1,2,3,5
+        family, _, numbers = name.partition(":")
+        try:
+            enabled = {int(n) for n in numbers.split(",")}
+        except ValueError:
+            raise SpcError(
+                f"rules {name!r}: after the colon give rule numbers, e.g. nelson:1,2,3,5"
+            ) from None
+        if family == "nelson":
+            return (
+                nelson(enabled=enabled)
+                if run_length is None
+                else nelson(enabled=enabled, run_length=run_length)
+            )
+        if family == "western-electric":
+            if run_length is None:
+                return western_electric(enabled=enabled)
+            return western_electric(enabled=enabled, run_length=run_length)
     if name == "nelson":
         return nelson() if run_length is None else nelson(run_length=run_length)
     if name == "western-electric":
         return western_electric() if run_length is None else western_electric(run_length=run_length)
-    raise SpcError(f"rules must be nelson, western-electric or none, not {name!r}")
+    raise SpcError(
+        f"rules must be nelson, western-electric or none, or a subset like nelson:1,2,5, not {name!r}"
+    )
 
 
 def evaluate(values: FloatArray, center: float, sigma: float, rules: RuleSet) -> tuple[Violation, ...]:

@@ -763,3 +763,18 @@ def test_chart_to_dict_is_json() -> None:
     assert data["violations"] == [
         {"index": v.index, "rule": v.rule, "points": list(v.points)} for v in chart.violations
     ]
+
+
+def test_a_subset_of_rules_by_name() -> None:
+    subset = spc.rule_set("nelson:1,2,5", run_length=8)
+    assert subset is not None and subset.enabled == frozenset({1, 2, 5}) and subset.run_length == 8
+    we = spc.rule_set("western-electric:4")
+    assert we is not None and we.enabled == frozenset({4}) and we.run_length == 8
+    # A point beyond 3σ fires only when rule 1 is on.
+    x = np.array([0.0, 0.1, -0.1, 5.0, 0.0])
+    assert [v.rule for v in spc.imr(x, limits=spc.ControlLimits(0, 3, -3, 1), rules="nelson:2").violations] == []
+    fired = spc.imr(x, limits=spc.ControlLimits(0, 3, -3, 1), rules="nelson:1").violations
+    assert [(v.rule, v.index) for v in fired] == [("nelson-1", 3)]
+    for bad, match in (("nelson:9", "no rule 9"), ("nelson:x", "rule numbers"), ("shewhart:1", "subset")):
+        with pytest.raises(SpcError, match=match):
+            spc.rule_set(bad)
