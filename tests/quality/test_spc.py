@@ -772,7 +772,9 @@ def test_a_subset_of_rules_by_name() -> None:
     assert we is not None and we.enabled == frozenset({4}) and we.run_length == 8
     # A point beyond 3σ fires only when rule 1 is on.
     x = np.array([0.0, 0.1, -0.1, 5.0, 0.0])
-    assert [v.rule for v in spc.imr(x, limits=spc.ControlLimits(0, 3, -3, 1), rules="nelson:2").violations] == []
+    assert [
+        v.rule for v in spc.imr(x, limits=spc.ControlLimits(0, 3, -3, 1), rules="nelson:2").violations
+    ] == []
     fired = spc.imr(x, limits=spc.ControlLimits(0, 3, -3, 1), rules="nelson:1").violations
     assert [(v.rule, v.index) for v in fired] == [("nelson-1", 3)]
     for bad, match in (("nelson:9", "no rule 9"), ("nelson:x", "rule numbers"), ("shewhart:1", "subset")):
