@@ -8,24 +8,50 @@ interval and not already consumed — and records it as a link
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from mes.base import pk
-from mes.lots.models import GenealogyLink, IntervalStatus, Lot, LotKind, LotStatus, OosInterval
+from mes.lots.models import (
+    Characteristic,
+    GenealogyLink,
+    IntervalStatus,
+    Lot,
+    LotKind,
+    LotStatus,
+    OosInterval,
+)
+from mes.quality.spec import band_extent
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.schema import WinderStep
 
+LOT_TABLE: sa.Table = Lot.__table__  # type: ignore[attr-defined]
 BLOCKING = (IntervalStatus.HELD, IntervalStatus.SCRAPPED, IntervalStatus.OPEN)
+
+
+def lock_lot(session: Session, lot_id: int) -> None:
+    """Take the lot's row for this transaction (a no-op update) and see its latest committed state.
+
+    A hold of a lot or of its metres and a winding step reserving its metres must
+    not interleave: whichever comes second sees what the first did. On SQLite the
+    update takes the database's write lock, on PostgreSQL the row's lock.
+    """
+    session.execute(
+        sa.update(LOT_TABLE).where(LOT_TABLE.c.id == lot_id).values(updated_at=LOT_TABLE.c.updated_at)
+    )
+    lot = session.get(Lot, lot_id)
+    if lot is not None:
+        session.refresh(lot)
 
 
 def usable_segments(session: Session, lot: Lot) -> list[tuple[float, float]]:
     """Stretches ``[start_m, end_m]`` of ``lot`` that may still be consumed."""
-    blocked = [
-        (i.start_m, i.end_m)
-        for i in session.exec(
-            select(OosInterval).where(OosInterval.lot_id == lot.id, col(OosInterval.status).in_(BLOCKING))
-        ).all()
-    ]
+    rows = session.exec(
+        select(OosInterval, Characteristic.pitch_m)
+        .join(Characteristic, col(Characteristic.id) == col(OosInterval.characteristic_id))
+        .where(OosInterval.lot_id == lot.id, col(OosInterval.status).in_(BLOCKING))
+    ).all()
+    blocked = [band_extent(i, pitch_m, lot.length_m) for i, pitch_m in rows]
     blocked += [
         (g.parent_start_m, g.parent_end_m)
         for g in session.exec(select(GenealogyLink).where(GenealogyLink.parent_lot_id == lot.id)).all()
@@ -65,6 +91,9 @@ def reserve_inputs(session: Session, cell_lot: Lot, step: WinderStep) -> bool:
         length = round(cells * need.length_per_cell_m * need.plies, 6)
         found = None
         for parent in _candidates(session, LotKind(need.role), need.recipe):
+            lock_lot(session, pk(parent))
+            if parent.status != LotStatus.RELEASED:
+                continue  # held or scrapped since the candidates were read
             segment = next(((a, b) for a, b in usable_segments(session, parent) if b - a >= length), None)
             if segment is not None:
                 found = GenealogyLink(

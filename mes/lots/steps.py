@@ -29,7 +29,7 @@ from mes.lots.execution import (
     transition,
 )
 from mes.lots.models import Characteristic, Layer, Lot, LotStatus, StepRun, StepRunState
-from mes.lots.scans import insert_scans, scan_row
+from mes.lots.scans import insert_scans, scan_row, stored_seqs
 from mes.quality.alarms import raise_alarm
 from mes.quality.models import AlarmPriority
 from mes.quality.monitor import check_rules
@@ -123,8 +123,16 @@ def ingest(
     *,
     low: dict[str, int] | None = None,
     high: dict[str, int] | None = None,
+    final: bool = False,
 ) -> int:
-    """Store the step's scans (idempotent) and fold their excursions into intervals; returns rows offered."""
+    """Store the step's scans (idempotent); fold excursions into intervals and check the rules on new ones.
+
+    ``final`` (the step's completion) also charts the layer's last, shorter
+    segment. Returns the rows offered.
+    """
+    # The collector and the completing worker both come here for the same layer: taking the
+    # layer's row lock before any insert keeps them in one order (no deadlock on PostgreSQL).
+    session.exec(select(Layer.id).where(Layer.id == plan.layer_id).with_for_update()).one()
     layer = session.get(Layer, plan.layer_id)
     assert layer is not None  # noqa: S101 - plan() read it
     offered = 0
@@ -134,23 +142,33 @@ def ingest(
             continue
         lo, hi = (low or {}).get(gauge, -1), (high or {}).get(gauge)
         mine = [r for r in records if r.seq > lo and (hi is None or r.seq <= hi)]
-        if not mine:
+        if not mine and not final:
             continue
+        # Only scans not stored before are new to the spec and rule checks: the same scans come
+        # from the collector and again at completion, and must not raise what was dealt with.
+        known = (
+            stored_seqs(session, char_id, min(r.seq for r in mine) - 1, max(r.seq for r in mine))
+            if mine
+            else set()
+        )
+        fresh = [r for r in mine if r.seq not in known]
         insert_scans(
             session,
             (
                 scan_row(plan.lot_id, plan.layer_id, char_id, r.seq, r.position_m, r.measured_at, r.values)
-                for r in mine
+                for r in fresh
             ),
         )
         char = session.get(Characteristic, char_id)
         assert char is not None  # noqa: S101
-        found = excursions(((r.position_m, r.values) for r in mine), char.lsl, char.usl)
+        found = excursions(((r.position_m, r.values) for r in fresh), char.lsl, char.usl)
         merge_excursions(session, char, layer, found)
         if _layer_open(session, layer):
             if found:
                 _raise_out_of_spec(session, plan, layer, char, found)
-            check_rules(session, plan, layer, char, [(r.seq, r.position_m, r.values) for r in mine])
+            check_rules(
+                session, plan, layer, char, [(r.seq, r.position_m, r.values) for r in fresh], final=final
+            )
         offered += len(mine)
     session.flush()
     return offered
@@ -211,7 +229,7 @@ def record(session: Session, plan: StepPlan, obs: Observation, line: Line) -> tu
             gauge_seq_end=obs.seq,
         ):
             return [], False
-        ingest(session, plan, obs.scans, low=plan.gauge_seq_start, high=obs.seq)
+        ingest(session, plan, obs.scans, low=plan.gauge_seq_start, high=obs.seq, final=True)
         layer = session.get(Layer, plan.layer_id)
         assert layer is not None  # noqa: S101
         close_layer(session, layer)

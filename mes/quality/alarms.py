@@ -22,6 +22,7 @@ a condition that is already active changes nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,6 +37,7 @@ from mes.quality.models import Alarm, AlarmEvent, AlarmPriority, AlarmState
 
 SYSTEM = "system"
 ALARM_TABLE: sa.Table = Alarm.__table__  # type: ignore[attr-defined]
+_ATTEMPTS = 3
 MAX_SHELVE_S = 8 * 3600  # a shift: a shelved alarm must come back before the next crew takes over
 ROLES_SHELVE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
 _PRIORITY_RANK = {
@@ -69,6 +71,22 @@ def _journal(
     )
 
 
+def _move(session: Session, alarm: Alarm, expected: AlarmState, **values: Any) -> bool:
+    """Compare-and-set: apply ``values`` only if the alarm is still in ``expected``; reload it either way.
+
+    The collector, a worker and an operator can act on one alarm at once; a plain
+    read-then-write would let the later write undo the earlier transition.
+    """
+    moved = session.execute(
+        sa.update(ALARM_TABLE)
+        .where(ALARM_TABLE.c.id == alarm.id, ALARM_TABLE.c.state == expected)
+        .values(**values)
+        .returning(ALARM_TABLE.c.id)
+    ).first()
+    session.refresh(alarm)
+    return moved is not None
+
+
 def open_alarm(session: Session, condition: str) -> Alarm | None:
     return session.exec(select(Alarm).where(Alarm.condition == condition, col(Alarm.is_open))).first()
 
@@ -85,16 +103,20 @@ def raise_alarm(
     position_m: float | None = None,
 ) -> Alarm:
     """Raise ``condition``: new alarm, or the open one returns to active; already active → unchanged."""
-    current = open_alarm(session, condition)
-    if current is not None:
-        if current.state == AlarmState.CLEARED_UNACK:
-            before = current.state
-            current.state, current.cleared_at = AlarmState.ACTIVE_UNACK, None
-            current.message = message[:500]
-            session.add(current)
-            session.flush()
+    for _ in range(_ATTEMPTS):
+        current = open_alarm(session, condition)
+        if current is None:
+            break
+        if current.state != AlarmState.CLEARED_UNACK:
+            return current
+        before = AlarmState.CLEARED_UNACK
+        if _move(
+            session, current, before, state=AlarmState.ACTIVE_UNACK, cleared_at=None, message=message[:500]
+        ):
             _journal(session, current, "reraise", before, SYSTEM)
-        return current
+            session.flush()
+            return current
+        # Acknowledged (and so closed) meanwhile: the condition needs a new alarm.
     # Two processes (the collector and a worker) can raise the same condition at
     # once. INSERT … ON CONFLICT DO NOTHING on the partial unique index lets one
     # win and the other find its row, without a savepoint (SQLite's driver would
@@ -129,18 +151,19 @@ def raise_alarm(
 
 def clear_alarm(session: Session, alarm: Alarm, actor: str = SYSTEM, comment: str | None = None) -> None:
     """The condition is no longer present: an acknowledged alarm closes, an unacknowledged one waits."""
-    if alarm.state not in (AlarmState.ACTIVE_UNACK, AlarmState.ACTIVE_ACK):
-        return
-    before = alarm.state
-    alarm.cleared_at = utcnow()
-    if alarm.state == AlarmState.ACTIVE_ACK:
-        alarm.state, alarm.is_open = AlarmState.NORMAL, False
-    else:
-        alarm.state = AlarmState.CLEARED_UNACK
-    session.add(alarm)
-    session.flush()
-    _journal(session, alarm, "clear", before, actor, comment)
-    session.flush()
+    for _ in range(_ATTEMPTS):
+        before = alarm.state
+        if before == AlarmState.ACTIVE_ACK:
+            changes: dict[str, Any] = {"state": AlarmState.NORMAL, "is_open": False}
+        elif before == AlarmState.ACTIVE_UNACK:
+            changes = {"state": AlarmState.CLEARED_UNACK}
+        else:
+            return
+        if _move(session, alarm, before, cleared_at=utcnow(), **changes):
+            _journal(session, alarm, "clear", before, actor, comment)
+            session.flush()
+            return
+    raise AlarmError(f"alarm {alarm.id} kept changing while it was being cleared")
 
 
 def clear_conditions(session: Session, prefixes: list[str], actor: str = SYSTEM) -> int:
@@ -168,21 +191,22 @@ def acknowledge(session: Session, alarm_id: int, *, by: str, comment: str | None
     """The operator has seen it: active → active-acknowledged; cleared → normal (closed)."""
     get_user(session, by)
     alarm = get_alarm(session, alarm_id)
-    before = alarm.state
-    if before == AlarmState.ACTIVE_UNACK:
-        alarm.state = AlarmState.ACTIVE_ACK
-    elif before == AlarmState.CLEARED_UNACK:
-        alarm.state, alarm.is_open = AlarmState.NORMAL, False
-    else:
-        raise AlarmError(f"alarm {alarm_id} is {before.value}: there is nothing to acknowledge")
-    alarm.acknowledged_by, alarm.acknowledged_at = by, utcnow()
-    if comment:
-        alarm.comment = comment[:2000]
-    session.add(alarm)
-    session.flush()
-    _journal(session, alarm, "acknowledge", before, by, comment, at=alarm.acknowledged_at)
-    session.flush()
-    return alarm
+    for _ in range(_ATTEMPTS):
+        before = alarm.state
+        if before == AlarmState.ACTIVE_UNACK:
+            changes: dict[str, Any] = {"state": AlarmState.ACTIVE_ACK}
+        elif before == AlarmState.CLEARED_UNACK:
+            changes = {"state": AlarmState.NORMAL, "is_open": False}
+        else:
+            raise AlarmError(f"alarm {alarm_id} is {before.value}: there is nothing to acknowledge")
+        if comment:
+            changes["comment"] = comment[:2000]
+        now = utcnow()
+        if _move(session, alarm, before, acknowledged_by=by, acknowledged_at=now, **changes):
+            _journal(session, alarm, "acknowledge", before, by, comment, at=now)
+            session.flush()
+            return alarm
+    raise AlarmError(f"alarm {alarm_id} kept changing while it was being acknowledged; try again")
 
 
 def is_shelved(alarm: Alarm, now: datetime | None = None) -> bool:

@@ -179,7 +179,7 @@ def _decide(
             with session_scope(engine) as session:
                 dispo.record_refusal(session, decision, lot, actor=by, error=exc)
             raise
-    verb = {"hold": "put on hold", "release": "released", "scrap": "scrapped"}[decision.value]
+    verb = dispo.DONE[decision]
     out.print(f"{what} {verb} by {by} (signed)")
     if blocked:
         out.print(f"held because they contain it: {', '.join(blocked)}")

@@ -22,12 +22,14 @@ from mes.audit.service import record
 from mes.auth.models import Role
 from mes.auth.service import sign
 from mes.base import pk, utcnow
-from mes.lots.models import IntervalStatus, Lot, LotStatus, OosInterval, StepRun, StepRunState
+from mes.lots.genealogy import lock_lot
+from mes.lots.models import Characteristic, IntervalStatus, Lot, LotStatus, OosInterval, StepRun, StepRunState
 from mes.lots.orders import get_lot
 from mes.lots.trace import forward
 from mes.quality.alarms import SYSTEM, clear_alarm
 from mes.quality.errors import DispositionError
 from mes.quality.models import Alarm
+from mes.quality.spec import band_extent
 
 ROLES_HOLD = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
 ROLES_DECIDE = (Role.QUALITY,)
@@ -39,6 +41,7 @@ class Decision(enum.StrEnum):
     SCRAP = "scrap"
 
 
+DONE = {Decision.HOLD: "put on hold", Decision.RELEASE: "released", Decision.SCRAP: "scrapped"}
 _LOT_FROM = {
     Decision.HOLD: (LotStatus.PLANNED, LotStatus.IN_PROCESS, LotStatus.RELEASED),
     Decision.RELEASE: (LotStatus.ON_HOLD,),
@@ -77,13 +80,16 @@ def decide(
     if not reason.strip():
         raise DispositionError(f"a reason is required to {decision.value} {lot_number}")
     lot = get_lot(session, lot_number)
+    lock_lot(session, pk(lot))  # a winding step reserving its metres now waits for this decision
     if interval_id is None:
         _decide_lot(session, decision, lot, by=by, reason=reason)
         start_m, end_m = None, None
     else:
         interval = _interval(session, lot, interval_id)
         _decide_interval(session, decision, lot, interval, by=by, reason=reason)
-        start_m, end_m = interval.start_m, interval.end_m
+        char = session.get(Characteristic, interval.characteristic_id)
+        assert char is not None  # noqa: S101 - foreign key
+        start_m, end_m = band_extent(interval, char.pitch_m, lot.length_m)
     if decision == Decision.RELEASE:
         return []
     return _block_forward(session, lot, start_m, end_m, by=by, reason=reason)
@@ -106,7 +112,7 @@ def _decide_lot(session: Session, decision: Decision, lot: Lot, *, by: str, reas
     if lot.status not in _LOT_FROM[decision]:
         allowed = " or ".join(s.value for s in _LOT_FROM[decision])
         raise DispositionError(
-            f"lot {lot.number} is {lot.status.value}; only a {allowed} lot can be {decision.value}d"
+            f"lot {lot.number} is {lot.status.value}; only a {allowed} lot can be {DONE[decision]}"
         )
     before = _lot_state(lot)
     if decision == Decision.HOLD:
@@ -115,9 +121,10 @@ def _decide_lot(session: Session, decision: Decision, lot: Lot, *, by: str, reas
         lot.status = LotStatus.REJECTED
     else:
         lot.status = _released_status(session, lot)
-        # The lot's remaining alarms were the reason for the hold; the signed decision ends them.
+    if decision != Decision.HOLD:
+        # The lot's remaining alarms were about this material; the signed decision ends them.
         for alarm in session.exec(select(Alarm).where(Alarm.lot_id == lot.id, col(Alarm.is_open))).all():
-            clear_alarm(session, alarm, by, f"lot released: {reason}")
+            clear_alarm(session, alarm, by, f"lot {DONE[decision]}: {reason}")
     now = utcnow()
     lot.updated_at = now
     session.add(lot)
@@ -159,7 +166,7 @@ def _decide_interval(
         allowed = " or ".join(s.value for s in _INTERVAL_FROM[decision])
         raise DispositionError(
             f"interval {interval.id} of lot {lot.number} is {interval.status.value}; "
-            f"only a {allowed} interval can be {decision.value}d"
+            f"only a {allowed} interval can be {DONE[decision]}"
         )
     before = {"status": interval.status.value}
     now = utcnow()

@@ -12,6 +12,7 @@ characteristic; a new computation supersedes the active row and is audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -217,4 +218,22 @@ def active_limits(
             ControlLimit.characteristic == characteristic,
             col(ControlLimit.active),
         )
+    ).first()
+
+
+def limits_at(
+    session: Session, recipe_id: int, unit_id: int, layer_name: str, characteristic: str, at: datetime | None
+) -> ControlLimit | None:
+    """The limits that were in force at ``at`` (the newest set no later than it); the active ones if None."""
+    query = select(ControlLimit).where(
+        ControlLimit.recipe_id == recipe_id,
+        ControlLimit.equipment_unit_id == unit_id,
+        ControlLimit.layer_name == layer_name,
+        ControlLimit.characteristic == characteristic,
+    )
+    if at is None:
+        return session.exec(query.where(col(ControlLimit.active))).first()
+    query = query.where(col(ControlLimit.created_at) <= at)
+    return session.exec(
+        query.order_by(col(ControlLimit.created_at).desc(), col(ControlLimit.id).desc())
     ).first()

@@ -39,38 +39,49 @@ def check_rules(
     layer: Layer,
     char: Characteristic,
     scans: Sequence[tuple[int, float, Sequence[float]]],
+    *,
+    final: bool = False,
 ) -> int:
-    """Rules over the segments ``scans`` (seq, position_m, lane values) complete; returns alarms raised."""
+    """Rules over the segments that new ``scans`` (seq, position_m, lane values) complete; returns alarms.
+
+    ``final``: the layer is made, so its last segment is complete too, even when
+    no new scan came with this call.
+    """
     lot = session.get(Lot, plan.lot_id)
-    if lot is None or lot.recipe_id is None or not scans:
+    if lot is None or lot.recipe_id is None or not (scans or final):
         return 0
     limits = active_limits(session, lot.recipe_id, plan.unit_id, layer.name, char.name)
     if limits is None:
         return 0  # no baseline yet: spec limits still apply, SPC has nothing to compare with
     seg = limits.segment_m
-    # The segment of the last scan stored before this batch was still open then: it is new now.
-    before = session.exec(
-        select(GaugeScan.position_m)
-        .where(GaugeScan.characteristic_id == char.id, col(GaugeScan.seq) < min(s[0] for s in scans))
-        .order_by(col(GaugeScan.seq).desc())
-        .limit(1)
-    ).first()
-    first_new = math.floor((before if before is not None else min(s[1] for s in scans)) / seg)
-    complete_below = math.floor(max(s[1] for s in scans) / seg)  # this one may still grow
+    last_before = select(GaugeScan.position_m).where(GaugeScan.characteristic_id == char.id)
+    if scans:
+        last_before = last_before.where(col(GaugeScan.seq) < min(s[0] for s in scans))
+    before = session.exec(last_before.order_by(col(GaugeScan.seq).desc()).limit(1)).first()
+    if not scans and before is None:
+        return 0
+    # The segment of the last scan stored before these was still open then: it is new now.
+    start_at = before if before is not None else min(s[1] for s in scans)
+    end_at = max(s[1] for s in scans) if scans else start_at
+    first_new = math.floor(start_at / seg)
+    complete_below = math.floor(end_at / seg) + (1 if final else 0)  # the last one may still grow
     if complete_below <= first_new:
         return 0
+    # One segment of slack each side in SQL; numpy's floor decides which segment a scan is in.
     rows = session.exec(
         select(GaugeScan.position_m, GaugeScan.mean_value).where(
             GaugeScan.characteristic_id == char.id,
-            col(GaugeScan.position_m) >= (first_new - LOOKBACK) * seg,
-            col(GaugeScan.position_m) < complete_below * seg,
+            col(GaugeScan.position_m) >= (first_new - LOOKBACK - 1) * seg,
+            col(GaugeScan.position_m) < (complete_below + 1) * seg,
         )
     ).all()
     if not rows:
         return 0
     data = np.asarray(rows, dtype=np.float64)
     segments, values = segment_means(data[:, 0], data[:, 1], seg)
-    if values.size < 2:
+    keep = (segments >= first_new - LOOKBACK) & (segments < complete_below)
+    segments, values = segments[keep], values[keep]
+    if values.size < 1:
         return 0
     try:
         fixed = spc.ControlLimits(center=limits.center, ucl=limits.ucl, lcl=limits.lcl, sigma=limits.sigma)

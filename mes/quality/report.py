@@ -25,7 +25,7 @@ from mes.quality import capability as cap
 from mes.quality import spc
 from mes.quality.alarms import journal
 from mes.quality.errors import SpcError
-from mes.quality.limits import active_limits
+from mes.quality.limits import limits_at
 from mes.quality.models import Alarm
 
 
@@ -104,7 +104,9 @@ def lot_report(session: Session, lot: Lot) -> dict[str, Any]:
         step = session.get(StepRun, layer.step_run_id) if layer.step_run_id else None
         limits = None
         if lot.recipe_id is not None and step is not None and step.equipment_unit_id is not None:
-            limits = active_limits(session, lot.recipe_id, step.equipment_unit_id, layer.name, char.name)
+            limits = limits_at(
+                session, lot.recipe_id, step.equipment_unit_id, layer.name, char.name, layer.closed_at
+            )
         view["control_limits"] = (
             None
             if limits is None
@@ -156,6 +158,9 @@ def lot_report(session: Session, lot: Lot) -> dict[str, Any]:
     return report
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -163,6 +168,9 @@ def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _flatten(f"{prefix}[{index}]", item, rows)
+    elif isinstance(value, str) and value.startswith(_FORMULA_START):
+        # Reasons and comments are typed by people; a spreadsheet must not run them as formulas.
+        rows.append((prefix, "'" + value))
     else:
         rows.append((prefix, "" if value is None else str(value)))
 

@@ -102,6 +102,16 @@ def merge_excursions(session: Session, char: Characteristic, layer: Layer, found
     return created
 
 
+def band_extent(interval: OosInterval, pitch_m: float, lot_length_m: float) -> tuple[float, float]:
+    """The metres ``[start, end)`` an interval takes on the band: its last scan stands for one pitch.
+
+    ``end_m`` is the position of the last bad scan, and a lone excursion has
+    ``start_m == end_m``; the band it stands for runs one sampling pitch further.
+    """
+    end = min(interval.end_m + pitch_m, lot_length_m)
+    return min(interval.start_m, max(0.0, end - pitch_m)), end
+
+
 @dataclass(frozen=True)
 class Stats:
     n: int

@@ -185,3 +185,17 @@ def test_concurrent_raises_of_one_condition_make_one_alarm(users: Engine) -> Non
     with session_scope(users) as session:
         rows = session.exec(select(Alarm).where(Alarm.condition == "coater-1:gap")).all()
     assert len(rows) == 1
+
+
+def test_an_acknowledge_racing_a_clear_ends_closed(users: Engine) -> None:
+    """The operator's screen shows the alarm active; the layer closes before the click lands."""
+    alarm_id = _raise(users)
+    with session_scope(users) as operator:
+        seen = alarms.get_alarm(operator, alarm_id)
+        assert seen.state == AlarmState.ACTIVE_UNACK  # read, not yet acknowledged
+        with session_scope(users) as line:
+            alarms.clear_conditions(line, ["sputter-1:"])
+        acked = alarms.acknowledge(operator, alarm_id, by="op")
+        assert (acked.state, acked.is_open) == (AlarmState.NORMAL, False)
+    assert _state(users, alarm_id) == (AlarmState.NORMAL, False)
+    assert [t[0] for t in _transitions(users, alarm_id)] == ["raise", "clear", "acknowledge"]

@@ -151,7 +151,9 @@ def test_holding_an_interval_blocks_only_the_cells_made_from_it(plant: Plant) ->
             ("lot.hold", "C-1", "system"),
         ]
         assert events[0].after is not None and events[0].after["signature"] == {"by": "op", "meaning": "hold"}
-        assert events[1].after is not None and events[1].after["blocked_by"] == "A-1 10.00–12.00 m"
+        assert (
+            events[1].after is not None and events[1].after["blocked_by"] == "A-1 10.00–12.01 m"
+        )  # + 1 pitch
 
 
 def test_release_needs_the_quality_role_and_the_password(plant: Plant) -> None:
@@ -253,3 +255,23 @@ def test_cli_signs_and_audits_refusals(db_url: str, tmp_path: Path) -> None:
     assert "intervals,0,status,released" in csv_report.stdout
     assert_one_line_error(run_mes("lot", "report", "NOPE", env=env, cwd=tmp_path), "no lot NOPE")
     engine.dispose()
+
+
+def test_a_lone_excursion_holds_the_cell_that_starts_at_it(plant: Plant) -> None:
+    """An interval of one scan (start = end) stands for one pitch of band: holding it works and
+    blocks the cell whose metres begin at that scan, not the one that ends there."""
+    with session_scope(plant.engine) as session:
+        first = session.get(OosInterval, plant.interval_id)
+        assert first is not None
+        lone = OosInterval(lot_id=first.lot_id, layer_id=first.layer_id, characteristic_id=first.characteristic_id,
+                           start_m=20, end_m=20, worst_value=4250, limit_value=4200, limit_kind="usl",
+                           disposition=Disposition.FLAG_ONLY, status=IntervalStatus.FLAGGED)  # fmt: skip
+        session.add(lone)
+        session.flush()
+        lone_id = lone.id
+    with session_scope(plant.engine) as session:
+        blocked = decide(session, Decision.HOLD, plant.anode, by="op", password=PW["op"], reason="spike",
+                         interval_id=lone_id)  # fmt: skip
+        assert blocked == ["C-2"]
+        anode = session.exec(select(Lot).where(Lot.number == plant.anode)).one()
+        assert all(not (a < 20.01 and b > 20) for a, b in usable_segments(session, anode))

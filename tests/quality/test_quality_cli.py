@@ -69,7 +69,7 @@ def test_limits_refuse_bad_baselines(engine: Engine) -> None:
     }
     cases: list[tuple[dict[str, Any], str]] = [
         ({"lot_numbers": []}, "at least one baseline lot"),
-        ({"lot_numbers": ["X"], "rules": "shewhart"}, "rules 'shewhart'"),
+        ({"lot_numbers": ["X"], "rules": "shewhart"}, "not 'shewhart'"),
         ({"lot_numbers": ["X"], "rules": "nelson:1,9"}, "no rule 9"),
         ({"lot_numbers": ["X"], "rules": "nelson:a"}, "rule numbers"),
         ({"lot_numbers": ["X"], "segment_m": 0}, "segment length"),
