@@ -30,8 +30,10 @@ from mes.lots.models import (
     StepRunState,
 )
 from mes.migrate import upgrade
+from mes.quality.alarms import journal, raise_alarm
 from mes.quality.disposition import Decision, decide
 from mes.quality.errors import DispositionError
+from mes.quality.models import Alarm, AlarmState
 from tests.test_cli import assert_one_line_error, run_mes
 
 PW = {"op": "operator-pw", "qa": "quality-pw", "eng": "engineer-pw"}
@@ -275,3 +277,15 @@ def test_a_lone_excursion_holds_the_cell_that_starts_at_it(plant: Plant) -> None
         assert blocked == ["C-2"]
         anode = session.exec(select(Lot).where(Lot.number == plant.anode)).one()
         assert all(not (a < 20.01 and b > 20) for a, b in usable_segments(session, anode))
+
+
+def test_scrapping_a_lot_ends_its_open_alarms(plant: Plant) -> None:
+    with session_scope(plant.engine) as session:
+        lot = session.exec(select(Lot).where(Lot.number == plant.anode)).one()
+        raise_alarm(session, "step:1:failed", "A-1 step failed", lot_id=lot.id)
+    _decide(plant, Decision.SCRAP, "qa")
+    with session_scope(plant.engine) as session:
+        alarm = session.exec(select(Alarm)).one()
+        assert alarm.state == AlarmState.CLEARED_UNACK  # over, still to be acknowledged
+        clears = [j for j in journal(session, alarm.id or 0) if j.transition == "clear"]
+        assert [(j.actor, j.comment) for j in clears] == [("qa", "lot scrapped: gauge check")]

@@ -144,3 +144,13 @@ def test_unusable_stored_limits_raise_one_low_alarm_and_scans_are_still_stored(e
         from mes.lots.models import GaugeScan
 
         assert len(session.exec(select(GaugeScan)).all()) == 240
+
+
+def test_the_last_segment_is_charted_when_the_step_completes(engine: Engine) -> None:
+    setup = _setup(engine)
+    _ingest(setup, _scans(1, [100.0] * 100 + [108.0] * 20))  # the layer ends 20 scans into a segment
+    assert _alarms(setup) == []  # that segment could still grow
+    with session_scope(setup.engine) as session:
+        ingest(session, setup.plan, {"g": []}, final=True)  # completion: nothing new, the layer is made
+    [alarm] = _alarms(setup)
+    assert alarm.condition.endswith(":spc:nelson-1") and alarm.position_m == pytest.approx(1.5)
