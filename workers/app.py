@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
+from kombu.transport import TRANSPORT_ALIASES
 
 from mes.config import Settings, get_settings
 
@@ -24,6 +25,9 @@ TASK_HARD_LIMIT_S = 180
 # Messages of a worker killed outright are recovered sooner by the reconciler
 # (stale steps get a new chain), not by this timeout.
 VISIBILITY_TIMEOUT_S = 3_600
+# The embedded broker's own transport (see workers/fs_broker.py): every process that
+# imports the app, workers and producers alike, then uses it for filesystem://.
+TRANSPORT_ALIASES["filesystem"] = "workers.fs_broker:Transport"
 RECONCILE_EVERY_S = 5.0
 
 
