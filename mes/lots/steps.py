@@ -132,9 +132,7 @@ def ingest(
     """
     # The collector and the completing worker both come here for the same layer: taking the
     # layer's row lock before any insert keeps them in one order (no deadlock on PostgreSQL).
-    session.exec(select(Layer.id).where(Layer.id == plan.layer_id).with_for_update()).one()
-    layer = session.get(Layer, plan.layer_id)
-    assert layer is not None  # noqa: S101 - plan() read it
+    layer = session.exec(select(Layer).where(Layer.id == plan.layer_id).with_for_update()).one()
     offered = 0
     for gauge, records in scans.items():
         char_id = plan.gauges.get(gauge)

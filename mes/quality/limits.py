@@ -132,19 +132,12 @@ def compute_limits(
     chart = spc.imr(values, rules=rules, run_length=run_length)
     if not chart.sigma > 0:
         raise SpcError(f"the baseline of {layer_name}.{characteristic} does not vary: no limits can be set")
-    for old in session.exec(
-        select(ControlLimit).where(
-            ControlLimit.recipe_id == recipe.id,
-            ControlLimit.equipment_unit_id == unit_row.id,
-            ControlLimit.layer_name == layer_name,
-            ControlLimit.characteristic == characteristic,
-            col(ControlLimit.active),
-        )
-    ).all():
+    assert recipe.id is not None and unit_row.id is not None  # noqa: S101 - stored rows
+    old = active_limits(session, recipe.id, unit_row.id, layer_name, characteristic)
+    if old is not None:  # the partial unique index allows one active set
         old.active = False
         session.add(old)
-    session.flush()
-    assert recipe.id is not None and unit_row.id is not None  # noqa: S101 - stored rows
+        session.flush()
     row = ControlLimit(
         recipe_id=recipe.id,
         equipment_unit_id=unit_row.id,
@@ -210,15 +203,8 @@ def list_limits(session: Session) -> list[dict[str, Any]]:
 def active_limits(
     session: Session, recipe_id: int, unit_id: int, layer_name: str, characteristic: str
 ) -> ControlLimit | None:
-    return session.exec(
-        select(ControlLimit).where(
-            ControlLimit.recipe_id == recipe_id,
-            ControlLimit.equipment_unit_id == unit_id,
-            ControlLimit.layer_name == layer_name,
-            ControlLimit.characteristic == characteristic,
-            col(ControlLimit.active),
-        )
-    ).first()
+    """The limits the line checks against now."""
+    return limits_at(session, recipe_id, unit_id, layer_name, characteristic, None)
 
 
 def limits_at(
