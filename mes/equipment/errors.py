@@ -7,9 +7,13 @@
      +-- ConnectionLost            no session with the unit (refused, timed out, dropped)
      +-- SecurityRefused           certificate untrusted, wrong user or password
      +-- BadState                  the unit is not in the state the action needs
+     |    +-- UnknownState         the state variable holds a number the profile does not map (or NaN)
      +-- CommandRefused            the unit answered a command with a Bad status
+     |    +-- CommandNotConfirmed  the command was accepted but the unit did not act on it in time
      +-- LimitViolation            a setpoint outside the profile's or recipe's limits
+     |    +-- EncodingRefused      a value the node's data type cannot hold (checked before any write)
      +-- NodeMismatch              a profile entry is missing, of the wrong type, or not writable
+     +-- BadStatus                 a node answered a status that is not a link state (names node + status)
 """
 
 from __future__ import annotations
@@ -43,6 +47,35 @@ class CommandRefused(EquipmentError):
 
 class LimitViolation(EquipmentError):
     """A setpoint outside its limits; nothing was written."""
+
+
+class EncodingRefused(LimitViolation):
+    """A value its node's OPC UA data type cannot hold (−10 into a UInt16); nothing was written."""
+
+
+class UnknownState(BadState):
+    """The state variable holds a number the profile does not map, or no number at all (NaN)."""
+
+
+class CommandNotConfirmed(CommandRefused):
+    """A command the unit did not act on within the profile's confirmation time.
+
+    PackTags machines that refuse a command (interlock, wrong state) often just
+    reset ``CmdChangeRequest`` and stay where they were; only the state, or a
+    start counter, tells whether a command took.
+    """
+
+
+class BadStatus(EquipmentError):
+    """A node answered an OPC UA status that is not a link state and will not go away by retrying.
+
+    ``unit``, ``node`` (the profile entry or node id) and ``status`` (the status
+    code's name, e.g. ``BadSensorFailure``) say where and what.
+    """
+
+    def __init__(self, message: str, *, unit: str = "", node: str = "", status: str = "") -> None:
+        super().__init__(message)
+        self.unit, self.node, self.status = unit, node, status
 
 
 class NodeMismatch(EquipmentError):
