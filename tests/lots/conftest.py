@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,7 +10,8 @@ import redis
 
 from tests.services import ServiceUrls, create_database, drop_database
 
-REDIS_DB = 11  # the suite's own database number on the shared Redis
+# The suite's own database number on the shared Redis; two runs at once on one machine take two numbers.
+REDIS_DB = int(os.environ.get("MES_TEST_REDIS_DB", "11"))
 
 
 @pytest.fixture
