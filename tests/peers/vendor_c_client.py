@@ -8,6 +8,8 @@ browse path from the Objects folder in the namespace ``urn:vendor-c:sputter``.
 from __future__ import annotations
 
 import asyncio
+import functools
+import operator
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +23,19 @@ from tests.peers.vendor_c_peer import NAMESPACE_URI
 IDLE, STARTING, EXECUTE, COMPLETING, COMPLETE, RESETTING = 4, 3, 6, 16, 17, 15
 STOPPED, STOPPING, ABORTING, ABORTED, CLEARING = 2, 7, 8, 9, 1
 HOLDING, HELD, UNHOLDING = 10, 11, 12
-RESET, START, STOP, HOLD, UNHOLD, ABORT, CLEAR = 1, 2, 3, 4, 5, 8, 9
+SUSPENDED, SUSPENDING, UNSUSPENDING = 5, 13, 14
+RESET, START, STOP, HOLD, UNHOLD, SUSPEND, UNSUSPEND, ABORT, CLEAR = 1, 2, 3, 4, 5, 6, 7, 8, 9
+
+WAITING = {IDLE, EXECUTE, COMPLETE, STOPPED, ABORTED, HELD, SUSPENDED}
+# the command that moves a waiting state one step towards Idle
+NEXT_TOWARDS_IDLE = {
+    EXECUTE: ABORT,
+    HELD: ABORT,
+    SUSPENDED: ABORT,
+    COMPLETE: RESET,
+    STOPPED: RESET,
+    ABORTED: CLEAR,
+}
 
 PATHS = {
     "state": "PackTags/Status/StateCurrent",
@@ -111,6 +125,19 @@ async def wait_for(
             return value
         await asyncio.sleep(0.01)
     raise AssertionError(f"never saw {what}; last value {value!r}")
+
+
+async def bring_to_idle(c: Coater) -> None:
+    """Clear the faults and drive the machine to Idle from wherever a previous test left it."""
+    await c.write("sim_fault", "")
+    for _ in range(10):
+        state = await wait_for(lambda: c.read("state"), lambda s: s in WAITING, "a waiting state")
+        if state == IDLE:
+            return
+        await c.command(NEXT_TOWARDS_IDLE[state])
+        left = functools.partial(operator.ne, state)
+        await wait_for(lambda: c.read("state"), left, f"leaving state {state}")
+    raise AssertionError("the coater did not come back to Idle")
 
 
 async def watch_states(c: Coater, until_state: int, limit: int = 2000) -> list[int]:

@@ -127,10 +127,11 @@ def vendor_c_machine(
         faults,
     ]
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=PEER_DIR, env=os.environ.copy())
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, cwd=PEER_DIR, env=os.environ.copy()
+        )
     try:
         yield _wait_ready(proc, log, ready_timeout_s)
     finally:
         _stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
-

@@ -11,25 +11,26 @@
 // 2 with one line on stderr for a bad option.
 
 const path = require("path");
-const {
-  OPCUAServer, OPCUACertificateManager, Variant, DataType, VariantArrayType, StatusCodes,
-  RegisterServerMethod, SecurityPolicy, MessageSecurityMode, makeEUInformation, AccessLevelFlag,
-} = require("node-opcua");
 const { parseFaults, FaultError, LANES } = require("./faults");
 const { Machine, STATE } = require("./machine");
+
+// node-opcua is loaded after the options are checked: a bad option answers at
+// once instead of after the second or so the stack takes to load.
+let ua;
 
 const NAMESPACE_URI = "urn:vendor-c:sputter";
 const TICK_MS = 10;
 
-const EU = {
-  kW: makeEUInformation("KWT", "kW", "kilowatt"),
-  Pa: makeEUInformation("PAL", "Pa", "pascal"),
-  mPerMin: makeEUInformation("2X", "m/min", "metre per minute"),
-  N: makeEUInformation("NEW", "N", "newton"),
-  degC: makeEUInformation("CEL", "°C", "degree Celsius"),
-  m: makeEUInformation("MTR", "m", "metre"),
-  um: makeEUInformation("4H", "µm", "micrometre"),
-};
+// UNECE Rec. 20 common codes, as OPC UA's EUInformation wants them.
+const engineeringUnits = () => ({
+  kW: ua.makeEUInformation("KWT", "kW", "kilowatt"),
+  Pa: ua.makeEUInformation("PAL", "Pa", "pascal"),
+  mPerMin: ua.makeEUInformation("2X", "m/min", "metre per minute"),
+  N: ua.makeEUInformation("NEW", "N", "newton"),
+  degC: ua.makeEUInformation("CEL", "°C", "degree Celsius"),
+  m: ua.makeEUInformation("MTR", "m", "metre"),
+  um: ua.makeEUInformation("4H", "µm", "micrometre"),
+});
 
 class OptionError extends Error {}
 
@@ -78,9 +79,10 @@ function splitFaultTexts(spec) {
   return t === "" ? [] : t.split(";").map((s) => s.trim());
 }
 
-const RW = AccessLevelFlag.CurrentRead | AccessLevelFlag.CurrentWrite;
-
 function buildAddressSpace(server, machine, changed) {
+  const { Variant, DataType, VariantArrayType, StatusCodes, AccessLevelFlag } = ua;
+  const RW = AccessLevelFlag.CurrentRead | AccessLevelFlag.CurrentWrite;
+  const EU = engineeringUnits();
   const addressSpace = server.engine.addressSpace;
   const ns = addressSpace.registerNamespace(NAMESPACE_URI);
   const id = (s) => `s=SC700.${s}`;
@@ -195,6 +197,7 @@ function buildAddressSpace(server, machine, changed) {
 
 // Push what changed since the last tick, with the status a client should see.
 function publish(nodes, machine, last) {
+  const { Variant, DataType, StatusCodes } = ua;
   const put = (key, node, value, make, status = StatusCodes.Good) => {
     if (last[key] !== undefined && last[key].value === value && last[key].status === status) return;
     last[key] = { value, status };
@@ -222,6 +225,8 @@ async function main() {
     }
     throw err;
   }
+  ua = require("node-opcua");
+  const { OPCUAServer, OPCUACertificateManager, RegisterServerMethod, SecurityPolicy, MessageSecurityMode } = ua;
   const machine = new Machine(options);
   machine.setFaults(parseFaults(options.faults), splitFaultTexts(options.faults), Date.now());
 
@@ -258,6 +263,8 @@ async function main() {
     if (stopping) return;
     stopping = true;
     clearInterval(timer);
+    // A client that never closes its session must not keep the test waiting.
+    setTimeout(() => process.exit(0), 1000).unref();
     await server.shutdown(0);
     process.exit(0);
   };
