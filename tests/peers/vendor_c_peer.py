@@ -68,6 +68,8 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> s
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None:
+        proc.stdin.close()
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -125,10 +127,19 @@ def vendor_c_machine(
         str(workdir / "pki"),
         "--faults",
         faults,
+        "--exit-with-stdin",
+        "1",
     ]
     with log.open("wb") as out:
+        # stdin stays open while we live: the server exits when it closes, so a
+        # test process killed outright leaves no server behind.
         proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, cwd=PEER_DIR, env=os.environ.copy()
+            args,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=PEER_DIR,
+            env=os.environ.copy(),
         )
     try:
         yield _wait_ready(proc, log, ready_timeout_s)

@@ -5,7 +5,7 @@
 //
 //   node server.js --port 4850 [--time-scale 1] [--faults SPEC] [--acting-s 0.3]
 //                  [--pitch-m 0.02] [--rate 0.036] [--seed 1] [--initial-state Idle]
-//                  [--pki-dir DIR]
+//                  [--pki-dir DIR] [--exit-with-stdin 1]
 //
 // Prints "ready opc.tcp://127.0.0.1:PORT" once listening; exits 0 on SIGTERM/SIGINT,
 // 2 with one line on stderr for a bad option.
@@ -37,10 +37,10 @@ class OptionError extends Error {}
 function parseArgs(argv) {
   const o = {
     port: undefined, timeScale: 1, faults: "", actingS: 0.3, pitchM: 0.02, rate: 0.036, seed: 1,
-    initialState: "Idle", pkiDir: path.join(__dirname, ".pki"),
+    initialState: "Idle", pkiDir: path.join(__dirname, ".pki"), exitWithStdin: 0,
   };
   const numeric = { "--port": "port", "--time-scale": "timeScale", "--acting-s": "actingS",
-    "--pitch-m": "pitchM", "--rate": "rate", "--seed": "seed" };
+    "--pitch-m": "pitchM", "--rate": "rate", "--seed": "seed", "--exit-with-stdin": "exitWithStdin" };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -270,6 +270,12 @@ async function main() {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  if (options.exitWithStdin) {
+    // The test that started us holds our stdin: if it dies, even by SIGKILL, we go too.
+    process.stdin.on("end", stop);
+    process.stdin.on("error", stop);
+    process.stdin.resume();
+  }
 }
 
 main().catch((err) => {
