@@ -13,10 +13,12 @@ import asyncio
 import math
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from asyncua import ua
 
+from tests.peers import vendor_c_peer
 from tests.peers.vendor_c_client import (
     ABORT,
     ABORTED,
@@ -292,4 +294,12 @@ def test_an_invalid_fault_on_the_command_line_is_one_line_and_exit_2() -> None:
         "vendor-c server: --faults: nan_gauge: at_m=inf is not a non-negative finite number"
     ]
     with pytest.raises(VendorCUnavailable, match="exited with 2"), vendor_c_machine(faults="stuck"):
+        pass
+
+
+def test_without_node_modules_the_fixture_says_to_run_make_test(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(vendor_c_peer, "PEER_DIR", tmp_path)
+    with pytest.raises(VendorCUnavailable, match=r"run `make test`"), vendor_c_machine():
         pass
