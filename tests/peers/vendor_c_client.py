@@ -51,6 +51,7 @@ PATHS = {
     "passes": "Settings/Passes",
     "tension": "Settings/WebTension",
     "drum_temp": "Settings/DrumTemperature",
+    "argon": "Settings/ArgonFlow",
     "length_done": "Process/LengthDone",
     "actual_power": "Process/CathodePower",
     "lanes": "ThicknessGauge/Lanes",
@@ -65,6 +66,7 @@ SI_ACTIVE = {
     "passes": 10,
     "tension": 57.0,
     "drum_temp": 25.0,
+    "argon": 0.08,
 }
 
 

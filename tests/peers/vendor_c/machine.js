@@ -72,7 +72,7 @@ class Machine {
     this.state = STATE[o.initialState];
     this.stateSinceMs = 0;
     this.settings = {
-      powerKw: 0, pressurePa: 0.5, webSpeedMMin: 0.5, passes: 1, tensionN: 50, drumTempC: 20,
+      powerKw: 0, pressurePa: 0.5, webSpeedMMin: 0.5, passes: 1, tensionN: 50, drumTempC: 20, argonSlm: 0,
     };
     this.batchId = "";
     this.rollLengthM = 0;

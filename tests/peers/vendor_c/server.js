@@ -30,6 +30,7 @@ const engineeringUnits = () => ({
   degC: ua.makeEUInformation("CEL", "°C", "degree Celsius"),
   m: ua.makeEUInformation("MTR", "m", "metre"),
   um: ua.makeEUInformation("4H", "µm", "micrometre"),
+  slm: ua.makeEUInformation("SLM", "slm", "standard litre per minute"),
 });
 
 class OptionError extends Error {}
@@ -148,6 +149,8 @@ function buildAddressSpace(server, machine, changed) {
   setting("Passes", "UInt16", "passes", [1, 20]);
   setting("WebTension", "Float", "tensionN", [0, 500], EU.N);
   setting("DrumTemperature", "Float", "drumTempC", [-20, 150], EU.degC);
+  // Argon in standard litres per minute: the MES thinks in sccm and must scale (x 1000).
+  setting("ArgonFlow", "Float", "argonSlm", [0, 0.5], EU.slm);
 
   writable(diagnostics, "Diagnostics.SimFault", "SimFault", "String",
     () => machine.faultSpec(), (v) => {
