@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint format clean demo
+.PHONY: test lint format clean demo vendor-c
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The Vendor C test machine (node-opcua): `npm ci` from the committed lock when
+# node_modules is missing or the lock changed. The stamp lives inside
+# node_modules so that deleting it installs again. Never installed at test time.
+VENDOR_C       := tests/peers/vendor_c
+VENDOR_C_STAMP := $(VENDOR_C)/node_modules/.npm-ci-stamp
+
+$(VENDOR_C_STAMP): $(VENDOR_C)/package-lock.json $(VENDOR_C)/package.json
+	cd $(VENDOR_C) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+vendor-c: $(VENDOR_C_STAMP)
+
+test: $(STAMP) $(VENDOR_C_STAMP)
 	$(BIN)/python -m pytest
 
 # The main job on the embedded default: SQLite (./mes.db), a filesystem broker,
