@@ -169,7 +169,7 @@ class UnitDriver(Link):
                     problems.append(f"{where}: {value:g} differs from the recipe's {expected}")
         if problems:
             error = EncodingRefused if encoding else LimitViolation
-            raise error("setpoints refused, nothing written:\n" + "\n".join(problems))
+            raise error("; ".join(problems) + " (setpoints refused, nothing written)")
 
     async def check_writable(self, entries: Mapping[str, str]) -> None:
         """Every ``key → profile data type`` is resolved, writable (CurrentWrite) and of that data
@@ -177,7 +177,7 @@ class UnitDriver(Link):
         server's answer is read once per connection."""
         missing = [self.unresolved[k] for k in entries if k in self.unresolved]
         if missing:
-            raise NodeMismatch("nothing written:\n" + "\n".join(missing))
+            raise NodeMismatch("; ".join(missing) + " (nothing written)")
         info = await self.node_info(list(entries))
         problems = []
         for key, expected in entries.items():
@@ -189,7 +189,7 @@ class UnitDriver(Link):
             elif not info[key].writable:
                 problems.append(f"{self.name}: {self.where(key)} is not writable")
         if problems:
-            raise NodeMismatch("nothing written:\n" + "\n".join(problems))
+            raise NodeMismatch("; ".join(problems) + " (nothing written)")
 
     async def write_setpoints(
         self, values: Mapping[str, float], recipe: Mapping[str, float] | None = None

@@ -153,3 +153,16 @@ async def test_statuses_of_a_reconnecting_session_are_retried(sim_factory: SimFa
         await sim.restart_server(down_s=1.0)
         await asyncio.wait_for(reader, 30)
         assert set(reads) == {S.STOPPED}
+
+
+def test_interface_faults_parse_names_and_numbers() -> None:
+    from mes.equipment.sim.faults import FaultSpecError, parse_fault
+
+    refuse = parse_fault("refuse,command=Hold,times=0")
+    assert (refuse.text, refuse.params) == ({"command": "Hold"}, {"times": 0.0})
+    bad = parse_fault("bad_status,node=pv.power_w,status=BadOutOfService,seconds=2")
+    assert bad.text == {"node": "pv.power_w", "status": "BadOutOfService"}
+    assert bad["seconds"] == 2.0
+    assert parse_fault("unknown_state").params == {"seconds": 1.0, "at_m": 0.0, "number": 999.0}
+    with pytest.raises(FaultSpecError, match="it takes seconds, at_m, node, status"):
+        parse_fault("bad_status,colour=1")
