@@ -7,14 +7,14 @@ not writable, with the node it was looked for at.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from asyncua import ua
+from functools import partial
 
 from mes.equipment.driver import UnitDriver
-from mes.equipment.errors import EquipmentError
+from mes.equipment.errors import BadStatus, EquipmentError
 from mes.equipment.profile import PackMLState
 
 WRITABLE_PREFIXES = ("sp.", "job.", "cmd.")
+READ_ONLY = ("cmd.start_counter", "cmd.refused_counter")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ def _expected_type(driver: UnitDriver, key: str) -> str:
         return str(getattr(p.gauges[gauge], what).data_type)
     if key.startswith("job."):
         return str(getattr(p.job, key[4:]).data_type)
+    if key in READ_ONLY:
+        return str(getattr(p.commands, key[4:]).data_type)
     if key.startswith("cmd."):
         assert p.commands.style == "packtags"  # noqa: S101 - only packtags profiles have cmd.* entries
         return str(getattr(p.commands, key[4:]).data_type)
@@ -62,20 +64,16 @@ async def _variable(driver: UnitDriver, key: str) -> EntryCheck:
     where = driver.refs[key].describe()
     if key in driver.unresolved:
         return EntryCheck(key, where, "missing", driver.unresolved[key])
-    node = driver.client.get_node(driver.nodes[key]) if driver.client else None
-    if node is None:
-        return EntryCheck(key, where, "missing", "not connected")
     try:
-        data_type = await node.read_data_type_as_variant_type()
-        access = await node.get_user_access_level()
-    except ua.UaStatusCodeError as exc:
-        return EntryCheck(key, where, "missing", ua.StatusCode(exc.code).name)
+        info = (await driver.node_info([key]))[key]
+    except BadStatus as exc:
+        return EntryCheck(key, where, "missing", exc.status)
     expected = _expected_type(driver, key)
-    if data_type.name != expected:
+    if info.data_type != expected:
         return EntryCheck(
-            key, where, "wrong data type", f"server has {data_type.name}, profile says {expected}"
+            key, where, "wrong data type", f"server has {info.data_type}, profile says {expected}"
         )
-    if key.startswith(WRITABLE_PREFIXES) and ua.AccessLevel.CurrentWrite not in access:
+    if key.startswith(WRITABLE_PREFIXES) and key not in READ_ONLY and not info.writable:
         return EntryCheck(key, where, "not writable")
     return EntryCheck(key, where, "present")
 
@@ -92,13 +90,12 @@ async def _methods(driver: UnitDriver) -> list[EntryCheck]:
     obj = driver.client.get_node(driver._obj())
     found = []
     for name in names:
+        path = f"{driver.ns}:{name}"
         try:
-            await obj.get_child(f"{driver.ns}:{name}")
+            await driver._retry(f"browse method {name}", partial(obj.get_child, path))
             found.append(EntryCheck(f"method {name}", p.object.describe(), "present"))
-        except ua.UaStatusCodeError as exc:
-            found.append(
-                EntryCheck(f"method {name}", p.object.describe(), "missing", ua.StatusCode(exc.code).name)
-            )
+        except BadStatus as exc:
+            found.append(EntryCheck(f"method {name}", p.object.describe(), "missing", exc.status))
     return found
 
 

@@ -2,65 +2,44 @@
 
 ::
 
-    UnitDriver ── connect() ─ security, auto-reconnect, node resolution (node id or browse path)
+    UnitDriver(Link) ── connect()                       (mes.equipment.link: session, retries, node info)
        ├─ read_state() / read_job_id() / read_values() / read_start_counts()
        ├─ check_setpoints() → write_setpoints()      (nothing is written unless every value passes)
-       ├─ write_job() / command()                     (method call or PackTags CntrlCmd + CmdChangeRequest)
+       ├─ write_job()                                 (every node checked before the first write)
+       ├─ command()                                   (sent once, then confirmed: mes.equipment.commands)
        └─ last_seq() / read_scans()                   (gauge ring buffer, for backfill)
 
 Reads and writes are retried while the client reconnects (a request issued during
 a reconnect raises); commands are not: the caller reconciles with the unit's
-state and job id instead, so a Start is never sent twice.
+state and job id instead, so a Start is never sent twice. Every failure leaves as
+one of the layer's errors (:mod:`mes.equipment.errors`), never as an asyncua one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from asyncua import Client, ua
-from asyncua.crypto import security_policies
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from asyncua import ua
 
+from mes.equipment import commands
+from mes.equipment.encoding import encode, encoding_problem, finite, whole
 from mes.equipment.errors import (
     BadState,
     CommandRefused,
-    ConnectionLost,
+    EncodingRefused,
     LimitViolation,
     NodeMismatch,
-    SecurityRefused,
+    UnknownState,
 )
-from mes.equipment.profile import Command, NodeRef, PackMLState, Profile, UnitConfig
-from mes.equipment.sim.security import CLIENT_URI, trust_store
+from mes.equipment.link import Link
+from mes.equipment.profile import Command, PackMLState
 
-T = TypeVar("T")
-SECURITY_CODES = {
-    "BadUserAccessDenied",
-    "BadIdentityTokenInvalid",
-    "BadIdentityTokenRejected",
-    "BadCertificateUntrusted",
-    "BadSecurityChecksFailed",
-    "BadCertificateInvalid",
-    "BadCertificateUriInvalid",
-    "BadSecurityPolicyRejected",
-}
-
-
-# Status codes that mean "the link, not the request, failed": worth retrying.
-LINK_CODES = {
-    "BadConnectionClosed",
-    "BadSessionClosed",
-    "BadSessionIdInvalid",
-    "BadSecureChannelClosed",
-    "BadServerNotConnected",
-    "BadCommunicationError",
-    "BadNotConnected",
-    "BadTimeout",
-}
+__all__ = ["ScanRecord", "UnitDriver"]
 
 
 @dataclass(frozen=True)
@@ -71,334 +50,196 @@ class ScanRecord:
     values: list[float]
 
 
-def _status_name(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    return ua.StatusCode(code).name if code is not None else type(exc).__name__
-
-
-class UnitDriver:
+class UnitDriver(Link):
     """One connection to one unit. Create it, ``await connect()``, use, ``await disconnect()``."""
-
-    def __init__(
-        self,
-        unit: UnitConfig,
-        profile: Profile,
-        *,
-        timeout_s: float = 4.0,
-        retry_s: float = 20.0,
-        password: str | None = None,
-    ) -> None:
-        self.unit, self.profile = unit, profile
-        self.name = unit.name
-        self.timeout_s, self.retry_s = timeout_s, retry_s
-        self.password = password
-        self.client: Client | None = None
-        self.ns = 0
-        self.nodes: dict[str, ua.NodeId] = {}
-        self.refs: dict[str, NodeRef] = {}
-        self.unresolved: dict[str, str] = {}  # logical key → why its browse path did not resolve
-        self._object: ua.NodeId | None = None
-
-    # --- connection ------------------------------------------------------------------------------
-
-    async def connect(self) -> None:
-        client = Client(
-            self.unit.endpoint,
-            timeout=self.timeout_s,
-            watchdog_intervall=1.0,
-            auto_reconnect=True,
-            reconnect_max_delay=2.0,
-            reconnect_request_timeout=self.retry_s,
-        )
-        await self._secure(client)
-        try:
-            await client.connect()
-        except ua.UaStatusCodeError as exc:
-            name = _status_name(exc)
-            if name in SECURITY_CODES:
-                raise SecurityRefused(
-                    f"{self.name}: {self.unit.endpoint} refused the session: {name}"
-                ) from exc
-            raise ConnectionLost(f"{self.name}: {self.unit.endpoint} answered {name}") from exc
-        except (OSError, TimeoutError, ua.UaError) as exc:
-            reason = str(exc) or type(exc).__name__
-            if isinstance(exc, ua.UaError) and "certificate" in reason.lower():
-                raise SecurityRefused(f"{self.name}: {reason}") from exc
-            raise ConnectionLost(f"{self.name}: cannot connect to {self.unit.endpoint}: {reason}") from exc
-        self.client = client
-        try:
-            await self._resolve()
-        except BaseException:
-            await self.disconnect()
-            raise
-
-    async def _secure(self, client: Client) -> None:
-        sec = self.unit.security
-        client.application_uri = CLIENT_URI
-        if sec.user is not None:
-            password = self.password if self.password is not None else os.environ.get(sec.password_env or "")
-            if password is None:
-                raise SecurityRefused(
-                    f"{self.name}: user {sec.user} needs its password in ${sec.password_env}"
-                )
-            client.set_user(sec.user)
-            client.set_password(password)
-        if sec.policy == "None":
-            return
-        if not (
-            sec.certificate and sec.private_key and sec.trust_dir
-        ):  # pragma: no cover - Security validates
-            raise SecurityRefused(f"{self.name}: a secured link needs certificate, private_key and trust_dir")
-        mode = getattr(ua.MessageSecurityMode, sec.mode)
-        try:
-            await client.set_security(
-                security_policies.SecurityPolicyBasic256Sha256,
-                str(sec.certificate),
-                str(sec.private_key),
-                mode=mode,
-            )
-        except (OSError, TimeoutError) as exc:
-            raise ConnectionLost(f"{self.name}: cannot reach {self.unit.endpoint}: {exc}") from exc
-        except (ValueError, ua.UaError) as exc:
-            raise SecurityRefused(f"{self.name}: security setup failed: {exc}") from exc
-        options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER
-        client.certificate_validator = CertificateValidator(options, await trust_store(sec.trust_dir))
-
-    async def disconnect(self) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            try:
-                await asyncio.wait_for(client.disconnect(), timeout=self.timeout_s)
-            except (OSError, TimeoutError, ua.UaError, asyncio.CancelledError):
-                pass  # the link is gone either way
-
-    async def _resolve(self) -> None:
-        client = self._client()
-        try:
-            self.ns = await client.get_namespace_index(self.profile.namespace)
-        except ValueError as exc:
-            raise NodeMismatch(f"{self.name}: the server has no namespace {self.profile.namespace}") from exc
-        p = self.profile
-        refs: dict[str, NodeRef] = {
-            "state": p.state,
-            "job.id": p.job.id,
-            "job.product": p.job.product,
-            "job.length_m": p.job.length_m,
-        }
-        if p.start_counts is not None:
-            refs["start_counts"] = p.start_counts
-        if p.commands.style == "packtags":
-            refs["cmd.cntrl_cmd"], refs["cmd.change_request"] = (
-                p.commands.cntrl_cmd,
-                p.commands.change_request,
-            )
-        refs.update({f"sp.{k}": v for k, v in p.setpoints.items()})
-        refs.update({f"pv.{k}": v for k, v in p.process_values.items()})
-        for gid, gauge in p.gauges.items():
-            refs[f"gauge.{gid}.last_seq"], refs[f"gauge.{gid}.latest"] = gauge.last_seq, gauge.latest
-        self.refs = refs
-        try:
-            self._object = await self.resolve(p.object)
-        except NodeMismatch as exc:
-            self.unresolved["object"] = str(exc)
-        for key, ref in refs.items():
-            try:
-                self.nodes[key] = await self.resolve(ref)
-            except NodeMismatch as exc:
-                self.unresolved[key] = str(exc)
-
-    async def resolve(self, ref: NodeRef) -> ua.NodeId:
-        """The node id of a profile entry; :class:`NodeMismatch` when the server has no such node."""
-        client = self._client()
-        if ref.node is not None:
-            kind, _, ident = ref.node.partition("=")
-            return ua.NodeId(int(ident), self.ns) if kind == "i" else ua.NodeId(ident, self.ns)
-        assert ref.path is not None  # noqa: S101
-        try:
-            node = await client.nodes.objects.get_child([f"{self.ns}:{part}" for part in ref.path.split("/")])
-        except ua.UaStatusCodeError as exc:
-            raise NodeMismatch(
-                f"{self.name}: no node at browse path {ref.path} ({_status_name(exc)})"
-            ) from exc
-        return node.nodeid
-
-    def _client(self) -> Client:
-        if self.client is None:
-            raise ConnectionLost(f"{self.name}: not connected")
-        return self.client
-
-    async def _retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run an idempotent request, again while the link is being re-established."""
-        deadline = asyncio.get_running_loop().time() + self.retry_s
-        delay = 0.1
-        while True:
-            try:
-                return await call()
-            except (ConnectionError, OSError, TimeoutError, ua.UaError) as exc:
-                if isinstance(exc, ua.UaStatusCodeError) and _status_name(exc) not in LINK_CODES:
-                    raise
-                if asyncio.get_running_loop().time() + delay > deadline:
-                    raise ConnectionLost(
-                        f"{self.name}: {what} failed: link lost for {self.retry_s:g} s"
-                    ) from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
 
     # --- reads -----------------------------------------------------------------------------------
 
     async def _read(self, key: str) -> Any:
-        nid = self._nid(key)
-        return await self._retry(f"read {key}", lambda: self._client().get_node(nid).read_value())
+        return (await self._read_many([key], f"read {key}"))[0]
+
+    def state_of(self, raw: Any) -> PackMLState:
+        """The PackML state a raw state value stands for; :class:`UnknownState` for a number
+        the profile does not map, or for anything that is not a whole finite number."""
+        number = whole(raw)
+        state = self.profile.state_name(number) if number is not None else None
+        if state is None:
+            raise UnknownState(
+                f"{self.name}: state {self.where('state')} shows {raw!r}, "
+                f"which profile {self.profile.id} does not map to a PackML state"
+            )
+        return state
 
     async def read_state(self) -> PackMLState:
-        number = int(await self._read("state"))
-        state = self.profile.state_name(number)
-        if state is None:
-            raise BadState(f"{self.name}: state number {number} is not in profile {self.profile.id}")
-        return state
+        """The unit's PackML state. :class:`UnknownState` (unmapped number, NaN, not a number),
+        :class:`BadStatus` (the node answered a Bad status), :class:`ConnectionLost`."""
+        return self.state_of(await self._read("state"))
 
     async def read_job_id(self) -> str:
         return str(await self._read("job.id") or "")
 
     async def read_start_counts(self) -> dict[str, int]:
-        import json
-
+        """Accepted Starts per job id, from the simulators' JSON ``start_counts`` (empty when the
+        profile has none). Entries that are not whole numbers are left out (missing)."""
         raw = await self._read("start_counts") if "start_counts" in self.refs else "{}"
-        counts: dict[str, int] = json.loads(raw or "{}")
-        return counts
+        try:
+            counts = json.loads(raw or "{}")
+        except (TypeError, ValueError):
+            return {}
+        if not isinstance(counts, dict):
+            return {}
+        return {str(k): n for k, v in counts.items() if (n := whole(v)) is not None}
+
+    async def read_counter(self, key: str) -> int | None:
+        """``cmd.start_counter`` / ``cmd.refused_counter`` as an integer; None when the profile has
+        no such counter or the value is not a whole finite number."""
+        if key not in self.refs:
+            return None
+        return whole(await self._read(key))
 
     async def read_values(self, names: list[str] | None = None) -> dict[str, float]:
-        """Process values by logical name (all of the profile's when ``names`` is None)."""
+        """Process values by logical name, in the profile's units (all of the profile's when
+        ``names`` is None). A value that is NaN, ±Inf or not a number is missing: it is left out
+        of the answer, never returned as a float."""
         names = names if names is not None else list(self.profile.process_values)
-        nodes = [self._client().get_node(self._nid(f"pv.{n}")) for n in names]
-        values = await self._retry("read process values", lambda: self._client().read_values(nodes))
-        return {n: float(v) for n, v in zip(names, values, strict=True)}
+        raw = await self._read_many([f"pv.{n}" for n in names], "read process values")
+        return {n: v for n, r in zip(names, raw, strict=True) if (v := finite(r)) is not None}
 
     async def read_setpoints(self) -> dict[str, float]:
+        """The setpoints as the unit holds them; non-finite values are left out (see read_values)."""
         names = list(self.profile.setpoints)
-        nodes = [self._client().get_node(self._nid(f"sp.{n}")) for n in names]
-        values = await self._retry("read setpoints", lambda: self._client().read_values(nodes))
-        return {n: float(v) for n, v in zip(names, values, strict=True)}
+        raw = await self._read_many([f"sp.{n}" for n in names], "read setpoints")
+        return {n: v for n, r in zip(names, raw, strict=True) if (v := finite(r)) is not None}
 
     async def last_seq(self, gauge: str) -> int:
-        return int(await self._read(f"gauge.{gauge}.last_seq"))
+        key = f"gauge.{gauge}.last_seq"
+        raw = await self._read(key)
+        seq = whole(raw)
+        if seq is None:
+            raise NodeMismatch(f"{self.name}: {self.where(key)} shows {raw!r}, not a sequence number")
+        return seq
 
     async def read_scans(self, gauge: str, from_seq: int, max_count: int = 5_000) -> list[ScanRecord]:
-        """Scans with ``seq >= from_seq`` still in the unit's ring buffer, oldest first."""
+        """Scans with ``seq >= from_seq`` still in the unit's ring buffer, oldest first. Lane
+        values are passed on as read (NaN included: the quality layer counts them unmeasured);
+        a scan whose position is not finite cannot be placed on the band and is left out."""
         spec = self.profile.gauges[gauge]
         obj = self._client().get_node(self._obj())
         method = f"{self.ns}:{spec.read_method}"
         args = (ua.Variant(from_seq, ua.VariantType.UInt64), ua.Variant(max_count, ua.VariantType.UInt32))
-        flat = await self._retry(f"read {gauge} scans", lambda: obj.call_method(method, *args)) or []
+        flat = (
+            await self._retry(
+                f"read {gauge} scans", lambda: obj.call_method(method, *args), node=f"method {method}"
+            )
+            or []
+        )
         width = 3 + spec.lanes
         return [
             ScanRecord(int(flat[i]), flat[i + 1], flat[i + 2], list(flat[i + 3 : i + width]))
             for i in range(0, len(flat) - width + 1, width)
+            if math.isfinite(flat[i + 1])
         ]
-
-    def _obj(self) -> ua.NodeId:
-        if "object" in self.unresolved:
-            raise NodeMismatch(self.unresolved["object"])
-        if self._object is None:
-            raise ConnectionLost(f"{self.name}: not connected")
-        return self._object
-
-    def _nid(self, key: str) -> ua.NodeId:
-        if key in self.unresolved:
-            raise NodeMismatch(self.unresolved[key])
-        if key not in self.nodes:
-            raise NodeMismatch(f"{self.name}: profile {self.profile.id} has no {key}")
-        return self.nodes[key]
 
     # --- writes ----------------------------------------------------------------------------------
 
     def check_setpoints(self, values: Mapping[str, float], recipe: Mapping[str, float] | None = None) -> None:
-        """Raise :class:`LimitViolation` naming every value that is not allowed; writes nothing."""
-        problems = []
+        """Raise naming every value that is not allowed; writes nothing. :class:`EncodingRefused`
+        when any value does not fit its node's data type (−10 into a UInt16, 2.5 into an Int32,
+        NaN), else :class:`LimitViolation` for values outside the profile's limits (in the
+        profile's units) or differing from the recipe's."""
+        problems, encoding = [], False
         for name, value in values.items():
             entry = self.profile.setpoints.get(name)
             where = f"{self.name}:{name}"
             if entry is None:
                 problems.append(f"{where}: profile {self.profile.id} has no such setpoint")
                 continue
-            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-                problems.append(f"{where}: {value!r} is not a finite number")
+            problem = encoding_problem(value, entry.data_type)
+            if problem is not None:
+                encoding = True
+                problems.append(f"{where}: {problem}")
                 continue
             if not entry.min <= value <= entry.max:
                 problems.append(
                     f"{where}: {value:g} {entry.unit} is outside {entry.min:g}–{entry.max:g} {entry.unit}"
                 )
-            if entry.data_type not in ("Float", "Double") and value != int(value):
-                problems.append(f"{where}: {value:g} is not a whole number ({entry.data_type})")
             if recipe is not None:
                 expected = recipe.get(name)
                 if expected is None or not math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):
                     problems.append(f"{where}: {value:g} differs from the recipe's {expected}")
         if problems:
-            raise LimitViolation("setpoints refused, nothing written:\n" + "\n".join(problems))
+            error = EncodingRefused if encoding else LimitViolation
+            raise error("; ".join(problems) + " (setpoints refused, nothing written)")
 
-    def _datavalue(self, data_type: str, value: Any) -> ua.DataValue:
-        vt = getattr(ua.VariantType, data_type)
-        cast = (
-            float(value)
-            if data_type in ("Float", "Double")
-            else (str(value) if data_type == "String" else value)
-        )
-        if data_type not in ("Float", "Double", "String", "Boolean"):
-            cast = int(value)
-        return ua.DataValue(ua.Variant(cast, vt))
+    async def check_writable(self, entries: Mapping[str, str]) -> None:
+        """Every ``key → profile data type`` is resolved, writable (CurrentWrite) and of that data
+        type on the server, else :class:`NodeMismatch` naming every one that is not. The
+        server's answer is read once per connection."""
+        missing = [self.unresolved[k] for k in entries if k in self.unresolved]
+        if missing:
+            raise NodeMismatch("; ".join(missing) + " (nothing written)")
+        info = await self.node_info(list(entries))
+        problems = []
+        for key, expected in entries.items():
+            if info[key].data_type != expected:
+                problems.append(
+                    f"{self.name}: {self.where(key)} is {info[key].data_type} on the server, "
+                    f"the profile says {expected}"
+                )
+            elif not info[key].writable:
+                problems.append(f"{self.name}: {self.where(key)} is not writable")
+        if problems:
+            raise NodeMismatch("; ".join(problems) + " (nothing written)")
 
     async def write_setpoints(
         self, values: Mapping[str, float], recipe: Mapping[str, float] | None = None
     ) -> None:
-        """Check every value, then write them all in one request with the profile's exact types."""
+        """Check every value (limits, recipe, data type range) and every node (resolved, writable,
+        the profile's type), then write them all in one request with the profile's exact types.
+        Errors: :class:`EncodingRefused` / :class:`LimitViolation` / :class:`NodeMismatch` before
+        anything is written; :class:`BadStatus` when a node refuses the write (others of the
+        request may be written); :class:`ConnectionLost` when the link budget runs out."""
         self.check_setpoints(values, recipe)
-        client = self._client()
-        nodes = [client.get_node(self._nid(f"sp.{n}")) for n in values]
-        dvs = [self._datavalue(self.profile.setpoints[n].data_type, v) for n, v in values.items()]
-        await self._retry("write setpoints", lambda: client.write_values(nodes, dvs))
+        entries = {f"sp.{n}": str(self.profile.setpoints[n].data_type) for n in values}
+        await self.check_writable(entries)
+        types = self.profile.setpoints
+        dvs = [encode(v, types[n].data_type, where=f"{self.name}:{n}") for n, v in values.items()]
+        await self._write_many(list(entries), dvs, "write setpoints")
 
     async def write_job(self, job_id: str, product: str, length_m: float) -> None:
+        """Write the job's id, product and roll length [m]. Every node is checked (resolved,
+        writable, the profile's data type) and every value encoded before anything is written:
+        :class:`NodeMismatch` / :class:`EncodingRefused` then mean nothing was written. A write
+        that fails part-way raises (:class:`BadStatus`, :class:`ConnectionLost`) — the caller
+        must then not Start: the unit may hold a mix of this job and the last one."""
         job = self.profile.job
-        client = self._client()
-        nodes = [client.get_node(self._nid(k)) for k in ("job.id", "job.product", "job.length_m")]
-        dvs = [
-            self._datavalue(job.id.data_type, job_id),
-            self._datavalue(job.product.data_type, product),
-            self._datavalue(job.length_m.data_type, length_m),
-        ]
-        await self._retry("write job", lambda: client.write_values(nodes, dvs))
+        keys = {"job.id": job.id, "job.product": job.product, "job.length_m": job.length_m}
+        await self.check_writable({k: str(v.data_type) for k, v in keys.items()})
+        values: dict[str, Any] = {"job.id": job_id, "job.product": product, "job.length_m": length_m}
+        dvs = [encode(values[k], v.data_type, where=f"{self.name}:{k}") for k, v in keys.items()]
+        await self._write_many(list(keys), dvs, "write job")
 
-    async def command(self, command: Command) -> None:
-        """Send one PackML command, once. A refused command raises :class:`CommandRefused`."""
-        client = self._client()
-        commands = self.profile.commands
-        try:
-            if commands.style == "method":
-                obj = client.get_node(self._obj())
-                await obj.call_method(f"{self.ns}:{commands.names[command]}")
-            else:
-                number = self._datavalue(commands.cntrl_cmd.data_type, commands.numbers[command])
-                flag = self._datavalue(commands.change_request.data_type, True)
-                await client.write_values([client.get_node(self._nid("cmd.cntrl_cmd"))], [number])
-                await client.write_values([client.get_node(self._nid("cmd.change_request"))], [flag])
-        except ua.UaStatusCodeError as exc:
-            name = _status_name(exc)
-            if name in ("BadInvalidState", "BadInvalidArgument", "BadNotExecutable", "BadUserAccessDenied"):
-                raise CommandRefused(f"{self.name}: {command} refused ({name})") from exc
-            raise ConnectionLost(f"{self.name}: {command} not confirmed: {name}") from exc
-        except (ConnectionError, OSError, TimeoutError, ua.UaError) as exc:
-            raise ConnectionLost(
-                f"{self.name}: {command} not confirmed: {exc or type(exc).__name__}"
-            ) from exc
+    # --- commands --------------------------------------------------------------------------------
+
+    async def command(self, command: Command, *, job_id: str | None = None) -> PackMLState:
+        """Send one PackML command, once, and confirm it took; returns the state that showed it.
+
+        Start is confirmed when the state leaves Idle with ``job_id`` (default: the job id on
+        the unit) or the start counter rises; the others by their acting/target state (see
+        :data:`mes.equipment.commands.TOOK`). Errors: :class:`CommandRefused` (the unit answered
+        a refusal status), :class:`CommandNotConfirmed` (no sign within the profile's
+        ``commands.confirm_timeout_s``, or the refusal counter rose), :class:`ConnectionLost`
+        (the answer or the confirmation was lost: reconcile, do not resend blindly),
+        :class:`BadStatus`, :class:`NodeMismatch`."""
+        return await commands.confirmed(self, command, job_id=job_id)
 
     async def inject_fault(self, spec: str) -> None:
         if not self.profile.inject_fault:
             raise CommandRefused(f"{self.name}: profile {self.profile.id} has no fault injection")
         obj = self._client().get_node(self._obj())
-        await obj.call_method(
-            f"{self.ns}:{self.profile.inject_fault}", ua.Variant(spec, ua.VariantType.String)
-        )
+        method = f"{self.ns}:{self.profile.inject_fault}"
+        arg = ua.Variant(spec, ua.VariantType.String)
+        await self._retry("inject fault", lambda: obj.call_method(method, arg), node=f"method {method}")
 
     async def wait_for_state(
         self,
@@ -407,15 +248,23 @@ class UnitDriver:
         on_state: Callable[[PackMLState], None] | None = None,
         poll_s: float = 0.02,
     ) -> PackMLState:
-        """Poll the state until it is one of ``targets``; report every change to ``on_state``."""
+        """Poll the state until it is one of ``targets``; report every change to ``on_state``.
+        :class:`BadState` when it is not reached within ``timeout_s``; an unknown state number
+        is tolerated until then (a transient one is not a fault) and raised at the deadline."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         last: PackMLState | None = None
         while True:
-            state = await self.read_state()
-            if state != last and on_state is not None:
+            try:
+                state: PackMLState | None = await self.read_state()
+            except UnknownState:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                state = None
+            if state is not None and state != last and on_state is not None:
                 on_state(state)
-            last = state
+            last = state if state is not None else last
             if state in targets:
+                assert state is not None  # noqa: S101 - targets holds states only
                 return state
             if asyncio.get_running_loop().time() > deadline:
                 wanted = " or ".join(sorted(targets))

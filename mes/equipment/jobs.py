@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from mes.equipment.commands import STARTED, observe
 from mes.equipment.driver import UnitDriver
 from mes.equipment.errors import BadState, CommandRefused, ConnectionLost
 from mes.equipment.profile import Command, PackMLState
@@ -47,7 +48,9 @@ class JobResult:
 async def bring_to_idle(
     driver: UnitDriver, timeout_s: float, on_state: Callable[[PackMLState], None]
 ) -> None:
-    """Reset a unit that is Complete or Stopped (Clear first when Aborted); refuse anything else."""
+    """Reset a unit that is Complete or Stopped (Clear first when Aborted); refuse anything else.
+    Commands are confirmed (:class:`CommandNotConfirmed` when Clear or Reset did not take);
+    :class:`BadState` when the unit is in another state or does not arrive within ``timeout_s``."""
     state = await driver.read_state()
     on_state(state)
     if state in ACTING:  # let a Resetting, Stopping, … unit arrive first
@@ -64,33 +67,42 @@ async def bring_to_idle(
         )
 
 
-async def start_once(driver: UnitDriver, job_id: str, reconnect_wait_s: float = 20.0) -> None:
-    """Command Start; if the answer was lost, find out from the unit whether it took."""
+async def start_once(driver: UnitDriver, job_id: str, reconnect_wait_s: float = 20.0) -> PackMLState:
+    """Command Start for ``job_id`` and confirm it; if the answer (or the confirmation) was lost,
+    find out from the unit whether it took. A Start is never sent twice for a job the unit shows
+    as started or counted. Returns the state that confirmed the Start.
+
+    Errors: :class:`CommandNotConfirmed` (the unit did not leave Idle for this job, nor count the
+    Start, within the profile's confirmation time; or it counted a refusal), :class:`CommandRefused`
+    (refused; "has run on this unit already" when its start counts show the job),
+    :class:`BadState` (after a lost answer the unit is neither running this job nor Idle),
+    :class:`ConnectionLost` (no link within ``reconnect_wait_s``), :class:`BadStatus`,
+    :class:`UnknownState`."""
     try:
-        await driver.command(Command.START)
-        return
+        return await driver.command(Command.START, job_id=job_id)
     except CommandRefused as exc:
         if job_id in await driver.read_start_counts():
             message = f"{driver.name}: job {job_id} has run on this unit already; a job id runs once"
-            raise CommandRefused(message) from exc
+            raise type(exc)(message) from exc
         raise
     except ConnectionLost:
         pass
     deadline = asyncio.get_running_loop().time() + reconnect_wait_s
     while True:
         try:
-            state, current = await driver.read_state(), await driver.read_job_id()
+            seen = await observe(driver, job_id)
+            counts = await driver.read_start_counts()
             break
         except ConnectionLost:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
-    if current == job_id and state in RUNNING:
-        return  # the Start went through before the link dropped
-    if state == S.IDLE:
-        await driver.command(Command.START)  # it never arrived; the unit would refuse a repeat anyway
-        return
-    raise BadState(f"{driver.name}: after a lost Start the unit is {state} with job {current!r}")
+    if (seen.job_id == job_id and seen.state in STARTED) or counts.get(job_id):
+        return seen.state or S.STARTING  # the Start went through before the link dropped
+    if seen.state == S.IDLE:
+        # It never arrived (the unit would refuse a repeat of a counted job anyway).
+        return await driver.command(Command.START, job_id=job_id)
+    raise BadState(f"{driver.name}: after a lost Start the unit is {seen.describe()}")
 
 
 async def run_job(
@@ -104,7 +116,10 @@ async def run_job(
     recipe: Mapping[str, float] | None = None,
     on_state: Callable[[PackMLState], None] | None = None,
 ) -> JobResult:
-    """Run a job to its end. Setpoints are limit-checked before anything is written or commanded."""
+    """Run a job to its end. Setpoints are limit-checked before anything is written or commanded;
+    every command is confirmed; a failed job write raises before Start. Raises the errors of
+    :func:`bring_to_idle`, :meth:`UnitDriver.write_setpoints`, :meth:`UnitDriver.write_job` and
+    :func:`start_once`; :class:`BadState` when the job does not end within ``timeout_s``."""
     driver.check_setpoints(setpoints, recipe)
     states: list[PackMLState] = []
 

@@ -80,6 +80,7 @@ class DataType(enum.StrEnum):
 
 
 NUMERIC = frozenset(DataType) - {DataType.BOOLEAN, DataType.STRING}
+INTEGERS = NUMERIC - {DataType.FLOAT, DataType.DOUBLE}
 
 
 class NodeRef(Strict):
@@ -109,12 +110,29 @@ class SetpointEntry(Variable):
     max: float
 
 
-class MethodCommands(Strict):
+class CommandsBase(Strict):
+    """How commands are sent, and how the MES sees that one took (every command is confirmed)."""
+
+    confirm_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="seconds a unit has to show a command took (state, counter) before it counts as refused",
+    )
+    start_counter: Variable | None = Field(
+        None, description="accepted Starts, any integer type; absent: Start is confirmed by state and job id"
+    )
+    refused_counter: Variable | None = Field(
+        None, description="commands the unit refused, any integer type; a rise ends the wait at once"
+    )
+
+
+class MethodCommands(CommandsBase):
     style: Literal["method"]
     names: dict[Command, str] = Field(default_factory=lambda: {c: c.value for c in Command})
 
 
-class PackTagsCommands(Strict):
+class PackTagsCommands(CommandsBase):
     style: Literal["packtags"]
     cntrl_cmd: Variable
     change_request: Variable
@@ -195,6 +213,10 @@ def _profile_checks(profile: Profile) -> list[tuple[Loc, str]]:
     for key in ("id", "product"):
         if getattr(profile.job, key).data_type != DataType.STRING:
             found.append((("job", key, "data_type"), "job id and product are String"))
+    for key in ("start_counter", "refused_counter"):
+        counter = getattr(profile.commands, key)
+        if counter is not None and counter.data_type not in INTEGERS:
+            found.append((("commands", key, "data_type"), "a counter is an integer type"))
     for gauge_id, gauge in profile.gauges.items():
         if gauge.latest.data_type != DataType.DOUBLE or gauge.last_seq.data_type not in NUMERIC:
             found.append((("gauges", gauge_id), "latest is Double[] and last_seq an integer"))

@@ -26,10 +26,11 @@ def profile(name: str) -> Profile:
 @asynccontextmanager
 async def running(profile_name: str, *, time_scale: float = 500.0, security: Security | None = None,
                   password: str | None = None, client_password: str | None = None,
-                  state_file: Path | None = None, connect: bool = True, **sim_kwargs: Any,
-                  ) -> AsyncIterator[tuple[SimUnit, UnitDriver]]:  # fmt: skip
-    """A simulator of ``profile_name`` on a free port and a driver for it."""
-    prof = profile(profile_name)
+                  state_file: Path | None = None, connect: bool = True, prof: Profile | None = None,
+                  **sim_kwargs: Any) -> AsyncIterator[tuple[SimUnit, UnitDriver]]:  # fmt: skip
+    """A simulator of ``profile_name`` (or of ``prof``, a changed copy of it) on a free port and
+    a driver for it."""
+    prof = prof or profile(profile_name)
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}"
     unit = UnitConfig(name=f"{prof.equipment_class}-t", equipment_class=prof.equipment_class, endpoint=endpoint,
                       profile=PROFILES / f"{profile_name}.yaml", security=security or Security())  # fmt: skip
@@ -49,3 +50,8 @@ async def running(profile_name: str, *, time_scale: float = 500.0, security: Sec
 @pytest.fixture
 def sim_factory() -> SimFactory:
     return running
+
+
+def with_commands(prof: Profile, **changes: Any) -> Profile:
+    """``prof`` with its commands block changed (``confirm_timeout_s``, counters)."""
+    return prof.model_copy(update={"commands": prof.commands.model_copy(update=changes)})

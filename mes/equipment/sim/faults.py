@@ -14,7 +14,17 @@ web_break       the web breaks: the machine aborts                  at_m (0)
 stuck           the next acting state never finishes                (none)
 drop            every client connection is closed                   at_m (0)
 freeze          the server stops answering                          seconds (5), at_m (0)
+refuse          a command is refused: a PackTags machine stays,     command (Start: name or
+                resets CmdChangeRequest and counts the refusal;     PackTags number), times
+                a method machine answers Good and does nothing      (1; 0 = while armed)
+unknown_state   the state variable shows an unmapped number for     seconds (1), at_m (0),
+                ``seconds``, then the true state                    number (999)
+bad_status      a node answers a Bad status for ``seconds``         node (state), status
+                (0 = until the job ends)                            (BadSensorFailure),
+                                                                    seconds (0), at_m (0)
 ==============  ==================================================  ===================
+
+``node`` is a logical profile key (``state``, ``job.id``, ``pv.power_w``, ``sp.power_w``).
 
 A fault is armed for the current job (or the next one when the unit is not
 executing) and expires with it; ``repeat=1`` keeps it for every job.
@@ -36,6 +46,14 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "stuck": {},
     "drop": {"at_m": 0.0},
     "freeze": {"seconds": 5.0, "at_m": 0.0},
+    "refuse": {"times": 1.0},
+    "unknown_state": {"seconds": 1.0, "at_m": 0.0, "number": 999.0},
+    "bad_status": {"seconds": 0.0, "at_m": 0.0},
+}
+# Keys whose value is a name, not a number.
+TEXT_DEFAULTS: dict[str, dict[str, str]] = {
+    "refuse": {"command": "Start"},
+    "bad_status": {"node": "state", "status": "BadSensorFailure"},
 }
 
 
@@ -50,6 +68,9 @@ class Fault:
     repeat: bool = False
     job: str | None = None  # only for this job id (armed ahead of its Start)
     fired: bool = False  # one-shot actions (drop, freeze, web_break) happen once per job
+    text: dict[str, str] = field(default_factory=dict)
+    count: int = 0  # refusals made so far (refuse)
+    until: float | None = None  # monotonic end of unknown_state / bad_status once fired (inf: job end)
 
     def __getitem__(self, key: str) -> float:
         return self.params[key]
@@ -69,6 +90,7 @@ def parse_fault(text: str) -> Fault:
     if kind not in DEFAULTS:
         raise FaultSpecError(f"unknown fault {kind!r}; known: {', '.join(DEFAULTS)}")
     params = dict(DEFAULTS[kind])
+    words = dict(TEXT_DEFAULTS.get(kind, {}))
     repeat = False
     for part in parts[1:]:
         key, sep, value = part.partition("=")
@@ -77,13 +99,17 @@ def parse_fault(text: str) -> Fault:
         if key == "repeat":
             repeat = value.strip() in ("1", "true", "yes")
             continue
+        if key in words:
+            words[key] = value.strip()
+            continue
         if key not in params:
-            raise FaultSpecError(f"{kind}: unknown key {key!r}; it takes {', '.join(params) or 'no keys'}")
+            takes = ", ".join([*params, *words]) or "no keys"
+            raise FaultSpecError(f"{kind}: unknown key {key!r}; it takes {takes}")
         try:
             params[key] = float(value)
         except ValueError as exc:
             raise FaultSpecError(f"{kind}: {key}={value!r} is not a number") from exc
-    return Fault(kind, params, repeat)
+    return Fault(kind, params, repeat, text=words)
 
 
 def parse_line_faults(spec: str, units: set[str]) -> dict[str, list[Fault]]:

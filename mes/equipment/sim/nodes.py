@@ -14,6 +14,7 @@ from typing import Any
 
 from asyncua import Node, Server, ua
 
+from mes.equipment.encoding import INTEGER_RANGES
 from mes.equipment.profile import NodeRef, Profile, Variable
 
 MethodCallback = Callable[..., Awaitable[Any]]
@@ -22,6 +23,14 @@ MethodCallback = Callable[..., Awaitable[Any]]
 def variant_type(data_type: str) -> ua.VariantType:
     vt: ua.VariantType = getattr(ua.VariantType, data_type)
     return vt
+
+
+def _initial(value: float, data_type: str) -> float | int:
+    """A setpoint's first value: its minimum, brought into the node's type (a UInt16 holds no −10)."""
+    if data_type in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[data_type]
+        return min(max(round(value), low), high)
+    return value
 
 
 def node_id(ref: NodeRef, ns: int) -> ua.NodeId | None:
@@ -118,11 +127,16 @@ async def build(
     await space.variable("job.length_m", profile.job.length_m, 0.0, writable=True)
     if profile.start_counts is not None:
         await space.variable("start_counts", profile.start_counts, "{}", writable=False)
+    cmds = profile.commands
+    counters = {"cmd.start_counter": cmds.start_counter, "cmd.refused_counter": cmds.refused_counter}
+    for key, counter in counters.items():
+        if counter is not None:
+            await space.variable(key, counter, 0, writable=False)
     if profile.commands.style == "packtags":
         await space.variable("cmd.cntrl_cmd", profile.commands.cntrl_cmd, 0, writable=True)
         await space.variable("cmd.change_request", profile.commands.change_request, False, writable=True)
     for name, entry in profile.setpoints.items():
-        await space.variable(f"sp.{name}", entry, entry.min, writable=True)
+        await space.variable(f"sp.{name}", entry, _initial(entry.min, entry.data_type), writable=True)
     for name, pv in profile.process_values.items():
         await space.variable(
             f"pv.{name}", pv, 0.0 if pv.data_type in ("Float", "Double") else 0, writable=False

@@ -23,6 +23,7 @@ from asyncua import Server, ua
 from mes.equipment.profile import Command, PackMLState, Profile, Security
 from mes.equipment.sim import nodes
 from mes.equipment.sim.faults import Fault, parse_fault
+from mes.equipment.sim.node_faults import NodeFaults
 from mes.equipment.sim.packml import PackMLMachine, Refused
 from mes.equipment.sim.physics import EROSION_PER_1000_M, Process
 from mes.equipment.sim.security import configure_server_security
@@ -34,7 +35,7 @@ ACTING_TIME_S = 2.0  # process seconds an acting state (Starting, Completing, â€
 Scan = tuple[int, float, float, list[float]]  # seq, position_m, unix time, lane values
 
 
-class SimUnit:
+class SimUnit(NodeFaults):
     def __init__(
         self,
         name: str,
@@ -70,6 +71,8 @@ class SimUnit:
         self.space: nodes.AddressSpace | None = None
         self._task: asyncio.Task[None] | None = None
         self._frozen_until = 0.0
+        self.refused_count = 0  # PackTags refusals, published when the profile has a refused counter
+        self._bad_nodes: dict[str, ua.DataValue] = {}  # bad_status faults: key â†’ its value before
 
     # --- life cycle ------------------------------------------------------------------------------
 
@@ -151,6 +154,8 @@ class SimUnit:
 
     def _method_for(self, command: Command) -> nodes.MethodCallback:
         async def call(_parent: ua.NodeId) -> list[ua.Variant] | ua.StatusCode:
+            if self._refusing(command):
+                return []  # a refused method answers Good and does nothing: only the state tells
             try:
                 await self.command(command)
             except Refused as exc:
@@ -273,6 +278,7 @@ class SimUnit:
         if self.store is not None:
             self.store.save(self, new_scans)
         await self._publish_all(new_scans)
+        await self._node_faults()
 
     async def _one_shot_faults(self) -> None:
         assert self.process is not None  # noqa: S101 - only called while executing
@@ -306,7 +312,7 @@ class SimUnit:
     def _expire_faults(self) -> None:
         self.armed = [f for f in self.armed if f.repeat]
         for f in self.armed:
-            f.fired = False
+            f.fired, f.count, f.until = False, 0, None
         self.job = {} if self.machine.state != PackMLState.COMPLETE else self.job
 
     async def _packtags(self) -> None:
@@ -319,13 +325,15 @@ class SimUnit:
         if command is None:
             log.info("%s: unknown CntrlCmd %s ignored", self.name, number)
             return
-        with contextlib.suppress(Refused):  # PackTags has no reply: the state shows what happened
+        if self._refusing(command):
+            self.refused_count += 1
+            return
+        try:
             await self.command(command)
+        except Refused:  # PackTags has no reply: the state (and the refusal counter) show it
+            self.refused_count += 1
 
     # --- node I/O --------------------------------------------------------------------------------
-
-    def _state_number(self) -> int:
-        return self.profile.state_numbers[self.machine.state]
 
     def _read(self, key: str) -> Any:
         assert self.server is not None  # noqa: S101
@@ -335,6 +343,8 @@ class SimUnit:
     async def _write(self, key: str, value: Any, data_type: str | None = None, array: bool = False) -> None:
         assert self.server is not None  # noqa: S101
         assert self.space is not None  # noqa: S101
+        if key in self._bad_nodes:
+            return  # a bad_status fault holds this node
         nid = self.space.variables[key]
         vt = (
             nodes.variant_type(data_type)
@@ -348,7 +358,13 @@ class SimUnit:
         if self.server is None or self.space is None:
             return
         profile = self.profile
-        await self._write("state", self._state_number(), profile.state.data_type)
+        await self._write("state", self._shown_state_number(), profile.state.data_type)
+        if profile.commands.start_counter is not None:
+            total = sum(self.start_counts.values())
+            await self._write("cmd.start_counter", total, profile.commands.start_counter.data_type)
+        if profile.commands.refused_counter is not None:
+            count = self.refused_count
+            await self._write("cmd.refused_counter", count, profile.commands.refused_counter.data_type)
         if profile.start_counts is not None:
             await self._write("start_counts", json.dumps(self.start_counts, sort_keys=True), "String")
         if self.process is not None:

@@ -1,0 +1,133 @@
+"""OPC UA statuses are classified in one place; values are checked against their data types."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from asyncua import ua
+
+from mes.equipment.encoding import encoding_problem, finite, whole
+from mes.equipment.errors import (
+    BadStatus,
+    CommandRefused,
+    ConnectionLost,
+    EncodingRefused,
+    SecurityRefused,
+)
+from mes.equipment.status import Kind, classify, is_link, translate
+
+CLASSES = [
+    # status, connecting, command → kind
+    ("BadConnectionClosed", False, False, Kind.LINK),
+    ("BadTimeout", False, False, Kind.LINK),
+    ("BadServerHalted", False, False, Kind.LINK),
+    # a reconnecting session answers these to the requests in flight: link states …
+    ("BadUserAccessDenied", False, False, Kind.LINK),
+    ("BadSessionIdInvalid", False, False, Kind.LINK),
+    ("BadSecureChannelClosed", False, False, Kind.LINK),
+    ("BadSessionClosed", False, False, Kind.LINK),
+    ("BadUserAccessDenied", False, True, Kind.LINK),
+    # … but a wrong password at connect() is a security refusal
+    ("BadUserAccessDenied", True, False, Kind.SECURITY),
+    ("BadCertificateUntrusted", True, False, Kind.SECURITY),
+    ("BadCertificateUntrusted", False, False, Kind.SECURITY),
+    ("BadInvalidState", False, True, Kind.REFUSAL),
+    ("BadInvalidArgument", False, True, Kind.REFUSAL),
+    ("BadInvalidState", False, False, Kind.OTHER),  # not a command: nothing was refused
+    ("BadNodeIdUnknown", False, False, Kind.OTHER),
+    ("BadSensorFailure", False, False, Kind.OTHER),
+    ("BadTypeMismatch", False, False, Kind.OTHER),
+    ("BadOutOfRange", False, True, Kind.OTHER),
+]
+
+
+@pytest.mark.parametrize(("name", "connecting", "command", "kind"), CLASSES)
+def test_classification_table(name: str, connecting: bool, command: bool, kind: Kind) -> None:
+    assert classify(name, connecting=connecting, command=command) is kind
+
+
+def _bad(name: str) -> ua.UaStatusCodeError:
+    return ua.UaStatusCodeError(getattr(ua.StatusCodes, name))
+
+
+def test_translation_names_unit_node_and_status() -> None:
+    error = translate(
+        _bad("BadSensorFailure"), unit="sputter-1", what="read state", node="state (ns=2;s=S.State)"
+    )
+    assert isinstance(error, BadStatus)
+    assert (error.unit, error.node, error.status) == (
+        "sputter-1",
+        "state (ns=2;s=S.State)",
+        "BadSensorFailure",
+    )
+    assert str(error) == "sputter-1: read state at state (ns=2;s=S.State): the unit answered BadSensorFailure"
+    assert isinstance(translate(_bad("BadNodeIdUnknown"), unit="u", what="read"), BadStatus)
+    assert isinstance(translate(_bad("BadSessionIdInvalid"), unit="u", what="read"), ConnectionLost)
+    assert isinstance(translate(_bad("BadUserAccessDenied"), unit="u", what="read"), ConnectionLost)
+    assert isinstance(
+        translate(_bad("BadUserAccessDenied"), unit="u", what="c", connecting=True), SecurityRefused
+    )
+    assert isinstance(
+        translate(_bad("BadInvalidState"), unit="u", what="Start", command=True), CommandRefused
+    )
+    assert isinstance(
+        translate(_bad("BadTooManyOperations"), unit="u", what="c", connecting=True), ConnectionLost
+    )
+    assert isinstance(translate(ConnectionError("reconnecting"), unit="u", what="read"), ConnectionLost)
+    assert isinstance(translate(TimeoutError(), unit="u", what="read"), ConnectionLost)
+    assert isinstance(translate(ua.UaError("odd answer"), unit="u", what="read"), BadStatus)
+    assert is_link(_bad("BadUserAccessDenied"))
+    assert not is_link(_bad("BadUserAccessDenied"), connecting=True)
+    assert not is_link(_bad("BadTypeMismatch"))
+    assert is_link(ConnectionError()) and is_link(OSError()) and not is_link(ua.UaError())
+
+
+ENCODINGS = [
+    (-10, "UInt16", "-10 does not fit a UInt16 (0…65535)"),
+    (70000, "UInt16", "70000 does not fit a UInt16"),
+    (2.5, "Int32", "2.5 is not a whole number (Int32)"),
+    (math.nan, "Float", "is not a finite number (Float)"),
+    (math.inf, "Double", "is not a finite number (Double)"),
+    (1e39, "Float", "does not fit a Float"),
+    (True, "Int32", "is not a number (Int32)"),
+    ("7", "UInt32", "is not a number (UInt32)"),
+    (7, "String", "is not a string"),
+    (1, "Boolean", "is not a Boolean"),
+    (2**31, "Int32", "does not fit a Int32"),
+]
+
+
+@pytest.mark.parametrize(("value", "data_type", "problem"), ENCODINGS)
+def test_values_are_checked_against_their_data_type(value: object, data_type: str, problem: str) -> None:
+    found = encoding_problem(value, data_type)
+    assert found is not None and problem in found
+
+
+@pytest.mark.parametrize(
+    ("value", "data_type"),
+    [(65535, "UInt16"), (-32768, "Int16"), (3.0, "UInt32"), (1e38, "Float"), ("x", "String")],
+)
+def test_values_that_fit(value: object, data_type: str) -> None:
+    assert encoding_problem(value, data_type) is None
+
+
+def test_values_read_from_a_machine_are_numbers_or_missing() -> None:
+    assert [finite(v) for v in (1, 2.5, math.nan, -math.inf, None, "3", True)] == [
+        1.0,
+        2.5,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+    assert [whole(v) for v in (4, 4.0, 4.5, math.nan, None)] == [4, 4, None, None, None]
+
+
+def test_encoding_refused_is_a_limit_violation() -> None:
+    from mes.equipment.encoding import encode
+
+    with pytest.raises(EncodingRefused, match="sputter-1:sp.bias: -10 does not fit a UInt16"):
+        encode(-10, "UInt16", where="sputter-1:sp.bias")
+    assert encode(7.0, "UInt16", where="x").Value.Value == 7
