@@ -14,6 +14,8 @@ web_break       the web breaks: the machine aborts                  at_m (0)
 stuck           the next acting state never finishes                (none)
 drop            every client connection is closed                   at_m (0)
 freeze          the server stops answering                          seconds (5), at_m (0)
+nan             gauge lanes read NaN over a stretch                 at_m (0), length_m (1), lanes (0 = all)
+dead_gauge      the gauges make no more scans (sequence stops)      at_m (0)
 ==============  ==================================================  ===================
 
 A fault is armed for the current job (or the next one when the unit is not
@@ -22,6 +24,7 @@ executing) and expires with it; ``repeat=1`` keeps it for every job.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from mes.equipment.errors import EquipmentError
@@ -36,6 +39,8 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "stuck": {},
     "drop": {"at_m": 0.0},
     "freeze": {"seconds": 5.0, "at_m": 0.0},
+    "nan": {"at_m": 0.0, "length_m": 1.0, "lanes": 0.0},
+    "dead_gauge": {"at_m": 0.0},
 }
 
 
@@ -80,9 +85,14 @@ def parse_fault(text: str) -> Fault:
         if key not in params:
             raise FaultSpecError(f"{kind}: unknown key {key!r}; it takes {', '.join(params) or 'no keys'}")
         try:
-            params[key] = float(value)
+            number = float(value)
         except ValueError as exc:
             raise FaultSpecError(f"{kind}: {key}={value!r} is not a number") from exc
+        if not math.isfinite(number):
+            # float() reads "nan" and "inf": a fault position or size that is not a number would
+            # silently never fire (every comparison with NaN is false).
+            raise FaultSpecError(f"{kind}: {key}={value.strip()!r} is not a finite number")
+        params[key] = number
     return Fault(kind, params, repeat)
 
 
