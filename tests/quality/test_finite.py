@@ -113,7 +113,12 @@ def test_fault_parser_refuses_numbers_that_are_not_finite(value: str) -> None:
 
 def test_nan_fault_reads_nan_lanes_over_its_stretch_and_dead_gauge_stops() -> None:
     def coater(fault: str) -> Process:
-        setpoints = {"gap_um": 180, "web_speed_m_min": 10, "pump_rate_ml_min": 540, "dryer_temp_c": 120}
+        setpoints = {
+            "gap_um": 180.0,
+            "web_speed_m_min": 10.0,
+            "pump_rate_ml_min": 540.0,
+            "dryer_temp_c": 120.0,
+        }
         return Process(
             EquipmentClass.COATER, "LiCoO2", setpoints, random.Random(1), faults=[parse_fault(fault)]
         )
