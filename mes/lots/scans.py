@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -46,8 +47,13 @@ def scan_row(
 
 
 def insert_scans(session: Session, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert rows, skipping any (characteristic, seq) that is already stored."""
-    batch = list(rows)
+    """Insert rows, skipping any (characteristic, seq) that is already stored.
+
+    A row whose position is not a number (NaN, ±Inf) is left out: it says nothing
+    about where it measured (and SQLite stores NaN as NULL, failing the batch), so
+    its metres count as unmeasured at the layer's close.
+    """
+    batch = [r for r in rows if math.isfinite(r["position_m"])]
     if not batch:
         return
     dialect = session.get_bind().dialect.name
