@@ -58,7 +58,7 @@ def lot_list(limit: int = typer.Option(200, "--limit", min=1, max=10_000)) -> No
     """Newest lots first."""
     with database() as engine, session_scope(engine) as session:
         rows = [lot_summary(session, lot) for lot in list_lots(session, limit)]
-    table = Table("lot", "kind", "status", "recipe", "length m", "layers out", "intervals (held)")
+    table = Table("lot", "kind", "status", "recipe", "length m", "layers not good", "intervals (held)")
     for r in rows:
         table.add_row(
             str(r["lot"]),
@@ -66,7 +66,8 @@ def lot_list(limit: int = typer.Option(200, "--limit", min=1, max=10_000)) -> No
             str(r["status"]),
             str(r["recipe"] or "purchased"),
             f"{r['length_m']:g}",
-            f"{r['layers_out_of_spec']}/{r['layers']}",
+            # Out of spec, or not judged (pending / incomplete): none of them is good.
+            f"{r['layers_out_of_spec'] + r['layers_not_judged']}/{r['layers']}",
             f"{r['intervals']} ({r['intervals_held']})",
         )
     out.print(table)
