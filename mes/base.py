@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import json
+import math
 import struct
 from datetime import UTC, datetime
 from typing import Any
@@ -101,3 +103,23 @@ def pk(row: SQLModel) -> int:
     if not isinstance(value, int):
         raise RuntimeError(f"{type(row).__name__} has no id yet: flush the session first")
     return value
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not a number (NaN, ±Inf) replaced by None, recursively.
+
+    JSON has no NaN: Python's ``json`` writes a bare ``NaN`` that other readers
+    refuse. A missing measurement is ``null`` in every JSON the MES prints.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dumps_json(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` for output: non-finite floats become ``null`` and can never slip through."""
+    return json.dumps(json_safe(value), allow_nan=False, **kwargs)

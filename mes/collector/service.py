@@ -10,7 +10,6 @@ away, rows go to a bounded on-disk spool and are written when it is back.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
+from mes.base import dumps_json
 from mes.collector.spool import Spool
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
@@ -172,6 +172,6 @@ class Collector:
             return
         message = {"unit": current.unit, "lot": current.lot_number, "job": current.job_id, "t": time.time()}
         try:
-            self.live.publish(f"mes:live:{current.unit}", json.dumps(message))
+            self.live.publish(f"mes:live:{current.unit}", dumps_json(message))
         except Exception:  # live values are best effort; the database has the record
             log.debug("live publish failed", exc_info=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from dataclasses import asdict
 from pathlib import Path
@@ -13,12 +12,12 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from mes.base import pk
+from mes.base import dumps_json, pk
 from mes.cli_common import database, out
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.profile import load_line
-from mes.lots.models import LotKind
+from mes.lots.models import IntervalKind, LotKind
 from mes.lots.orders import create_order, get_lot, list_lots, receive_lot
 from mes.lots.report import lot_detail, lot_summary
 from mes.lots.trace import TraceRefused, backward, forward
@@ -59,7 +58,7 @@ def lot_list(limit: int = typer.Option(200, "--limit", min=1, max=10_000)) -> No
     """Newest lots first."""
     with database() as engine, session_scope(engine) as session:
         rows = [lot_summary(session, lot) for lot in list_lots(session, limit)]
-    table = Table("lot", "kind", "status", "recipe", "length m", "layers out", "intervals (held)")
+    table = Table("lot", "kind", "status", "recipe", "length m", "layers not good", "intervals (held)")
     for r in rows:
         table.add_row(
             str(r["lot"]),
@@ -67,7 +66,8 @@ def lot_list(limit: int = typer.Option(200, "--limit", min=1, max=10_000)) -> No
             str(r["status"]),
             str(r["recipe"] or "purchased"),
             f"{r['length_m']:g}",
-            f"{r['layers_out_of_spec']}/{r['layers']}",
+            # Out of spec, or not judged (pending / incomplete): none of them is good.
+            f"{r['layers_out_of_spec'] + r['layers_not_judged']}/{r['layers']}",
             f"{r['intervals']} ({r['intervals_held']})",
         )
     out.print(table)
@@ -79,7 +79,7 @@ def lot_show(number: str = typer.Argument(...), as_json: bool = typer.Option(Fal
     with database() as engine, session_scope(engine) as session:
         detail = lot_detail(session, get_lot(session, number))
     if as_json:
-        out.print_json(json.dumps(detail, default=str))
+        out.print_json(dumps_json(detail, default=str))
         return
     for key in (
         "lot",
@@ -109,12 +109,17 @@ def lot_show(number: str = typer.Argument(...), as_json: bool = typer.Option(Fal
             )
             out.print(
                 f"  {c['name']} {c['unit']} spec {c['lsl']:g}–{c['usl']:g}: {c['result']}, "
-                f"{c['scans']} scans, {stats}"
+                f"{c['scans']} scans, {stats}, {_coverage_text(c['coverage'])}"
             )
     for i in detail["intervals"]:
+        what = (
+            "unmeasured"
+            if i["kind"] == IntervalKind.UNMEASURED
+            else f"worst {i['worst']:.4g} vs {i['limit_kind'].upper()} {i['limit']:g}"
+        )
         out.print(
-            f"interval {i['id']} {i['start_m']:.2f}–{i['end_m']:.2f} m: worst {i['worst']:.4g} vs "
-            f"{i['limit_kind'].upper()} {i['limit']:g}, {i['status']}"
+            f"interval {i['id']} {i['characteristic']} {i['start_m']:.2f}–{i['end_m']:.2f} m: {what}, "
+            f"{i['status']}"
         )
     for link in detail["inputs"]:
         out.print(
@@ -170,13 +175,13 @@ def lot_trace(
         hits = forward(session, lot_id, start_m, end_m, max_depth=max_depth) if to_forward else []
     if tree is not None:
         if as_json:
-            typer.echo(json.dumps(asdict(tree), default=str))
+            typer.echo(dumps_json(asdict(tree), default=str))
         else:
             out.print(_backward_tree(tree))
         return
     if as_json:
         report = {"lot": number, "start_m": start_m, "end_m": end_m, "hits": [asdict(h) for h in hits]}
-        typer.echo(json.dumps(report, default=str))
+        typer.echo(dumps_json(report, default=str))
         return
     where = f" {start_m:g}–{end_m:g} m" if start_m is not None and end_m is not None else ""
     if not hits:
@@ -196,6 +201,12 @@ def lot_trace(
             f"{h.start_m:.2f}–{h.end_m:.2f}",
         )
     out.print(table)
+
+
+def _coverage_text(cover: dict[str, float | None]) -> str:
+    if cover["measured_m"] is None:
+        return "coverage not judged yet"
+    return f"measured {cover['measured_m']:.2f} of {cover['length_m']:g} m ({cover['pct']:.1f} %)"
 
 
 def _backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
@@ -222,11 +233,13 @@ def _backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
             )
             sub.add(Text(f"{c.name} {c.unit} spec {c.lsl:g}/{c.target:g}/{c.usl:g}: {stats}"))
     for i in node.intervals:
+        what = (
+            "unmeasured"
+            if i.kind == IntervalKind.UNMEASURED or i.worst_value is None or i.limit_value is None
+            else f"worst {i.worst_value:.4g} vs {i.limit_kind.upper()} {i.limit_value:g}"
+        )
         branch.add(
-            Text(
-                f"interval {i.start_m:.2f}–{i.end_m:.2f} m: {i.characteristic} worst {i.worst_value:.4g} "
-                f"vs {i.limit_kind.upper()} {i.limit_value:g}, {i.status.value}"
-            )
+            Text(f"interval {i.start_m:.2f}–{i.end_m:.2f} m: {i.characteristic} {what}, {i.status.value}")
         )
     for parent in node.parents:
         _backward_tree(parent, branch)

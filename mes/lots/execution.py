@@ -36,6 +36,7 @@ from mes.lots.models import (
     WorkOrderState,
 )
 from mes.lots.orders import unit_can_run
+from mes.quality.spec import hold_lot, unjudged_layers
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.schema import Recipe, WinderStep
 from mes.recipes.service import stored_recipe
@@ -289,8 +290,15 @@ def plan(session: Session, step_run_id: int, *, lock: bool = True) -> StepPlan |
 
 
 def finish_lot(session: Session, lot: Lot) -> None:
-    """All steps done: a lot nothing holds is released; its work order completes with its last lot."""
-    if lot.status == LotStatus.IN_PROCESS:
+    """All steps done: a lot nothing holds is released; its work order completes with its last lot.
+
+    A lot with a layer not judged (still ``pending``, or ``incomplete``: metres not measured) is
+    held instead, whatever its recipe's disposition: nothing unmeasured is released.
+    """
+    unjudged = unjudged_layers(session, lot)
+    if unjudged and lot.status == LotStatus.IN_PROCESS:
+        hold_lot(session, lot, f"layers not judged at the end of the lot: {', '.join(unjudged)}")
+    elif lot.status == LotStatus.IN_PROCESS:
         lot.status = LotStatus.RELEASED
     lot.updated_at = utcnow()
     session.add(lot)

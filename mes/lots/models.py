@@ -68,9 +68,22 @@ class Disposition(enum.StrEnum):
 
 
 class LayerResult(enum.StrEnum):
+    """A characteristic's (or layer's) verdict; only ``in_spec`` is good.
+
+    ``incomplete``: the gauge covered less of the roll than the recipe requires
+    (a dead gauge, missed scans, NaN lanes), so the metres it did not measure
+    cannot be judged — never in spec, whatever the measured metres say.
+    """
+
     PENDING = "pending"
     IN_SPEC = "in_spec"
     OUT_OF_SPEC = "out_of_spec"
+    INCOMPLETE = "incomplete"
+
+
+class IntervalKind(enum.StrEnum):
+    OUT_OF_SPEC = "out_of_spec"  # measured, beyond a limit
+    UNMEASURED = "unmeasured"  # no usable scan over a stretch longer than the recipe tolerates
 
 
 class IntervalStatus(enum.StrEnum):
@@ -188,6 +201,10 @@ class Characteristic(SQLModel, table=True):
     gauge: str = Field(max_length=64)
     pitch_m: float = Field(gt=0)
     lanes: int = Field(ge=1)
+    # The recipe's coverage requirement (see ``CharacteristicSpec``) and what the close found.
+    min_coverage_pct: float = Field(default=100.0, sa_column_kwargs={"server_default": "100"})
+    max_gap_pitches: int = Field(default=2, ge=0, sa_column_kwargs={"server_default": "2"})
+    measured_m: float | None = Field(default=None, ge=0)
     result: LayerResult = Field(default=LayerResult.PENDING, sa_type=enum_type(LayerResult))
     n_values: int = Field(default=0, ge=0)
     min_value: float | None = None
@@ -216,9 +233,10 @@ class GaugeScan(SQLModel, table=True):
     position_m: float
     measured_at: datetime = Field(sa_type=UTCDateTime)
     lane_values: list[float] = Field(sa_type=LaneValues)
-    min_value: float
-    mean_value: float
-    max_value: float
+    # Over the finite lanes only; NULL when no lane of the scan is a number (NaN, ±Inf).
+    min_value: float | None = None
+    mean_value: float | None = None
+    max_value: float | None = None
 
     __table_args__ = (
         sa.UniqueConstraint("characteristic_id", "seq"),
@@ -228,7 +246,11 @@ class GaugeScan(SQLModel, table=True):
 
 
 class OosInterval(SQLModel, table=True):
-    """A stretch of band ``[start_m, end_m]`` where a characteristic was out of spec."""
+    """A stretch of band ``[start_m, end_m]`` where a characteristic was out of spec or not measured.
+
+    ``kind`` ``unmeasured``: ``start_m``/``end_m`` bound the unmeasured band exactly,
+    and there is no worst value or limit (``limit_kind`` ``none``).
+    """
 
     __tablename__ = "oos_interval"
 
@@ -236,11 +258,16 @@ class OosInterval(SQLModel, table=True):
     lot_id: int = Field(foreign_key="lot.id")
     layer_id: int = Field(foreign_key="layer.id", index=True)
     characteristic_id: int = Field(foreign_key="characteristic.id", index=True)
+    kind: IntervalKind = Field(
+        default=IntervalKind.OUT_OF_SPEC,
+        sa_type=enum_type(IntervalKind),
+        sa_column_kwargs={"server_default": IntervalKind.OUT_OF_SPEC.value},
+    )
     start_m: float
     end_m: float
-    worst_value: float
-    limit_value: float
-    limit_kind: str = Field(max_length=8)  # "lsl" or "usl"
+    worst_value: float | None = None
+    limit_value: float | None = None
+    limit_kind: str = Field(max_length=8)  # "lsl", "usl" or "none" (unmeasured)
     disposition: Disposition = Field(sa_type=enum_type(Disposition))
     status: IntervalStatus = Field(default=IntervalStatus.OPEN, sa_type=enum_type(IntervalStatus))
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

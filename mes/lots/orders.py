@@ -190,6 +190,8 @@ def expand_order(session: Session, order: WorkOrder) -> list[Lot]:
                         gauge=char.gauge,
                         pitch_m=char.pitch_m,
                         lanes=char.lanes,
+                        min_coverage_pct=char.min_coverage_pct,
+                        max_gap_pitches=char.max_gap_pitches,
                     )
                 )
         created.append(lot)

@@ -7,7 +7,16 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from mes.lots.genealogy import parents_of
-from mes.lots.models import Characteristic, GaugeScan, Layer, Lot, OosInterval, StepRun
+from mes.lots.models import (
+    Characteristic,
+    GaugeScan,
+    IntervalKind,
+    Layer,
+    LayerResult,
+    Lot,
+    OosInterval,
+    StepRun,
+)
 from mes.recipes.models import Recipe as RecipeRow
 
 
@@ -23,8 +32,13 @@ def lot_summary(session: Session, lot: Lot) -> dict[str, Any]:
         "length_m": lot.length_m,
         "material": lot.material,
         "layers": len(layers),
-        "layers_out_of_spec": sum(1 for layer in layers if layer.result.value == "out_of_spec"),
+        "layers_out_of_spec": sum(1 for layer in layers if layer.result == LayerResult.OUT_OF_SPEC),
+        # Not judged, or judged on less of the roll than the recipe requires: never good.
+        "layers_not_judged": sum(
+            1 for layer in layers if layer.result in (LayerResult.PENDING, LayerResult.INCOMPLETE)
+        ),
         "intervals": len(intervals),
+        "intervals_unmeasured": sum(1 for i in intervals if i.kind == IntervalKind.UNMEASURED),
         "intervals_held": sum(1 for i in intervals if i.status.value == "held"),
         "supplier_lot": lot.supplier_lot,
     }
@@ -70,6 +84,7 @@ def lot_detail(session: Session, lot: Lot) -> dict[str, Any]:
                     "mean": c.mean_value,
                     "max": c.max_value,
                     "stddev": c.stddev_value,
+                    "coverage": coverage_of(c, lot.length_m),
                 }
             )
         layers.append(
@@ -83,10 +98,20 @@ def lot_detail(session: Session, lot: Lot) -> dict[str, Any]:
             }
         )
     out["layers"] = layers
+    names = {
+        c.id: c.name
+        for c in session.exec(
+            select(Characteristic)
+            .join(Layer, col(Layer.id) == col(Characteristic.layer_id))
+            .where(Layer.lot_id == lot.id)
+        )
+    }
     out["intervals"] = [
         {
             "id": i.id,
+            "kind": i.kind.value,
             "characteristic_id": i.characteristic_id,
+            "characteristic": names.get(i.characteristic_id, ""),
             "start_m": i.start_m,
             "end_m": i.end_m,
             "worst": i.worst_value,
@@ -111,6 +136,17 @@ def lot_detail(session: Session, lot: Lot) -> dict[str, Any]:
         for link, parent in parents_of(session, lot)
     ]
     return out
+
+
+def coverage_of(char: Characteristic, length_m: float) -> dict[str, float | None]:
+    """Measured metres of ``length_m`` and their share [%]; None before the layer's close judged them."""
+    measured = char.measured_m
+    return {
+        "measured_m": measured,
+        "length_m": length_m,
+        "pct": 100.0 * measured / length_m if measured is not None and length_m > 0 else None,
+        "min_coverage_pct": char.min_coverage_pct,
+    }
 
 
 def _iso(value: Any) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from mes.lots.models import GaugeScan
+from mes.quality.coverage import finite_values
 
 SCAN_TABLE = GaugeScan.__table__  # type: ignore[attr-defined]
 
@@ -24,6 +26,12 @@ def scan_row(
     measured_at_unix: float,
     values: Sequence[float],
 ) -> dict[str, Any]:
+    """A ``gauge_scan`` row; min / mean / max over the finite lanes, NULL when there is none.
+
+    The lanes are stored as given (NaN included): coverage reads them back to
+    find the metres nobody measured.
+    """
+    finite = finite_values(values)
     return {
         "lot_id": lot_id,
         "layer_id": layer_id,
@@ -32,15 +40,20 @@ def scan_row(
         "position_m": position_m,
         "measured_at": datetime.fromtimestamp(measured_at_unix, UTC),
         "lane_values": list(values),
-        "min_value": min(values),
-        "mean_value": sum(values) / len(values),
-        "max_value": max(values),
+        "min_value": min(finite) if finite else None,
+        "mean_value": sum(finite) / len(finite) if finite else None,
+        "max_value": max(finite) if finite else None,
     }
 
 
 def insert_scans(session: Session, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert rows, skipping any (characteristic, seq) that is already stored."""
-    batch = list(rows)
+    """Insert rows, skipping any (characteristic, seq) that is already stored.
+
+    A row whose position is not a number (NaN, ±Inf) is left out: it says nothing
+    about where it measured (and SQLite stores NaN as NULL, failing the batch), so
+    its metres count as unmeasured at the layer's close.
+    """
+    batch = [r for r in rows if math.isfinite(r["position_m"])]
     if not batch:
         return
     dialect = session.get_bind().dialect.name

@@ -34,6 +34,7 @@ from mes.lots.models import (
     Characteristic,
     GaugeScan,
     GenealogyLink,
+    IntervalKind,
     IntervalStatus,
     Layer,
     LayerResult,
@@ -341,6 +342,7 @@ def _intervals_query(used: sa.Subquery, dialect: str) -> sa.Select[Any]:
         OOS.c.limit_value,
         OOS.c.limit_kind,
         OOS.c.status,
+        OOS.c.kind,
     )
     if dialect == "postgresql":
         # Planned against the walk's row estimate (tens to hundreds), a plain join
@@ -417,9 +419,10 @@ def backward(session: Session, lot_id: int, *, max_depth: int = DEFAULT_MAX_DEPT
         (r.link_id, r.char_id): ScanStats(
             n_scans=int(r.n_scans),
             n_values=int(r.n_bytes or 0) // 8,
-            min_value=float(r.lo),
-            mean_value=float(r.mean),
-            max_value=float(r.hi),
+            # NULL when every scan inside had no finite lane: unmeasured, not a number.
+            min_value=_float_or_none(r.lo),
+            mean_value=_float_or_none(r.mean),
+            max_value=_float_or_none(r.hi),
         )
         for r in session.execute(stats_q, params)
     }
@@ -430,10 +433,11 @@ def backward(session: Session, lot_id: int, *, max_depth: int = DEFAULT_MAX_DEPT
                 characteristic=r.name,
                 start_m=float(r.start_m),
                 end_m=float(r.end_m),
-                worst_value=float(r.worst_value),
-                limit_value=float(r.limit_value),
+                worst_value=_float_or_none(r.worst_value),
+                limit_value=_float_or_none(r.limit_value),
                 limit_kind=r.limit_kind,
                 status=IntervalStatus(r.status),
+                kind=IntervalKind(r.kind),
             )
         )
     into: dict[int, list[Any]] = {}
@@ -505,6 +509,10 @@ def _layers(rows: Iterable[Any]) -> dict[int, list[dict[str, Any]]]:
             }
             layer["characteristics"].append((r.char_id, fields))
     return by_lot
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def walk_nodes(node: BackwardNode) -> list[BackwardNode]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mes.lots.models import IntervalStatus, LayerResult, LotKind, LotStatus
+from mes.lots.models import IntervalKind, IntervalStatus, LayerResult, LotKind, LotStatus
 
 
 @dataclass(frozen=True)
@@ -88,15 +88,19 @@ class LayerTrace:
 
 @dataclass(frozen=True)
 class IntervalTrace:
-    """An out-of-spec interval ``[start_m, end_m]`` (metres of its lot) overlapping the used metres."""
+    """An out-of-spec or unmeasured interval ``[start_m, end_m]`` (metres of its lot) in the used metres.
+
+    An unmeasured one has no worst value or limit (None, ``limit_kind`` ``none``).
+    """
 
     characteristic: str
     start_m: float
     end_m: float
-    worst_value: float
-    limit_value: float
+    worst_value: float | None
+    limit_value: float | None
     limit_kind: str
     status: IntervalStatus
+    kind: IntervalKind = IntervalKind.OUT_OF_SPEC
 
 
 @dataclass

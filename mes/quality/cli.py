@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Callable
 from typing import Any
 
 import typer
 from rich.table import Table
 
+from mes.base import dumps_json
 from mes.cli_common import PasswordStdin, database, out, read_password
 from mes.db import session_scope
 from mes.errors import MesError
@@ -52,7 +52,7 @@ def alarm_list(
         alarms.expire_shelving(session)
         rows = [_alarm_row(a) for a in alarms.list_alarms(session, include_closed=include_closed)]
     if as_json:
-        typer.echo(json.dumps(rows))
+        typer.echo(dumps_json(rows))
         return
     table = Table("id", "priority", "state", "raised", "message")
     for r in rows:
@@ -145,7 +145,7 @@ def limits_list(as_json: bool = typer.Option(False, "--json")) -> None:
     with database() as engine, session_scope(engine) as session:
         rows = list_limits(session)
     if as_json:
-        typer.echo(json.dumps(rows, default=str))
+        typer.echo(dumps_json(rows, default=str))
         return
     table = Table("recipe", "unit", "layer", "characteristic", "center", "LCL", "UCL", "rules", "n", "by")
     for r in rows:
@@ -230,4 +230,4 @@ def lot_report(
     if fmt == ReportFormat.CSV:
         typer.echo(report_csv(report), nl=False)
     else:
-        typer.echo(json.dumps(report, default=str, indent=2))
+        typer.echo(dumps_json(report, default=str, indent=2))

@@ -81,7 +81,10 @@ def _baseline_means(
         if unit_id != unit.id:
             raise SpcError(f"lot {number} layer {layer} was not made on {unit.name}")
         rows = session.exec(
-            select(GaugeScan.position_m, GaugeScan.mean_value).where(GaugeScan.characteristic_id == char.id)
+            # A scan with no finite lane has no mean (NULL): it measured nothing to chart.
+            select(GaugeScan.position_m, GaugeScan.mean_value).where(
+                GaugeScan.characteristic_id == char.id, col(GaugeScan.mean_value).is_not(None)
+            )
         ).all()
         if not rows:
             continue

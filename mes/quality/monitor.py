@@ -73,6 +73,8 @@ def check_rules(
             GaugeScan.characteristic_id == char.id,
             col(GaugeScan.position_m) >= (first_new - LOOKBACK - 1) * seg,
             col(GaugeScan.position_m) < (complete_below + 1) * seg,
+            # NULL for a scan with no finite lane: nothing measured, nothing to chart (never a NaN mean).
+            col(GaugeScan.mean_value).is_not(None),
         )
     ).all()
     if not rows:

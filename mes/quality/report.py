@@ -24,6 +24,7 @@ from mes.lots.trace import backward, forward
 from mes.quality import capability as cap
 from mes.quality import spc
 from mes.quality.alarms import journal
+from mes.quality.coverage import scan_measures
 from mes.quality.errors import SpcError
 from mes.quality.limits import limits_at
 from mes.quality.models import Alarm
@@ -42,12 +43,18 @@ def characteristic_quality(session: Session, char: Characteristic) -> dict[str, 
         .where(GaugeScan.characteristic_id == char.id)
         .order_by(col(GaugeScan.seq))
     ).all()
+    # Only scans with every lane a number: a NaN lane is a missing value (coverage counts it), and
+    # a subgroup of the cross-web lanes with a hole in it is not a subgroup.
+    complete = [(p, v) for p, v in rows if scan_measures(v, char.lanes)]
+    left_out = len(rows) - len(complete)
+    rows = complete
     if not rows or len({len(values) for _, values in rows}) != 1:
-        return {"capability": {"error": "no scans" if not rows else "scans differ in lane count"}}
+        error = "no scans with every lane measured" if not rows else "scans differ in lane count"
+        return {"capability": {"error": error}, "scans_left_out": left_out}
     grid = np.asarray([values for _, values in rows], dtype=np.float64)
     lanes = grid.shape[1]
     size = lanes if spc.MIN_SUBGROUP <= lanes <= spc.MAX_SUBGROUP else 1
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"scans_left_out": left_out}
     try:
         out["capability"] = cap.capability(
             grid.ravel(), lsl=char.lsl, usl=char.usl, subgroup_size=size

@@ -12,7 +12,6 @@ and, where there is one, the line.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from mes.base import dumps_json
 from mes.cli_common import out
 from mes.quality import capability as cap
 from mes.quality import spc
@@ -193,7 +193,7 @@ def chart(
     except SpcError as exc:
         raise SpcError(f"{input_path}: {exc}") from None
     if as_json:
-        typer.echo(json.dumps(result.to_dict()))
+        typer.echo(dumps_json(result.to_dict()))
     elif isinstance(result, spc.EwmaChart):
         _print_ewma(input_path, result)
     else:
@@ -221,7 +221,7 @@ def capability(
         raise SpcError(f"{input_path}: {exc}") from None
     data: dict[str, Any] = result.to_dict()
     if as_json:
-        typer.echo(json.dumps(data))
+        typer.echo(dumps_json(data))
         return
     out.print(f"capability of {input_path}: n {result.n}, mean {_fmt(result.mean)}")
     within_text = f"σ within {_fmt(result.sigma_within)} ({result.within_method})"

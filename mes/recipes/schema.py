@@ -118,6 +118,24 @@ class CharacteristicSpec(Strict):
     gauge: Identifier = Field(description="the unit's inline gauge that measures it")
     pitch_m: float = Field(gt=0, le=10, description="sampling pitch along the band [m]")
     lanes: int = Field(ge=1, le=64, description="measurement lanes across the web")
+    min_coverage_pct: float = Field(
+        100.0,
+        ge=50,
+        le=100,
+        description=(
+            "share of the roll's length the gauge must measure for the characteristic to be judged [%]; "
+            "below it the result is 'incomplete' and the lot is held. A scan measures its pitch of band "
+            "only when every lane is a number (NaN/Inf lanes are unmeasured); gaps up to max_gap_pitches "
+            "count as measured, every longer gap (missed scans, NaN lanes, a dead gauge, an unmeasured "
+            "head or tail) becomes an 'unmeasured' interval that follows the step's disposition"
+        ),
+    )
+    max_gap_pitches: int = Field(
+        2,
+        ge=0,
+        le=50,
+        description="longest run of missing pitches between measured scans still counted as measured",
+    )
 
 
 class LayerSpec(Strict):

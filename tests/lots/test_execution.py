@@ -157,6 +157,11 @@ def test_intervals_from_scans_are_idempotent_and_hold_only_their_metres(prepared
         assert session.exec(select(sa.func.count()).select_from(GaugeScan)).one() == 500
         [interval] = session.exec(select(OosInterval)).all()
         assert (interval.start_m, interval.end_m, interval.worst_value) == (2.0, 2.4, 21.0)
+        # The layer's other characteristic measured the whole roll in spec: only coat weight fails.
+        thickness = session.exec(select(Characteristic).where(Characteristic.layer_id == layer.id,
+                                                              Characteristic.name == "thickness")).one()  # fmt: skip
+        insert_scans(session, [scan_row(pk(lot), pk(layer), pk(thickness), i + 1, i * 0.02, 1.7e9, [65.0] * 6)
+                               for i in range(501)])  # fmt: skip
         assert close_layer(session, layer) == LayerResult.OUT_OF_SPEC
         assert interval.status == IntervalStatus.HELD
         assert char.n_values == 3000

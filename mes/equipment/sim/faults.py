@@ -22,6 +22,8 @@ unknown_state   the state variable shows an unmapped number for     seconds (1),
 bad_status      a node answers a Bad status for ``seconds``         node (state), status
                 (0 = until the job ends)                            (BadSensorFailure),
                                                                     seconds (0), at_m (0)
+nan             gauge lanes read NaN over a stretch                 at_m (0), length_m (1), lanes (0 = all)
+dead_gauge      the gauges make no more scans (sequence stops)      at_m (0)
 ==============  ==================================================  ===================
 
 ``node`` is a logical profile key (``state``, ``job.id``, ``pv.power_w``, ``sp.power_w``).
@@ -32,6 +34,7 @@ executing) and expires with it; ``repeat=1`` keeps it for every job.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from mes.equipment.errors import EquipmentError
@@ -49,6 +52,8 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "refuse": {"times": 1.0},
     "unknown_state": {"seconds": 1.0, "at_m": 0.0, "number": 999.0},
     "bad_status": {"seconds": 0.0, "at_m": 0.0},
+    "nan": {"at_m": 0.0, "length_m": 1.0, "lanes": 0.0},
+    "dead_gauge": {"at_m": 0.0},
 }
 # Keys whose value is a name, not a number.
 TEXT_DEFAULTS: dict[str, dict[str, str]] = {
@@ -106,9 +111,14 @@ def parse_fault(text: str) -> Fault:
             takes = ", ".join([*params, *words]) or "no keys"
             raise FaultSpecError(f"{kind}: unknown key {key!r}; it takes {takes}")
         try:
-            params[key] = float(value)
+            number = float(value)
         except ValueError as exc:
             raise FaultSpecError(f"{kind}: {key}={value!r} is not a number") from exc
+        if not math.isfinite(number):
+            # float() reads "nan" and "inf": a fault position or size that is not a number would
+            # silently never fire (every comparison with NaN is false).
+            raise FaultSpecError(f"{kind}: {key}={value.strip()!r} is not a finite number")
+        params[key] = number
     return Fault(kind, params, repeat, text=words)
 
 

@@ -138,7 +138,7 @@ class Process:
     def scan(self, characteristic: str, lanes: int, position_m: float) -> list[float]:
         """One cross-web scan at ``position_m``: a value per lane."""
         if self.equipment_class == EquipmentClass.WINDER:
-            return self._edge_scan(lanes, position_m)
+            return self._nan_lanes(self._edge_scan(lanes, position_m), position_m)
         nominal = self.nominal(characteristic) * self._fault_factor(position_m)
         values = []
         for lane in range(lanes):
@@ -148,7 +148,19 @@ class Process:
             else:
                 profile = 1.008 if lane in (0, lanes - 1) else 1.0  # heavy edges
             values.append(nominal * (profile + self._noise(position_m)))
+        return self._nan_lanes(values, position_m)
+
+    def _nan_lanes(self, values: list[float], position_m: float) -> list[float]:
+        """The ``nan`` fault: its first ``lanes`` lanes (0: all) read NaN over its stretch."""
+        for f in self.faults:
+            if f.kind == "nan" and f.spans(position_m):
+                count = int(f["lanes"]) or len(values)
+                values = [math.nan if lane < count else v for lane, v in enumerate(values)]
         return values
+
+    def gauge_dead(self, position_m: float) -> bool:
+        """The ``dead_gauge`` fault: from ``at_m`` on, no more scans."""
+        return any(f.kind == "dead_gauge" and position_m >= f["at_m"] for f in self.faults)
 
     def _edge_scan(self, lanes: int, position_m: float) -> list[float]:
         if len(self._edge) < lanes:

@@ -262,6 +262,8 @@ class SimUnit(NodeFaults):
             for gauge_id, gauge in self.profile.gauges.items():
                 while self.next_scan_m[gauge_id] <= target + 1e-9 and self.next_scan_m[gauge_id] <= length:
                     pos = self.next_scan_m[gauge_id]
+                    if self.process.gauge_dead(pos):
+                        break  # a dead gauge: no scan and no sequence number from here on
                     values = self.process.scan(gauge.characteristic, gauge.lanes, pos)
                     scan = (self.next_seq[gauge_id], pos, time.time(), values)
                     self.rings[gauge_id].append(scan)
