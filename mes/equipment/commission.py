@@ -83,7 +83,7 @@ async def _variable(driver: UnitDriver, key: str) -> EntryCheck:
 async def _methods(driver: UnitDriver) -> list[EntryCheck]:
     p = driver.profile
     names = list(p.commands.names.values()) if p.commands.style == "method" else []
-    names += [g.read_method for g in p.gauges.values()]
+    names += [g.read_method for g in p.ring_buffer_gauges().values()]
     names += [p.inject_fault] if p.inject_fault else []
     if "object" in driver.unresolved or driver.client is None:
         return [

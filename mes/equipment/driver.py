@@ -34,7 +34,16 @@ from mes.equipment.errors import (
     NodeMismatch,
     SecurityRefused,
 )
-from mes.equipment.profile import Command, NodeRef, PackMLState, Profile, UnitConfig
+from mes.equipment.profile import (
+    Command,
+    GaugeSpec,
+    NodeRef,
+    PackMLState,
+    Profile,
+    UnitConfig,
+    to_machine,
+    to_mes,
+)
 from mes.equipment.sim.security import CLIENT_URI, trust_store
 
 T = TypeVar("T")
@@ -182,7 +191,6 @@ class UnitDriver:
         refs: dict[str, NodeRef] = {
             "state": p.state,
             "job.id": p.job.id,
-            "job.product": p.job.product,
             "job.length_m": p.job.length_m,
         }
         if p.start_counts is not None:
@@ -194,8 +202,7 @@ class UnitDriver:
             )
         refs.update({f"sp.{k}": v for k, v in p.setpoints.items()})
         refs.update({f"pv.{k}": v for k, v in p.process_values.items()})
-        for gid, gauge in p.gauges.items():
-            refs[f"gauge.{gid}.last_seq"], refs[f"gauge.{gid}.latest"] = gauge.last_seq, gauge.latest
+        refs.update(self._optional_refs())
         self.refs = refs
         try:
             self._object = await self.resolve(p.object)
@@ -206,6 +213,19 @@ class UnitDriver:
                 self.nodes[key] = await self.resolve(ref)
             except NodeMismatch as exc:
                 self.unresolved[key] = str(exc)
+
+    def _optional_refs(self) -> dict[str, NodeRef]:
+        """Entries a profile may leave out (job product), and each gauge's nodes by its kind."""
+        p = self.profile
+        refs: dict[str, NodeRef] = {}
+        if p.job.product is not None:
+            refs["job.product"] = p.job.product
+        for gid, gauge in p.gauges.items():
+            if isinstance(gauge, GaugeSpec):
+                refs[f"gauge.{gid}.last_seq"], refs[f"gauge.{gid}.latest"] = gauge.last_seq, gauge.latest
+            else:
+                refs[f"gauge.{gid}.value"] = gauge.value
+        return refs
 
     async def resolve(self, ref: NodeRef) -> ua.NodeId:
         """The node id of a profile entry; :class:`NodeMismatch` when the server has no such node."""
@@ -272,20 +292,25 @@ class UnitDriver:
         names = names if names is not None else list(self.profile.process_values)
         nodes = [self._client().get_node(self._nid(f"pv.{n}")) for n in names]
         values = await self._retry("read process values", lambda: self._client().read_values(nodes))
-        return {n: float(v) for n, v in zip(names, values, strict=True)}
+        pvs = self.profile.process_values
+        return {n: to_mes(pvs[n], v) for n, v in zip(names, values, strict=True)}
 
     async def read_setpoints(self) -> dict[str, float]:
         names = list(self.profile.setpoints)
         nodes = [self._client().get_node(self._nid(f"sp.{n}")) for n in names]
         values = await self._retry("read setpoints", lambda: self._client().read_values(nodes))
-        return {n: float(v) for n, v in zip(names, values, strict=True)}
+        sps = self.profile.setpoints
+        return {n: to_mes(sps[n], v) for n, v in zip(names, values, strict=True)}
 
     async def last_seq(self, gauge: str) -> int:
+        """The gauge's last sequence number; 0 for a variable gauge (the MES numbers its samples from 1)."""
+        if gauge not in self.profile.ring_buffer_gauges():
+            return 0
         return int(await self._read(f"gauge.{gauge}.last_seq"))
 
     async def read_scans(self, gauge: str, from_seq: int, max_count: int = 5_000) -> list[ScanRecord]:
         """Scans with ``seq >= from_seq`` still in the unit's ring buffer, oldest first."""
-        spec = self.profile.gauges[gauge]
+        spec = self._ring_buffer(gauge)
         obj = self._client().get_node(self._obj())
         method = f"{self.ns}:{spec.read_method}"
         args = (ua.Variant(from_seq, ua.VariantType.UInt64), ua.Variant(max_count, ua.VariantType.UInt32))
@@ -295,6 +320,12 @@ class UnitDriver:
             ScanRecord(int(flat[i]), flat[i + 1], flat[i + 2], list(flat[i + 3 : i + width]))
             for i in range(0, len(flat) - width + 1, width)
         ]
+
+    def _ring_buffer(self, gauge: str) -> GaugeSpec:
+        spec = self.profile.ring_buffer_gauges().get(gauge)
+        if spec is None:
+            raise NodeMismatch(f"{self.name}: gauge {gauge} of profile {self.profile.id} has no ring buffer")
+        return spec
 
     def _obj(self) -> ua.NodeId:
         if "object" in self.unresolved:
@@ -328,7 +359,9 @@ class UnitDriver:
                 problems.append(
                     f"{where}: {value:g} {entry.unit} is outside {entry.min:g}–{entry.max:g} {entry.unit}"
                 )
-            if entry.data_type not in ("Float", "Double") and value != int(value):
+            if entry.data_type not in ("Float", "Double") and to_machine(entry, value) != int(
+                to_machine(entry, value)
+            ):
                 problems.append(f"{where}: {value:g} is not a whole number ({entry.data_type})")
             if recipe is not None:
                 expected = recipe.get(name)
@@ -355,18 +388,26 @@ class UnitDriver:
         self.check_setpoints(values, recipe)
         client = self._client()
         nodes = [client.get_node(self._nid(f"sp.{n}")) for n in values]
-        dvs = [self._datavalue(self.profile.setpoints[n].data_type, v) for n, v in values.items()]
+        dvs = [self._setpoint_datavalue(n, v) for n, v in values.items()]
         await self._retry("write setpoints", lambda: client.write_values(nodes, dvs))
+
+    def _setpoint_datavalue(self, name: str, value: float) -> ua.DataValue:
+        """A setpoint checked in the MES's unit, converted to the machine's (profile scale/offset)."""
+        entry = self.profile.setpoints[name]
+        return self._datavalue(entry.data_type, to_machine(entry, value))
 
     async def write_job(self, job_id: str, product: str, length_m: float) -> None:
         job = self.profile.job
         client = self._client()
-        nodes = [client.get_node(self._nid(k)) for k in ("job.id", "job.product", "job.length_m")]
+        keys = ["job.id", "job.length_m"]
         dvs = [
             self._datavalue(job.id.data_type, job_id),
-            self._datavalue(job.product.data_type, product),
-            self._datavalue(job.length_m.data_type, length_m),
+            self._datavalue(job.length_m.data_type, to_machine(job.length_m, length_m)),
         ]
+        if job.product is not None:  # a machine without a product id is not told one
+            keys.append("job.product")
+            dvs.append(self._datavalue(job.product.data_type, product))
+        nodes = [client.get_node(self._nid(k)) for k in keys]
         await self._retry("write job", lambda: client.write_values(nodes, dvs))
 
     async def command(self, command: Command) -> None:

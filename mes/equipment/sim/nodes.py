@@ -14,7 +14,7 @@ from typing import Any
 
 from asyncua import Node, Server, ua
 
-from mes.equipment.profile import NodeRef, Profile, Variable
+from mes.equipment.profile import NodeRef, Profile, Variable, to_machine
 
 MethodCallback = Callable[..., Awaitable[Any]]
 
@@ -114,7 +114,8 @@ async def build(
     unit = await space.object_node(profile.object)
     await space.variable("state", profile.state, initial_state, writable=False)
     await space.variable("job.id", profile.job.id, "", writable=True)
-    await space.variable("job.product", profile.job.product, "", writable=True)
+    if profile.job.product is not None:
+        await space.variable("job.product", profile.job.product, "", writable=True)
     await space.variable("job.length_m", profile.job.length_m, 0.0, writable=True)
     if profile.start_counts is not None:
         await space.variable("start_counts", profile.start_counts, "{}", writable=False)
@@ -122,12 +123,18 @@ async def build(
         await space.variable("cmd.cntrl_cmd", profile.commands.cntrl_cmd, 0, writable=True)
         await space.variable("cmd.change_request", profile.commands.change_request, False, writable=True)
     for name, entry in profile.setpoints.items():
-        await space.variable(f"sp.{name}", entry, entry.min, writable=True)
+        initial = to_machine(entry, entry.min)
+        await space.variable(
+            f"sp.{name}",
+            entry,
+            initial if entry.data_type in ("Float", "Double") else round(initial),
+            writable=True,
+        )
     for name, pv in profile.process_values.items():
         await space.variable(
             f"pv.{name}", pv, 0.0 if pv.data_type in ("Float", "Double") else 0, writable=False
         )
-    for gauge_id, gauge in profile.gauges.items():
+    for gauge_id, gauge in profile.ring_buffer_gauges().items():
         await space.variable(f"gauge.{gauge_id}.last_seq", gauge.last_seq, 0, writable=False)
         await space.variable(f"gauge.{gauge_id}.latest", gauge.latest, [], writable=False, array=True)
     for name, (callback, inputs, outputs) in methods.items():
