@@ -91,13 +91,6 @@ class NodeRef(Strict):
     node: str | None = Field(None, pattern=r"^(s=.+|i=\d+)$")
     path: str | None = Field(None, min_length=1)
 
-    @field_validator("node")
-    @classmethod
-    def _uint32(cls, node: str | None) -> str | None:
-        if node is not None and node.startswith("i=") and int(node[2:]) > MAX_NUMERIC_NODE_ID:
-            raise ValueError(f"numeric node id {node[2:]} is above {MAX_NUMERIC_NODE_ID} (UInt32)")
-        return node
-
     @model_validator(mode="after")
     def _one_of(self) -> NodeRef:
         if (self.node is None) == (self.path is None):

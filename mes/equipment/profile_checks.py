@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from mes.equipment.classes import SETPOINT_MODELS
 from mes.equipment.profile import (
     DATA_TYPE_RANGE,
+    MAX_NUMERIC_NODE_ID,
+    NodeRef,
     Profile,
     Variable,
     VariableGauge,
@@ -29,6 +31,18 @@ def entry_checks(profile: Profile) -> list[Finding]:
     for gauge_id, gauge in profile.variable_gauges().items():
         found += _variable_gauge(profile, gauge_id, gauge)
     found += _same_node(profile)
+    found += _node_ids(profile)
+    return found
+
+
+def _node_ids(profile: Profile) -> list[Finding]:
+    refs: list[tuple[Loc, NodeRef]] = [(("object",), profile.object), *_variables(profile)]
+    found: list[Finding] = []
+    for loc, ref in refs:
+        if ref.node is not None and ref.node.startswith("i=") and int(ref.node[2:]) > MAX_NUMERIC_NODE_ID:
+            found.append(
+                ((*loc, "node"), f"numeric node id {ref.node[2:]} is above {MAX_NUMERIC_NODE_ID} (UInt32)")
+            )
     return found
 
 
@@ -83,7 +97,7 @@ def _range(loc: Loc, entry: Variable, low: float, high: float) -> list[Finding]:
     for key, value in (("min", low), ("max", high)):
         machine = to_machine(entry, value)
         if not bounds[0] <= machine <= bounds[1]:
-            shown = f"{value:g} {entry.unit}".strip()
+            shown = f"{value:g} {entry.unit if entry.unit != '1' else ''}".strip()
             if entry.scaled:
                 shown += f" (machine {machine:g} {entry.machine_unit})"
             found.append(

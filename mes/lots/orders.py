@@ -52,9 +52,15 @@ def unit_can_run(line: Line, unit: str, step: SputterStep | CoaterStep | WinderS
                 f"{gauge.lanes} lanes; the recipe wants {char.name} in {char.unit} over {char.lanes}"
             )
     for name, value in step.setpoints.model_dump(exclude_none=True).items():
+        if name in profile.absent_setpoints:
+            return f"{unit} has no setpoint {name} (absent in profile {profile.id}); the step sets {value}"
         entry = profile.setpoints.get(name)
-        if entry is None or not entry.min <= float(value) <= entry.max:
-            return f"{unit} cannot set {name}={value}"
+        if entry is None:
+            return f"{unit} has no setpoint {name} in profile {profile.id}; the step sets {name}={value}"
+        if not entry.min <= float(value) <= entry.max:
+            return (
+                f"{unit} cannot set {name}={value}: its limits are {entry.min:g}–{entry.max:g} {entry.unit}"
+            )
     return None
 
 
