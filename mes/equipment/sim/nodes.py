@@ -137,6 +137,10 @@ async def build(
     for gauge_id, gauge in profile.ring_buffer_gauges().items():
         await space.variable(f"gauge.{gauge_id}.last_seq", gauge.last_seq, 0, writable=False)
         await space.variable(f"gauge.{gauge_id}.latest", gauge.latest, [], writable=False, array=True)
+    for gauge_id, vgauge in profile.variable_gauges().items():  # a live variable, no history
+        scalar = vgauge.lanes == 1 and vgauge.first_lane == 0
+        await space.variable(f"gauge.{gauge_id}.value", vgauge.value, 0.0 if scalar else [], writable=False,
+                             array=not scalar)  # fmt: skip
     for name, (callback, inputs, outputs) in methods.items():
         await space.method(unit, name, callback, inputs, outputs)
     return space

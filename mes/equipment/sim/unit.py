@@ -370,6 +370,21 @@ class SimUnit:
                 await self._write(
                     f"gauge.{gauge_id}.latest", [float(seq), pos, t, *values], "Double", array=True
                 )
+        for gauge_id, vgauge in profile.variable_gauges().items():
+            # Like a real gauge without history: only the newest scan of the tick is shown; a header
+            # (seq, position, time) precedes the lanes when the profile says lane 1 is further on.
+            scans = (new_scans or {}).get(gauge_id)
+            if scans:
+                seq, pos, t, values = scans[-1]
+                lanes = [to_machine(vgauge.value, v) for v in values]
+                head = [float(seq), pos, t][: vgauge.first_lane]
+                head += [0.0] * (vgauge.first_lane - len(head))
+                if vgauge.lanes == 1 and vgauge.first_lane == 0:
+                    await self._write(f"gauge.{gauge_id}.value", lanes[0], vgauge.value.data_type)
+                else:
+                    await self._write(
+                        f"gauge.{gauge_id}.value", head + lanes, vgauge.value.data_type, array=True
+                    )
 
 
 def _value(arg: Any) -> Any:
