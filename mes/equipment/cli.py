@@ -211,3 +211,36 @@ def run_job_command(
         out.print(f"{unit}: job {job_id} complete")
 
     asyncio.run(go())
+
+
+@equipment_app.command("browse")
+def browse_command(
+    endpoint: str = typer.Argument(..., help="opc.tcp://HOST:PORT[/path] of the machine."),
+    security: str = typer.Option(
+        "None", "--security", help="None, or Basic256Sha256:Sign / Basic256Sha256:SignAndEncrypt."
+    ),
+    certificate: Path | None = typer.Option(None, "--certificate", help="The MES's certificate."),
+    private_key: Path | None = typer.Option(None, "--private-key", help="The MES's private key."),
+    trust_dir: Path | None = typer.Option(None, "--trust-dir", help="Certificates of trusted servers."),
+    user: str | None = typer.Option(None, "--user", help="OPC UA user name."),
+    password_env: str | None = typer.Option(None, "--password-env", help="Variable holding the password."),
+) -> None:
+    """Print a draft profile (YAML) from the machine's address space; complete its TODOs."""
+    from pydantic import ValidationError
+
+    from mes.equipment.browse import browse_endpoint
+    from mes.equipment.profile import Security
+
+    policy, _, mode = security.partition(":")
+    try:
+        sec = Security.model_validate(
+            {"policy": policy, "mode": mode or "None", "certificate": certificate, "private_key": private_key,
+             "trust_dir": trust_dir, "user": user, "password_env": password_env}
+        )  # fmt: skip
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise MesError(f"--security {security}: {reason}") from exc
+    if not endpoint.startswith("opc.tcp://"):
+        raise MesError(f"{endpoint}: expected an endpoint opc.tcp://HOST:PORT")
+    text = asyncio.run(browse_endpoint(endpoint, sec, _password(password_env)))
+    print(text, end="")  # noqa: T201 - the draft is the command's output, meant for a file

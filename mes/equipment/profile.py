@@ -256,6 +256,13 @@ class Profile(Strict):
     process_values: dict[str, Variable] = Field(default_factory=dict)
     gauges: dict[str, Gauge] = Field(default_factory=dict)
 
+    @field_validator("vendor")
+    @classmethod
+    def _not_a_draft(cls, vendor: str) -> str:
+        if vendor.startswith("TODO"):
+            raise ValueError("a draft's TODO: name the vendor")
+        return vendor
+
     def ring_buffer_gauges(self) -> dict[str, GaugeSpec]:
         return {k: g for k, g in self.gauges.items() if isinstance(g, GaugeSpec)}
 
