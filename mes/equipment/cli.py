@@ -147,12 +147,36 @@ def check(
             table.add_row(e.entry, e.node, e.status if e.ok else f"[bold]{e.status}[/bold]", e.detail)
         out.print(table)
         out.print(f"{unit}: state {report.state or report.state_error}")
+        _recipe_fits(line, unit)
         bad = sum(1 for e in report.entries if not e.ok)
         if not report.ok:
             raise EquipmentError(f"{unit}: {bad} profile entr{'y' if bad == 1 else 'ies'} wrong")
         out.print(f"{unit}: all {len(report.entries)} profile entries present")
 
     asyncio.run(go())
+
+
+def _recipe_fits(line: Line, unit: str) -> None:
+    """Which released recipes (MES_DATABASE_URL) the unit can run, with the scheduler's reasons."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mes.cli_common import database
+    from mes.db import session_scope
+    from mes.equipment.commission import recipes_for_unit
+
+    try:
+        with database() as engine, session_scope(engine) as session:
+            fits = recipes_for_unit(session, unit, line.profiles[unit])
+    except (SQLAlchemyError, MesError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        out.print(f"{unit}: released recipes not checked: {reason}")
+        return
+    if not fits:
+        out.print(f"{unit}: no released recipe has a {line.profiles[unit].equipment_class} step")
+    for fit in fits:
+        for index, name, why in fit.steps:
+            verdict = "can run" if why is None else f"cannot run: {why}"
+            out.print(f"{unit}: {fit.recipe} step {index} ({name}): {verdict}")
 
 
 def _setpoints(pairs: list[str]) -> dict[str, float]:
