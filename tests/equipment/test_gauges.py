@@ -24,6 +24,17 @@ def test_lanes_and_speed_positions() -> None:
     gauge = profile.variable_gauges()["beta"]
     assert lanes_of(gauge, [7.0, 1.5, 0.0, 1, 2, 3, 4, 5, 6]) == [1, 2, 3, 4, 5, 6]
     assert lanes_of(gauge, [7.0, 1.5, 0.0, 1, 2]) is None  # too few lanes: not a sample
+    microns = gauge.model_copy(
+        update={"value": gauge.value.model_copy(update={"scale": 1000.0, "machine_unit": "um"})}
+    )
+    assert lanes_of(microns, [0, 0, 0, 1.5, 2, 3, 4, 5, 6.25]) == [
+        1500,
+        2000,
+        3000,
+        4000,
+        5000,
+        6250,
+    ]  # µm → nm
     assert position_by_speed(6.0, 100.0, 110.0) == pytest.approx(1.0)  # 6 m/min for 10 s
     assert position_by_speed(6.0, 100.0, 90.0) == 0.0
 
