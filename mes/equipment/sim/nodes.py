@@ -14,7 +14,7 @@ from typing import Any
 
 from asyncua import Node, Server, ua
 
-from mes.equipment.profile import NodeRef, Profile, Variable, to_machine
+from mes.equipment.profile import NodeRef, Profile, Variable, VariableGauge, to_machine
 
 MethodCallback = Callable[..., Awaitable[Any]]
 
@@ -144,3 +144,16 @@ async def build(
     for name, (callback, inputs, outputs) in methods.items():
         await space.method(unit, name, callback, inputs, outputs)
     return space
+
+
+def variable_gauge_value(
+    gauge: VariableGauge, scan: tuple[int, float, float, list[float]]
+) -> tuple[Any, bool]:
+    """What a gauge without history shows for its newest scan: the lanes in the machine's unit, after a
+    header (seq, position, time) when the profile says lane 1 is further on; (value, is an array)."""
+    seq, pos, t, values = scan
+    lanes = [to_machine(gauge.value, v) for v in values]
+    if gauge.lanes == 1 and gauge.first_lane == 0:
+        return lanes[0], False
+    head = [float(seq), pos, t][: gauge.first_lane]
+    return head + [0.0] * (gauge.first_lane - len(head)) + lanes, True

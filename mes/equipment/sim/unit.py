@@ -114,7 +114,8 @@ class SimUnit:
         await self._write("job.id", self.job["id"], self.profile.job.id.data_type)
         if self.profile.job.product is not None:
             await self._write("job.product", self.job["product"], self.profile.job.product.data_type)
-        await self._write("job.length_m", float(self.job["length_m"]), self.profile.job.length_m.data_type)
+        length = self.profile.job.length_m
+        await self._write("job.length_m", to_machine(length, float(self.job["length_m"])), length.data_type)
         for name, value in self.job.get("setpoints", {}).items():
             entry = self.profile.setpoints[name]
             await self._write(f"sp.{name}", _cast(to_machine(entry, value), entry.data_type), entry.data_type)
@@ -211,7 +212,7 @@ class SimUnit:
         self.job = {
             "id": job_id,
             "product": str(self._read("job.product") or "") if self.profile.job.product is not None else "",
-            "length_m": float(self._read("job.length_m") or 0.0),
+            "length_m": to_mes(self.profile.job.length_m, self._read("job.length_m") or 0.0),
             "setpoints": setpoints,
         }
         self.position_m = 0.0
@@ -371,20 +372,10 @@ class SimUnit:
                     f"gauge.{gauge_id}.latest", [float(seq), pos, t, *values], "Double", array=True
                 )
         for gauge_id, vgauge in profile.variable_gauges().items():
-            # Like a real gauge without history: only the newest scan of the tick is shown; a header
-            # (seq, position, time) precedes the lanes when the profile says lane 1 is further on.
             scans = (new_scans or {}).get(gauge_id)
             if scans:
-                seq, pos, t, values = scans[-1]
-                lanes = [to_machine(vgauge.value, v) for v in values]
-                head = [float(seq), pos, t][: vgauge.first_lane]
-                head += [0.0] * (vgauge.first_lane - len(head))
-                if vgauge.lanes == 1 and vgauge.first_lane == 0:
-                    await self._write(f"gauge.{gauge_id}.value", lanes[0], vgauge.value.data_type)
-                else:
-                    await self._write(
-                        f"gauge.{gauge_id}.value", head + lanes, vgauge.value.data_type, array=True
-                    )
+                value, array = nodes.variable_gauge_value(vgauge, scans[-1])
+                await self._write(f"gauge.{gauge_id}.value", value, vgauge.value.data_type, array=array)
 
 
 def _value(arg: Any) -> Any:
