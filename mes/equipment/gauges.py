@@ -83,6 +83,7 @@ class GaugeSampler:
         self._last: dict[str, tuple[Any, Any]] = {}
         self.pv: dict[str, float] = {}
         self.job_id = ""
+        self._recreates = 0
 
     async def start(self) -> None:
         """Create the subscription; :class:`mes.equipment.errors.NodeMismatch` for a missing node."""
@@ -106,6 +107,13 @@ class GaugeSampler:
     # --- asyncua handler -------------------------------------------------------------------------
 
     def datachange_notification(self, node: Node, val: Any, data: DataChangeNotif) -> None:
+        # asyncua re-creates a subscription after a reconnect (a private counter says so): its first
+        # values are then the gauges' current values again, not new samples.
+        recreated = getattr(self.subscription, "_recreate_count", 0)
+        if recreated != self._recreates:
+            self._recreates = recreated
+            self._seen.clear()
+            self.lost += 1
         what = self._items.get(node.nodeid)
         if what is None:
             return

@@ -11,6 +11,7 @@ from mes.equipment.driver import UnitDriver
 from mes.equipment.gauges import GaugeSampler, lanes_of, position_by_speed
 from mes.equipment.jobs import run_job
 from mes.equipment.profile import PackMLState, UnitConfig, load_profile
+from mes.equipment.sim.faults import parse_fault
 from mes.equipment.sim.unit import SimUnit
 from tests.equipment.conftest import PROFILES
 from tests.services import free_port
@@ -74,5 +75,35 @@ async def test_sampler_takes_real_samples_and_counts_what_it_could_not_keep(tmp_
         assert overflowing.lost > len(beta) // 2  # the rest were counted as lost, not kept
     finally:
         await small.disconnect()
+        await driver.disconnect()
+        await sim.stop()
+
+
+async def test_a_dropped_link_leaves_a_gap_and_no_repeated_value(tmp_path: Path) -> None:
+    ring_profile = load_profile(PROFILES / "packml-coater.yaml")
+    live = PROFILES / "packml-coater-live-gauges.yaml"
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}"
+    sim = SimUnit(
+        "coater-d", ring_profile, endpoint, time_scale=100, seed=5, faults=[parse_fault("drop,at_m=8")]
+    )
+    await sim.start()
+    driver = UnitDriver(UnitConfig(name="coater-d", equipment_class="coater", endpoint=endpoint, profile=live),
+                        load_profile(live), timeout_s=2.0, retry_s=20.0)  # fmt: skip
+    await driver.connect()
+    try:
+        sampler = GaugeSampler(driver)
+        await sampler.start()
+        result = await run_job(driver, job_id="D-1", setpoints=COATER, product="LiCoO2", length_m=25.0,
+                               timeout_s=90.0, on_state=lambda _s: None)  # fmt: skip
+        assert result.final_state == PackMLState.COMPLETE
+        await asyncio.sleep(0.5)
+        beta = [s for s in sampler.drain() if s.gauge == "beta"]
+        made = {tuple(v): pos for _seq, pos, _t, v in sim.rings["beta"]}
+        assert all(tuple(s.values) in made for s in beta)  # real values only
+        assert len({tuple(s.values) for s in beta}) == len(beta)  # none repeated across the reconnect
+        positions = [made[tuple(s.values)] for s in beta]
+        assert positions == sorted(positions)
+        assert positions[0] < 8.0 < positions[-1]  # sampled before and after the drop
+    finally:
         await driver.disconnect()
         await sim.stop()
