@@ -1,10 +1,23 @@
 """``mes collector``: a long-lived asyncio service subscribed to every unit of the line.
 
-For the step running on each unit it pulls gauge scans by sequence number from
-the unit's ring buffer (so a missed notification or a reconnect loses nothing),
-stores them in batches, folds excursions into out-of-spec intervals as they
-arrive, and publishes live values on Redis for the HMI. When the database is
-away, rows go to a bounded on-disk spool and are written when it is back.
+For the step on each unit it pulls gauge scans by sequence number from the
+unit's ring buffer (so a missed notification or a reconnect loses nothing), or,
+for a gauge without one, takes the samples of a subscription
+(:mod:`mes.equipment.gauges`) and numbers them itself; it stores them in
+batches, folds excursions into out-of-spec intervals as they arrive, and
+publishes live values on Redis for the HMI. When the database is away, rows go
+to a bounded on-disk spool and are written when it is back.
+
+A step is collected for as long as its machine runs the job, whatever the
+step's state: a step held by the MES (an unknown state number, a lost answer)
+while the machine goes on to finish the roll still gets the roll's scans, for
+up to ``HELD_GRACE_S`` after the hold and while the unit shows the step's job id.
+
+Samples of a variable gauge get sequence numbers after the highest stored for
+the characteristic, so a restarted collector never repeats one; a sample is
+stored only beyond the last stored position of the layer (never before it,
+never past the roll's end + one pitch), so what the collector did not see stays
+a gap in the positions.
 """
 
 from __future__ import annotations
@@ -14,32 +27,39 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
-from mes.base import dumps_json
+from mes.base import dumps_json, utcnow
 from mes.collector.spool import Spool
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
 from mes.equipment.errors import EquipmentError
+from mes.equipment.gauges import GaugeSampler, Sample, position_by_speed
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Line
 from mes.lots.execution import StepPlan, plan
-from mes.lots.models import StepRun, StepRunState
+from mes.lots.models import GaugeScan, StepRun, StepRunState
 from mes.lots.steps import ingest
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
+HELD_GRACE_S = 600.0  # a held step's machine that still runs its job is read this long after the hold
 
 
 @dataclass
 class UnitFeed:
     unit: str
     cursor: dict[tuple[int, str], int] = field(default_factory=dict)  # (step, gauge) → last seq stored
+    # variable gauges: (step, gauge) → (last MES seq, last position stored)
+    numbered: dict[tuple[int, str], tuple[int, float]] = field(default_factory=dict)
+    sampler: GaugeSampler | None = None
     stored: int = 0
 
 
@@ -89,12 +109,15 @@ class Collector:
                     if driver is None or driver.client is None:
                         driver = UnitDriver(self.line.unit(unit), self.line.profiles[unit], retry_s=5.0)
                         await driver.connect()
+                    if feed.sampler is None and driver.profile.variable_gauges():
+                        feed.sampler = GaugeSampler(driver)
+                        await feed.sampler.start()
                     await self._poll(driver, feed)
                 except EquipmentError as exc:
                     log.warning("collector: %s: %s", unit, exc)
                     if driver is not None:
                         await driver.disconnect()
-                    driver = None
+                    driver, feed.sampler = None, None
                     await asyncio.sleep(1.0)
                 except OperationalError as exc:
                     log.warning("collector: database: %s", exc.orig)
@@ -109,24 +132,41 @@ class Collector:
             if driver is not None:
                 await driver.disconnect()
 
-    def _running(self, unit: str) -> list[StepPlan]:
+    def _collected(self, unit: str) -> list[StepPlan]:
+        """Steps whose machine may be measuring for them: running, just dispatched, or held a short
+        while ago (the machine may still be finishing the roll)."""
+        recently = utcnow() - timedelta(seconds=HELD_GRACE_S)
         with session_scope(self.engine) as session:
             ids = session.exec(
                 select(StepRun.id)
                 .join(EquipmentUnit, col(EquipmentUnit.id) == col(StepRun.equipment_unit_id))
-                .where(EquipmentUnit.name == unit, StepRun.state == StepRunState.RUNNING)
-                .where(col(StepRun.gauge_seq_start).is_not(None))
+                .where(EquipmentUnit.name == unit, col(StepRun.gauge_seq_start).is_not(None))
+                .where(
+                    or_(
+                        col(StepRun.state).in_((StepRunState.RUNNING, StepRunState.DISPATCHED)),
+                        sa.and_(col(StepRun.state) == StepRunState.HELD, col(StepRun.ended_at) >= recently),
+                    )
+                )
             ).all()
-            plans = [plan(session, i, lock=False) for i in ids if i is not None]
+            plans = [plan(session, i, lock=False, active_only=False) for i in ids if i is not None]
         return [p for p in plans if p is not None]
 
     async def _poll(self, driver: UnitDriver, feed: UnitFeed) -> None:
         if not await self._db(self._drain_spool):
             return  # the database is still away: leave the scans in the unit's ring buffer
-        running = await self._db(self._running, feed.unit)
-        for current in running:
+        collected = await self._db(self._collected, feed.unit)
+        if feed.sampler is not None:
+            await self._store_samples(feed, collected, feed.sampler.drain())
+        held = [c for c in collected if c.state == StepRunState.HELD]
+        job = await driver.read_job_id() if held else ""
+        ring = driver.profile.ring_buffer_gauges()
+        for current in collected:
+            if current.state == StepRunState.DISPATCHED:
+                continue  # its machine may still be on the previous job: the ring buffer waits
+            if current.state == StepRunState.HELD and job != current.job_id:
+                continue  # the machine has moved on: nothing more of this job will come
             start = current.gauge_seq_start or {}
-            for gauge in current.gauges:
+            for gauge in (g for g in current.gauges if g in ring):
                 key = (current.step_run_id, gauge)
                 after = feed.cursor.get(key, start.get(gauge, 0))
                 scans = await driver.read_scans(gauge, after + 1, BATCH)
@@ -136,6 +176,49 @@ class Collector:
                 if await self._db(self._store, current, gauge, scans):
                     feed.stored += len(scans)
             self._publish(current)
+
+    async def _store_samples(self, feed: UnitFeed, collected: list[StepPlan], samples: list[Sample]) -> None:
+        """Number and position a variable gauge's samples and store them with their step."""
+        by_job = {c.job_id: c for c in collected}
+        batches: dict[tuple[int, str], list[ScanRecord]] = {}
+        for sample in samples:
+            current = by_job.get(sample.job_id)
+            if current is None or sample.gauge not in current.gauges:
+                continue  # not a job of ours (or between jobs): not a measurement of any layer
+            key = (current.step_run_id, sample.gauge)
+            if key not in feed.numbered:
+                feed.numbered[key] = await self._db(self._last_stored, current.gauges[sample.gauge])
+            seq, last_m = feed.numbered[key]
+            position = self._position(feed.unit, current, sample)
+            pitch = self.line.profiles[feed.unit].gauges[sample.gauge].pitch_m
+            if position is None or position <= last_m or position > current.length_m + pitch:
+                continue
+            feed.numbered[key] = (seq + 1, position)
+            batches.setdefault(key, []).append(
+                ScanRecord(seq + 1, position, sample.measured_at, sample.values)
+            )
+        for (step_id, gauge), scans in batches.items():
+            current = next(c for c in collected if c.step_run_id == step_id)
+            if await self._db(self._store, current, gauge, scans):
+                feed.stored += len(scans)
+
+    def _position(self, unit: str, current: StepPlan, sample: Sample) -> float | None:
+        if sample.position_m is not None:
+            return sample.position_m
+        if sample.speed_m_min is None or current.started_at_unix is None:
+            return None  # no way to say where it was measured: not stored
+        return position_by_speed(sample.speed_m_min, current.started_at_unix, sample.measured_at)
+
+    def _last_stored(self, characteristic_id: int) -> tuple[int, float]:
+        """The highest seq and position stored for a characteristic (0, -1 when none): numbering
+        goes on from there, so a restarted collector repeats neither a seq nor a position."""
+        with session_scope(self.engine) as session:
+            seq, position = session.exec(
+                select(sa.func.max(GaugeScan.seq), sa.func.max(GaugeScan.position_m)).where(
+                    GaugeScan.characteristic_id == characteristic_id
+                )
+            ).one()
+        return int(seq or 0), float(position) if position is not None else -1.0
 
     def _store(self, current: StepPlan, gauge: str, scans: list[ScanRecord]) -> bool:
         try:

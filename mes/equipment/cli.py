@@ -147,12 +147,36 @@ def check(
             table.add_row(e.entry, e.node, e.status if e.ok else f"[bold]{e.status}[/bold]", e.detail)
         out.print(table)
         out.print(f"{unit}: state {report.state or report.state_error}")
+        _recipe_fits(line, unit)
         bad = sum(1 for e in report.entries if not e.ok)
         if not report.ok:
             raise EquipmentError(f"{unit}: {bad} profile entr{'y' if bad == 1 else 'ies'} wrong")
         out.print(f"{unit}: all {len(report.entries)} profile entries present")
 
     asyncio.run(go())
+
+
+def _recipe_fits(line: Line, unit: str) -> None:
+    """Which released recipes (MES_DATABASE_URL) the unit can run, with the scheduler's reasons."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mes.cli_common import database
+    from mes.db import session_scope
+    from mes.equipment.commission import recipes_for_unit
+
+    try:
+        with database() as engine, session_scope(engine) as session:
+            fits = recipes_for_unit(session, unit, line.profiles[unit])
+    except (SQLAlchemyError, MesError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        out.print(f"{unit}: released recipes not checked: {reason}")
+        return
+    if not fits:
+        out.print(f"{unit}: no released recipe has a {line.profiles[unit].equipment_class} step")
+    for fit in fits:
+        for index, name, why in fit.steps:
+            verdict = "can run" if why is None else f"cannot run: {why}"
+            out.print(f"{unit}: {fit.recipe} step {index} ({name}): {verdict}")
 
 
 def _setpoints(pairs: list[str]) -> dict[str, float]:
@@ -211,3 +235,36 @@ def run_job_command(
         out.print(f"{unit}: job {job_id} complete")
 
     asyncio.run(go())
+
+
+@equipment_app.command("browse")
+def browse_command(
+    endpoint: str = typer.Argument(..., help="opc.tcp://HOST:PORT[/path] of the machine."),
+    security: str = typer.Option(
+        "None", "--security", help="None, or Basic256Sha256:Sign / Basic256Sha256:SignAndEncrypt."
+    ),
+    certificate: Path | None = typer.Option(None, "--certificate", help="The MES's certificate."),
+    private_key: Path | None = typer.Option(None, "--private-key", help="The MES's private key."),
+    trust_dir: Path | None = typer.Option(None, "--trust-dir", help="Certificates of trusted servers."),
+    user: str | None = typer.Option(None, "--user", help="OPC UA user name."),
+    password_env: str | None = typer.Option(None, "--password-env", help="Variable holding the password."),
+) -> None:
+    """Print a draft profile (YAML) from the machine's address space; complete its TODOs."""
+    from pydantic import ValidationError
+
+    from mes.equipment.browse import browse_endpoint
+    from mes.equipment.profile import Security
+
+    policy, _, mode = security.partition(":")
+    try:
+        sec = Security.model_validate(
+            {"policy": policy, "mode": mode or "None", "certificate": certificate, "private_key": private_key,
+             "trust_dir": trust_dir, "user": user, "password_env": password_env}
+        )  # fmt: skip
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise MesError(f"--security {security}: {reason}") from exc
+    if not endpoint.startswith("opc.tcp://"):
+        raise MesError(f"{endpoint}: expected an endpoint opc.tcp://HOST:PORT")
+    text = asyncio.run(browse_endpoint(endpoint, sec, _password(password_env)))
+    print(text, end="")  # noqa: T201 - the draft is the command's output, meant for a file

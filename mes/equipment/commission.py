@@ -1,7 +1,8 @@
-"""``mes equipment check``: does a unit expose what its profile says?
+"""``mes equipment check``: does a unit expose what its profile says, and what can it run?
 
 Every profile entry is reported as present, missing, of the wrong data type or
-not writable, with the node it was looked for at.
+not writable, with the node it was looked for at; then each released recipe
+with steps of the unit's class, with the reasons the scheduler would not pick it.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from sqlmodel import Session
+
+from mes.equipment.capability import profile_can_run
 from mes.equipment.driver import UnitDriver
 from mes.equipment.errors import BadStatus, EquipmentError
-from mes.equipment.profile import PackMLState
+from mes.equipment.profile import PackMLState, Profile
 
 WRITABLE_PREFIXES = ("sp.", "job.", "cmd.")
 READ_ONLY = ("cmd.start_counter", "cmd.refused_counter")
@@ -81,7 +85,7 @@ async def _variable(driver: UnitDriver, key: str) -> EntryCheck:
 async def _methods(driver: UnitDriver) -> list[EntryCheck]:
     p = driver.profile
     names = list(p.commands.names.values()) if p.commands.style == "method" else []
-    names += [g.read_method for g in p.gauges.values()]
+    names += [g.read_method for g in p.ring_buffer_gauges().values()]
     names += [p.inject_fault] if p.inject_fault else []
     if "object" in driver.unresolved or driver.client is None:
         return [
@@ -109,3 +113,36 @@ async def check_unit(driver: UnitDriver) -> UnitCheck:
     except EquipmentError as exc:
         state, error = None, str(exc)
     return UnitCheck(driver.name, entries, state, error)
+
+
+@dataclass(frozen=True)
+class RecipeFit:
+    """Whether a unit can run the steps of its class in one released recipe, and why not."""
+
+    recipe: str  # name@version
+    steps: list[tuple[int, str, str | None]]  # (step index, step name, reason it cannot, or None)
+
+    @property
+    def ok(self) -> bool:
+        return all(reason is None for _, _, reason in self.steps)
+
+
+def recipes_for_unit(session: Session, unit: str, profile: Profile) -> list[RecipeFit]:
+    """Every released recipe with a step of the unit's class, step by step, with the reasons the
+    scheduler would give for not picking this unit (:func:`mes.equipment.capability.profile_can_run`)."""
+    from mes.recipes.models import RecipeStatus
+    from mes.recipes.service import list_recipes, stored_recipe
+
+    fits = []
+    for row in list_recipes(session):
+        if row.status != RecipeStatus.RELEASED:
+            continue
+        recipe = stored_recipe(row)
+        steps = [
+            (i, step.name, profile_can_run(profile, unit, step))
+            for i, step in enumerate(recipe.steps)
+            if step.equipment_class == profile.equipment_class
+        ]
+        if steps:
+            fits.append(RecipeFit(f"{row.name}@{row.version}", steps))
+    return fits

@@ -37,7 +37,7 @@ from mes.equipment.errors import (
     UnknownState,
 )
 from mes.equipment.link import Link
-from mes.equipment.profile import Command, PackMLState
+from mes.equipment.profile import Command, GaugeSpec, PackMLState, to_machine, to_mes
 
 __all__ = ["ScanRecord", "UnitDriver"]
 
@@ -103,15 +103,20 @@ class UnitDriver(Link):
         of the answer, never returned as a float."""
         names = names if names is not None else list(self.profile.process_values)
         raw = await self._read_many([f"pv.{n}" for n in names], "read process values")
-        return {n: v for n, r in zip(names, raw, strict=True) if (v := finite(r)) is not None}
+        pvs = self.profile.process_values
+        return {n: to_mes(pvs[n], v) for n, r in zip(names, raw, strict=True) if (v := finite(r)) is not None}
 
     async def read_setpoints(self) -> dict[str, float]:
         """The setpoints as the unit holds them; non-finite values are left out (see read_values)."""
         names = list(self.profile.setpoints)
         raw = await self._read_many([f"sp.{n}" for n in names], "read setpoints")
-        return {n: v for n, r in zip(names, raw, strict=True) if (v := finite(r)) is not None}
+        sps = self.profile.setpoints
+        return {n: to_mes(sps[n], v) for n, r in zip(names, raw, strict=True) if (v := finite(r)) is not None}
 
     async def last_seq(self, gauge: str) -> int:
+        """The gauge's last sequence number; 0 for a variable gauge (the MES numbers its samples from 1)."""
+        if gauge not in self.profile.ring_buffer_gauges():
+            return 0
         key = f"gauge.{gauge}.last_seq"
         raw = await self._read(key)
         seq = whole(raw)
@@ -123,7 +128,7 @@ class UnitDriver(Link):
         """Scans with ``seq >= from_seq`` still in the unit's ring buffer, oldest first. Lane
         values are passed on as read (NaN included: the quality layer counts them unmeasured);
         a scan whose position is not finite cannot be placed on the band and is left out."""
-        spec = self.profile.gauges[gauge]
+        spec = self._ring_buffer(gauge)
         obj = self._client().get_node(self._obj())
         method = f"{self.ns}:{spec.read_method}"
         args = (ua.Variant(from_seq, ua.VariantType.UInt64), ua.Variant(max_count, ua.VariantType.UInt32))
@@ -140,6 +145,12 @@ class UnitDriver(Link):
             if math.isfinite(flat[i + 1])
         ]
 
+    def _ring_buffer(self, gauge: str) -> GaugeSpec:
+        spec = self.profile.ring_buffer_gauges().get(gauge)
+        if spec is None:
+            raise NodeMismatch(f"{self.name}: gauge {gauge} of profile {self.profile.id} has no ring buffer")
+        return spec
+
     # --- writes ----------------------------------------------------------------------------------
 
     def check_setpoints(self, values: Mapping[str, float], recipe: Mapping[str, float] | None = None) -> None:
@@ -154,7 +165,13 @@ class UnitDriver(Link):
             if entry is None:
                 problems.append(f"{where}: profile {self.profile.id} has no such setpoint")
                 continue
-            problem = encoding_problem(value, entry.data_type)
+            problem = encoding_problem(value, "Double")  # a finite number at all?
+            if problem is None:
+                # The node holds the machine's unit: check the converted value against its type.
+                machine = to_machine(entry, value)
+                problem = encoding_problem(machine, entry.data_type)
+                if problem is not None and entry.scaled:
+                    problem = f"{value:g} {entry.unit} is {machine:g} {entry.machine_unit}: {problem}"
             if problem is not None:
                 encoding = True
                 problems.append(f"{where}: {problem}")
@@ -202,9 +219,13 @@ class UnitDriver(Link):
         self.check_setpoints(values, recipe)
         entries = {f"sp.{n}": str(self.profile.setpoints[n].data_type) for n in values}
         await self.check_writable(entries)
-        types = self.profile.setpoints
-        dvs = [encode(v, types[n].data_type, where=f"{self.name}:{n}") for n, v in values.items()]
+        dvs = [self._setpoint_datavalue(n, v) for n, v in values.items()]
         await self._write_many(list(entries), dvs, "write setpoints")
+
+    def _setpoint_datavalue(self, name: str, value: float) -> ua.DataValue:
+        """A setpoint checked in the MES's unit, converted to the machine's (profile scale/offset)."""
+        entry = self.profile.setpoints[name]
+        return encode(to_machine(entry, value), entry.data_type, where=f"{self.name}:{name}")
 
     async def write_job(self, job_id: str, product: str, length_m: float) -> None:
         """Write the job's id, product and roll length [m]. Every node is checked (resolved,
@@ -213,9 +234,11 @@ class UnitDriver(Link):
         that fails part-way raises (:class:`BadStatus`, :class:`ConnectionLost`) — the caller
         must then not Start: the unit may hold a mix of this job and the last one."""
         job = self.profile.job
-        keys = {"job.id": job.id, "job.product": job.product, "job.length_m": job.length_m}
+        keys = {"job.id": job.id, "job.length_m": job.length_m}
+        values: dict[str, Any] = {"job.id": job_id, "job.length_m": to_machine(job.length_m, length_m)}
+        if job.product is not None:  # a machine without a product id is not told one
+            keys["job.product"], values["job.product"] = job.product, product
         await self.check_writable({k: str(v.data_type) for k, v in keys.items()})
-        values: dict[str, Any] = {"job.id": job_id, "job.product": product, "job.length_m": length_m}
         dvs = [encode(values[k], v.data_type, where=f"{self.name}:{k}") for k, v in keys.items()]
         await self._write_many(list(keys), dvs, "write job")
 

@@ -144,9 +144,10 @@ class Link:
         refs: dict[str, NodeRef] = {
             "state": p.state,
             "job.id": p.job.id,
-            "job.product": p.job.product,
             "job.length_m": p.job.length_m,
         }
+        if p.job.product is not None:  # a machine without a product id is not told one
+            refs["job.product"] = p.job.product
         if p.start_counts is not None:
             refs["start_counts"] = p.start_counts
         if p.commands.start_counter is not None:
@@ -160,8 +161,10 @@ class Link:
             )
         refs.update({f"sp.{k}": v for k, v in p.setpoints.items()})
         refs.update({f"pv.{k}": v for k, v in p.process_values.items()})
-        for gid, gauge in p.gauges.items():
-            refs[f"gauge.{gid}.last_seq"], refs[f"gauge.{gid}.latest"] = gauge.last_seq, gauge.latest
+        for gid, ring in p.ring_buffer_gauges().items():
+            refs[f"gauge.{gid}.last_seq"], refs[f"gauge.{gid}.latest"] = ring.last_seq, ring.latest
+        for gid, live in p.variable_gauges().items():
+            refs[f"gauge.{gid}.value"] = live.value
         return refs
 
     async def _resolve(self) -> None:

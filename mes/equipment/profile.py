@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from mes.equipment.classes import SETPOINT_MODELS, setpoint_limits
 from mes.equipment.errors import ProfileError
@@ -81,6 +81,7 @@ class DataType(enum.StrEnum):
 
 NUMERIC = frozenset(DataType) - {DataType.BOOLEAN, DataType.STRING}
 INTEGERS = NUMERIC - {DataType.FLOAT, DataType.DOUBLE}
+MAX_NUMERIC_NODE_ID = 4_294_967_295  # OPC UA numeric identifiers are UInt32
 
 
 class NodeRef(Strict):
@@ -101,8 +102,60 @@ class NodeRef(Strict):
 
 
 class Variable(NodeRef):
+    """A variable node. ``unit`` is the MES's unit; a machine that counts in another unit names it in
+    ``machine_unit`` and gives ``scale``/``offset``: MES value = machine value × scale + offset."""
+
     data_type: DataType
     unit: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    machine_unit: str = ""
+
+    @field_validator("scale")
+    @classmethod
+    def _nonzero(cls, scale: float) -> float:
+        if scale == 0:
+            raise ValueError("scale 0 would map every machine value to the offset")
+        return scale
+
+    @property
+    def scaled(self) -> bool:
+        return self.scale != 1.0 or self.offset != 0.0
+
+
+def to_mes(entry: Variable, machine_value: float) -> float:
+    """A value read from the machine, in the MES's unit (``entry.unit``): machine × scale + offset."""
+    if not entry.scaled:
+        return float(machine_value)
+    return float(machine_value) * entry.scale + entry.offset
+
+
+def to_machine(entry: Variable, mes_value: float) -> float:
+    """A value in the MES's unit converted for writing to the machine (``entry.machine_unit``).
+
+    For an integer data type a result within rounding error of a whole number is
+    made whole (0.1-unit counts: 123.4 → 1234, not 1233.9999…); anything else is
+    returned as is, so the driver's whole-number check still refuses it.
+    """
+    if not entry.scaled:
+        return float(mes_value)
+    value = (float(mes_value) - entry.offset) / entry.scale
+    if entry.data_type in INTEGERS and abs(value - round(value)) <= 1e-9 * max(1.0, abs(value)):
+        return float(round(value))
+    return value
+
+
+# Range of each numeric data type in machine units (Float: its largest finite value).
+DATA_TYPE_RANGE: dict[DataType, tuple[float, float]] = {
+    DataType.INT16: (-(2**15), 2**15 - 1),
+    DataType.UINT16: (0, 2**16 - 1),
+    DataType.INT32: (-(2**31), 2**31 - 1),
+    DataType.UINT32: (0, 2**32 - 1),
+    DataType.INT64: (-(2**63), 2**63 - 1),
+    DataType.UINT64: (0, 2**64 - 1),
+    DataType.FLOAT: (-3.4028234663852886e38, 3.4028234663852886e38),
+    DataType.DOUBLE: (-1.7976931348623157e308, 1.7976931348623157e308),
+}
 
 
 class SetpointEntry(Variable):
@@ -140,8 +193,10 @@ class PackTagsCommands(CommandsBase):
 
 
 class GaugeSpec(Strict):
-    """An inline gauge: latest scan, last sequence number, and a ring buffer read by method."""
+    """An inline gauge with a ring buffer: latest scan, last sequence number, and a
+    ``ReadScans(fromSeq, maxCount)`` method for lossless backfill (the better way, where a machine has it)."""
 
+    kind: Literal["ring_buffer"] = "ring_buffer"
     characteristic: CharacteristicName
     unit: str
     lanes: int = Field(ge=1, le=64)
@@ -151,9 +206,51 @@ class GaugeSpec(Strict):
     read_method: str = Field(min_length=1, description="browse name of ReadScans(fromSeq, maxCount)")
 
 
+class VariableGauge(Strict):
+    """A gauge that is a plain variable (a scalar or an array of lanes), sampled by subscription.
+
+    The MES numbers the samples itself and positions each one by the process
+    value ``position`` (web position, m) or, when the machine has none, by
+    ``speed`` (m/min) × time since the job started. A sample the MES did not see
+    (queue overflow, link loss, collector restart) is a gap in the stored
+    positions, never a made-up value.
+    """
+
+    kind: Literal["variable"]
+    characteristic: CharacteristicName
+    unit: str
+    lanes: int = Field(ge=1, le=64)
+    pitch_m: float = Field(gt=0, le=10, description="web length one sample stands for [m]")
+    value: Variable = Field(
+        description="Double/Float, scalar (one lane) or array; scale applies to each lane"
+    )
+    first_lane: int = Field(0, ge=0, le=1024, description="array index of lane 1 (a header may come first)")
+    position: str | None = Field(None, description="process value giving the web position [m]")
+    speed: str | None = Field(None, description="process value giving the web speed [m/min]")
+    sampling_ms: float = Field(100, ge=1, le=60_000, description="subscription sampling interval [ms]")
+    queue_size: int = Field(100, ge=1, le=100_000, description="server-side queue per sampling interval")
+
+    @model_validator(mode="after")
+    def _positioned(self) -> VariableGauge:
+        if (self.position is None) == (self.speed is None):
+            raise ValueError("give exactly one of position (a process value in m) or speed (m/min)")
+        return self
+
+
+def _gauge_kind(raw: Any) -> str:
+    kind = raw.get("kind", "ring_buffer") if isinstance(raw, dict) else getattr(raw, "kind", "ring_buffer")
+    return kind if kind in ("ring_buffer", "variable") else "ring_buffer"
+
+
+Gauge = Annotated[
+    Annotated[GaugeSpec, Tag("ring_buffer")] | Annotated[VariableGauge, Tag("variable")],
+    Discriminator(_gauge_kind),
+]
+
+
 class Job(Strict):
     id: Variable
-    product: Variable
+    product: Variable | None = Field(None, description="absent: the machine has no product id; not written")
     length_m: Variable
 
 
@@ -170,8 +267,24 @@ class Profile(Strict):
     inject_fault: str | None = Field(None, description="simulators: browse name of InjectFault(spec)")
     commands: Annotated[MethodCommands | PackTagsCommands, Field(discriminator="style")]
     setpoints: dict[str, SetpointEntry]
+    absent_setpoints: list[str] = Field(
+        default_factory=list, description="class setpoints this machine does not have: never scheduled"
+    )
     process_values: dict[str, Variable] = Field(default_factory=dict)
-    gauges: dict[str, GaugeSpec] = Field(default_factory=dict)
+    gauges: dict[str, Gauge] = Field(default_factory=dict)
+
+    @field_validator("vendor")
+    @classmethod
+    def _not_a_draft(cls, vendor: str) -> str:
+        if vendor.startswith("TODO"):
+            raise ValueError("a draft's TODO: name the vendor")
+        return vendor
+
+    def ring_buffer_gauges(self) -> dict[str, GaugeSpec]:
+        return {k: g for k, g in self.gauges.items() if isinstance(g, GaugeSpec)}
+
+    def variable_gauges(self) -> dict[str, VariableGauge]:
+        return {k: g for k, g in self.gauges.items() if isinstance(g, VariableGauge)}
 
     def state_name(self, number: int) -> PackMLState | None:
         for state, value in self.state_numbers.items():
@@ -202,7 +315,10 @@ def _profile_checks(profile: Profile) -> list[tuple[Loc, str]]:
             )
         if entry.data_type not in NUMERIC:
             found.append(((*loc, "data_type"), f"a setpoint is numeric, not {entry.data_type}"))
-    missing = [n for n, f in known.items() if f.is_required() and n not in profile.setpoints]
+    absent = set(profile.absent_setpoints)
+    missing = [
+        n for n, f in known.items() if f.is_required() and n not in profile.setpoints and n not in absent
+    ]
     if missing:
         found.append((("setpoints",), f"missing setpoints of a {cls}: {', '.join(missing)}"))
     numbers = list(profile.state_numbers.values())
@@ -211,63 +327,19 @@ def _profile_checks(profile: Profile) -> list[tuple[Loc, str]]:
     if profile.state.data_type not in NUMERIC:
         found.append((("state", "data_type"), "the state variable is an integer"))
     for key in ("id", "product"):
-        if getattr(profile.job, key).data_type != DataType.STRING:
+        job_entry = getattr(profile.job, key)
+        if job_entry is not None and job_entry.data_type != DataType.STRING:
             found.append((("job", key, "data_type"), "job id and product are String"))
     for key in ("start_counter", "refused_counter"):
         counter = getattr(profile.commands, key)
         if counter is not None and counter.data_type not in INTEGERS:
             found.append((("commands", key, "data_type"), "a counter is an integer type"))
-    for gauge_id, gauge in profile.gauges.items():
+    for gauge_id, gauge in profile.ring_buffer_gauges().items():
         if gauge.latest.data_type != DataType.DOUBLE or gauge.last_seq.data_type not in NUMERIC:
             found.append((("gauges", gauge_id), "latest is Double[] and last_seq an integer"))
-    return found
+    from mes.equipment.profile_checks import entry_checks  # it reads this module's models
 
-
-class Security(Strict):
-    policy: Literal["None", "Basic256Sha256"] = "None"
-    mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
-    certificate: Path | None = Field(None, description="the MES's certificate (DER or PEM)")
-    private_key: Path | None = None
-    trust_dir: Path | None = Field(None, description="certificates of the servers the MES trusts")
-    server_certificate: Path | None = Field(None, description="the unit's certificate (simulators serve it)")
-    server_private_key: Path | None = None
-    user: str | None = None
-    password_env: str | None = Field(
-        None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="variable holding the password"
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Security:
-        if (self.policy == "None") != (self.mode == "None"):
-            raise ValueError("policy None goes with mode None; Basic256Sha256 with Sign or SignAndEncrypt")
-        if self.policy != "None" and not (self.certificate and self.private_key and self.trust_dir):
-            raise ValueError("a secured link needs certificate, private_key and trust_dir")
-        if (self.user is None) != (self.password_env is None):
-            raise ValueError("user and password_env go together")
-        return self
-
-
-class UnitConfig(Strict):
-    name: Identifier
-    equipment_class: EquipmentClass
-    endpoint: str = Field(pattern=r"^opc\.tcp://[^/\s]+:\d+(/\S*)?$")
-    profile: Path
-    security: Security = Field(default_factory=Security)
-
-
-class LineConfig(Strict):
-    line: Identifier
-    units: list[UnitConfig] = Field(min_length=1)
-
-
-def _line_checks(line: LineConfig) -> list[tuple[Loc, str]]:
-    found: list[tuple[Loc, str]] = []
-    seen: dict[str, int] = {}
-    for i, unit in enumerate(line.units):
-        for key, value in (("name", unit.name), ("endpoint", unit.endpoint)):
-            if f"{key}:{value}" in seen:
-                found.append((("units", i, key), f"{key} {value} is used twice"))
-            seen[f"{key}:{value}"] = i
+    found.extend(entry_checks(profile))
     return found
 
 
@@ -286,52 +358,9 @@ def load_profile(path: Path) -> Profile:
     return profile
 
 
-class Line:
-    """A loaded line file: its units, each with its profile; paths resolved against the file."""
-
-    def __init__(self, path: Path, config: LineConfig) -> None:
-        self.path = path
-        self.config = config
-        base = path.parent
-        self.units = {u.name: _resolved(u, base) for u in config.units}
-        self.profiles: dict[str, Profile] = {}
-        for name, unit in self.units.items():
-            profile = load_profile(unit.profile)
-            if profile.equipment_class != unit.equipment_class:
-                raise ProfileError(
-                    f"{path}: unit {name} is a {unit.equipment_class} but profile {unit.profile} "
-                    f"is for a {profile.equipment_class}"
-                )
-            self.profiles[name] = profile
-
-    def unit(self, name: str) -> UnitConfig:
-        if name not in self.units:
-            raise ProfileError(f"{self.path}: no unit {name!r}; the line has {', '.join(self.units)}")
-        return self.units[name]
-
-
-def _resolved(unit: UnitConfig, base: Path) -> UnitConfig:
-    def fix(p: Path | None) -> Path | None:
-        return None if p is None else (p if p.is_absolute() else base / p)
-
-    sec = unit.security
-    security = sec.model_copy(
-        update={
-            k: fix(getattr(sec, k))
-            for k in ("certificate", "private_key", "trust_dir", "server_certificate", "server_private_key")
-        }
-    )
-    return unit.model_copy(update={"profile": fix(unit.profile), "security": security})
-
-
-def load_line(path: Path) -> Line:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProfileError(
-            f"{path}: cannot read line file: {exc.strerror} (set MES_LINE_CONFIG or --line)"
-        ) from exc
-    config, issues = validate_document(raw, str(path), LineConfig, semantic=_line_checks)
-    if config is None:
-        raise _raise(issues, f"line file {path}")
-    return Line(path, config)
+# Line files live in mes.equipment.line; their names stay importable from here.
+from mes.equipment.line import Line as Line  # noqa: E402
+from mes.equipment.line import LineConfig as LineConfig  # noqa: E402
+from mes.equipment.line import Security as Security  # noqa: E402
+from mes.equipment.line import UnitConfig as UnitConfig  # noqa: E402
+from mes.equipment.line import load_line as load_line  # noqa: E402

@@ -247,11 +247,14 @@ def schedule(session: Session, line: Line, holder: str = "scheduler") -> list[En
     return out
 
 
-def plan(session: Session, step_run_id: int, *, lock: bool = True) -> StepPlan | None:
-    """Read a step and everything needed to drive it; None when it is not active."""
+def plan(
+    session: Session, step_run_id: int, *, lock: bool = True, active_only: bool = True
+) -> StepPlan | None:
+    """Read a step and everything needed to drive it; None when it is not active (unless ``active_only``
+    is False: the collector still stores what a held step's machine goes on measuring)."""
     query = select(StepRun).where(StepRun.id == step_run_id)
     step = session.exec(query.with_for_update() if lock else query).first()
-    if step is None or step.state not in ACTIVE or step.equipment_unit_id is None:
+    if step is None or (active_only and step.state not in ACTIVE) or step.equipment_unit_id is None:
         return None
     lot = session.get(Lot, step.lot_id)
     unit = session.get(EquipmentUnit, step.equipment_unit_id)

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from mes.audit.service import record
 from mes.auth.service import get_user
 from mes.base import pk, utcnow
+from mes.equipment.capability import profile_can_run
 from mes.equipment.models import EquipmentClass
 from mes.equipment.profile import Line
 from mes.lots.errors import LotNotFound, OrderRefused
@@ -37,25 +38,9 @@ def _stamp(prefix: str) -> str:
 
 
 def unit_can_run(line: Line, unit: str, step: SputterStep | CoaterStep | WinderStep) -> str | None:
-    """Why ``unit`` cannot run ``step`` (None when it can): class, gauges, lanes, units, setpoint limits."""
-    profile = line.profiles[unit]
-    if profile.equipment_class != step.equipment_class:
-        return f"{unit} is a {profile.equipment_class}"
-    chars = step.inspection if isinstance(step, WinderStep) else step.layer.characteristics
-    for char in chars:
-        gauge = profile.gauges.get(char.gauge)
-        if gauge is None:
-            return f"{unit} has no gauge {char.gauge!r} for {char.name}"
-        if gauge.lanes != char.lanes or gauge.unit != char.unit.value or gauge.characteristic != char.name:
-            return (
-                f"{unit}'s gauge {char.gauge} measures {gauge.characteristic} in {gauge.unit} over "
-                f"{gauge.lanes} lanes; the recipe wants {char.name} in {char.unit} over {char.lanes}"
-            )
-    for name, value in step.setpoints.model_dump(exclude_none=True).items():
-        entry = profile.setpoints.get(name)
-        if entry is None or not entry.min <= float(value) <= entry.max:
-            return f"{unit} cannot set {name}={value}"
-    return None
+    """Why ``unit`` cannot run ``step`` (None when it can): class, gauges, lanes, units, setpoints and
+    their limits, setpoints the profile declares absent (see :mod:`mes.equipment.capability`)."""
+    return profile_can_run(line.profiles[unit], unit, step)
 
 
 def create_order(

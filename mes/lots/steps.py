@@ -47,6 +47,7 @@ RUNNING_STATES = {
     S.SUSPENDED,
     S.UNSUSPENDING,
 }
+VARIABLE_GAUGE_SETTLE_S = 1.0  # > the collector's poll (0.2 s) + a batch store
 
 
 @dataclass
@@ -68,6 +69,15 @@ async def _read_range(driver: UnitDriver, gauge: str, low: int, high: int) -> li
         scans.extend(batch)
         nxt = batch[-1].seq + 1
     return scans
+
+
+async def _settle_variable_gauges(driver: UnitDriver, plan: StepPlan) -> None:
+    """A variable gauge has no history to backfill from: completion records what the collector
+    stored. Give its last samples (in flight in the subscription, the collector's poll and its
+    batch) a bounded moment to land before the layer closes; later ones stay a gap at the roll's end."""
+    gauges = [g for gid, g in driver.profile.variable_gauges().items() if gid in plan.gauges]
+    if gauges:
+        await asyncio.sleep(VARIABLE_GAUGE_SETTLE_S + 2 * max(g.sampling_ms for g in gauges) / 1000)
 
 
 async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Observation:
@@ -96,6 +106,7 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
             )
         if state == S.COMPLETE or (state == S.IDLE and plan.started_at_unix is not None):
             # Idle with our job id: it completed and was reset by an earlier move whose record was lost.
+            await _settle_variable_gauges(driver, plan)
             end = {g: await driver.last_seq(g) for g in plan.gauges}
             start = plan.gauge_seq_start or {}
             scans = {g: await _read_range(driver, g, start.get(g, 0), end[g]) for g in plan.gauges}

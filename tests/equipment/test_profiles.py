@@ -84,3 +84,102 @@ def test_secure_example_line_passes_the_production_check() -> None:
     settings = load_settings(environment="production", secret_key="a-real-secret-value", line_config=line,
                              database_url="postgresql://mes@db/mes")  # fmt: skip
     assert settings.is_production
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    return str(info.value).splitlines()[1:]
+
+
+def test_every_entry_problem_at_once_with_its_position(tmp_path: Path) -> None:
+    text = (PROFILES / "packml-sputter.yaml").read_text()
+    lines = text.splitlines()
+    # three mistakes: a UInt16 setpoint whose min is below 0, a numeric node id above UInt32 and two
+    # entries on one node; each is reported at its own line, in one go
+    passes = next(i for i, line in enumerate(lines) if line.startswith("  passes:"))
+    lines[passes] = lines[passes].replace("min: 1,", "min: -5,").replace("max: 50", "max: 20")
+    state = next(i for i, line in enumerate(lines) if line.startswith("state:"))
+    lines[state] = "state: {node: i=4294967296, data_type: Int32}"
+    temp = next(i for i, line in enumerate(lines) if line.startswith("  substrate_temp_c:"))
+    power_node = lines[next(i for i, line in enumerate(lines) if line.startswith("  power_w:"))].split(",")[0]
+    node = power_node.split("node: ")[1]
+    lines[temp] = lines[temp].replace(lines[temp].split(",")[0].split("node: ")[1], node)
+    path = tmp_path / "p.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    problems = _problems(path)
+    assert (
+        f"{path}:{state + 1}:15: state.node: numeric node id 4294967296 is above 4294967295 (UInt32)"
+        in problems
+    )
+    assert (
+        f"{path}:{passes + 1}:81: setpoints.passes.min: min -5 is outside the UInt16 range 0–65535"
+        in problems
+    )
+    assert any(
+        p.startswith(f"{path}:{passes + 1}:81: setpoints.passes.min: a profile may narrow") for p in problems
+    ), problems
+    assert any(
+        p.startswith(f"{path}:{temp + 1}:") and f"node {node} is already used by setpoints.power_w" in p
+        for p in problems
+    ), problems
+    assert len(problems) == 4, problems
+
+
+def test_numeric_node_id_above_uint32_is_a_profile_error(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "state: {node: s=Sputter.Status.StateCurrent,", "state: {node: i=99999999999,")
+    (problem,) = _problems(path)
+    assert problem.startswith(f"{path}:")
+    assert "state.node" in problem
+    assert "numeric node id 99999999999 is above 4294967295" in problem
+
+
+def test_scaled_limits_are_checked_in_the_machine_data_type(tmp_path: Path) -> None:
+    # power in kW on a UInt16 node: 6000 W is 6 kW, fine; in mW it would be 6,000,000: too big
+    old = "power_w: {node: s=Sputter.Setpoints.Power, data_type: Float, unit: W, min: 10, max: 6000}"
+    mw = "power_w: {node: s=Sputter.Setpoints.Power, data_type: UInt16, unit: W, min: 10, max: 6000, scale: 0.001, machine_unit: mW}"
+    (problem,) = _problems(_broken(tmp_path, old, mw))
+    assert (
+        "setpoints.power_w.max: max 6000 W (machine 6e+06 mW) is outside the UInt16 range 0–65535" in problem
+    )
+    kw = "power_w: {node: s=Sputter.Setpoints.Power, data_type: UInt16, unit: W, min: 10, max: 6000, scale: 1000}"
+    (problem,) = _problems(_broken(tmp_path, old, kw))
+    assert "setpoints.power_w.machine_unit: a scaled entry names the machine's unit" in problem
+
+
+def test_absent_setpoints_and_optional_product(tmp_path: Path) -> None:
+    old = "  ar_flow_sccm: {path: Line/Coater/Recipe/ArgonSccm, data_type: Double, unit: sccm, min: 0, max: 400}\n"
+    path = _broken(tmp_path, old, "", "vendor-b-sputter.yaml")
+    assert "missing setpoints of a sputter: ar_flow_sccm" in "\n".join(_problems(path))
+    text = path.read_text().replace("setpoints:\n", "absent_setpoints: [ar_flow_sccm]\nsetpoints:\n", 1)
+    text = text.replace(
+        "  product: {path: Line/Coater/PackTags/Command/Product/ProductId, data_type: String}\n", ""
+    )
+    path.write_text(text)
+    profile = load_profile(path)
+    assert profile.absent_setpoints == ["ar_flow_sccm"]
+    assert profile.job.product is None
+    path.write_text(text.replace("[ar_flow_sccm]", "[ar_flow_sccm, power_w, voltage_v]"))
+    problems = "\n".join(_problems(path))
+    assert "absent_setpoints[1]: power_w is both a setpoint and absent" in problems
+    assert "absent_setpoints[2]: sputter has no setpoint 'voltage_v'" in problems
+
+
+def test_variable_gauge_needs_a_position_or_a_speed(tmp_path: Path) -> None:
+    text = (PROFILES / "packml-coater.yaml").read_text().split("gauges:")[0]
+    gauge = (
+        "gauges:\n  beta:\n    kind: variable\n    characteristic: coat_weight\n    unit: mg_cm2\n"
+        "    lanes: 6\n    pitch_m: 0.02\n    value: {node: s=Coater.Gauges.Beta.Latest, data_type: Double}\n"
+        "    first_lane: 3\n"
+    )
+    path = tmp_path / "v.yaml"
+    path.write_text(text + gauge + "    position: odometer_m\n")
+    (problem,) = _problems(path)
+    assert "gauges.beta.position: no process value 'odometer_m'" in problem
+    path.write_text(text + gauge)
+    (problem,) = _problems(path)
+    assert "give exactly one of position" in problem
+    path.write_text(text + gauge + "    position: position_m\n")
+    profile = load_profile(path)
+    assert list(profile.variable_gauges()) == ["beta"]
+    assert profile.ring_buffer_gauges() == {}

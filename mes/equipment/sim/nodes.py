@@ -15,7 +15,7 @@ from typing import Any
 from asyncua import Node, Server, ua
 
 from mes.equipment.encoding import INTEGER_RANGES
-from mes.equipment.profile import NodeRef, Profile, Variable
+from mes.equipment.profile import NodeRef, Profile, Variable, VariableGauge, to_machine
 
 MethodCallback = Callable[..., Awaitable[Any]]
 
@@ -123,7 +123,8 @@ async def build(
     unit = await space.object_node(profile.object)
     await space.variable("state", profile.state, initial_state, writable=False)
     await space.variable("job.id", profile.job.id, "", writable=True)
-    await space.variable("job.product", profile.job.product, "", writable=True)
+    if profile.job.product is not None:
+        await space.variable("job.product", profile.job.product, "", writable=True)
     await space.variable("job.length_m", profile.job.length_m, 0.0, writable=True)
     if profile.start_counts is not None:
         await space.variable("start_counts", profile.start_counts, "{}", writable=False)
@@ -136,14 +137,33 @@ async def build(
         await space.variable("cmd.cntrl_cmd", profile.commands.cntrl_cmd, 0, writable=True)
         await space.variable("cmd.change_request", profile.commands.change_request, False, writable=True)
     for name, entry in profile.setpoints.items():
-        await space.variable(f"sp.{name}", entry, _initial(entry.min, entry.data_type), writable=True)
+        await space.variable(
+            f"sp.{name}", entry, _initial(to_machine(entry, entry.min), entry.data_type), writable=True
+        )
     for name, pv in profile.process_values.items():
         await space.variable(
             f"pv.{name}", pv, 0.0 if pv.data_type in ("Float", "Double") else 0, writable=False
         )
-    for gauge_id, gauge in profile.gauges.items():
+    for gauge_id, gauge in profile.ring_buffer_gauges().items():
         await space.variable(f"gauge.{gauge_id}.last_seq", gauge.last_seq, 0, writable=False)
         await space.variable(f"gauge.{gauge_id}.latest", gauge.latest, [], writable=False, array=True)
+    for gauge_id, vgauge in profile.variable_gauges().items():  # a live variable, no history
+        scalar = vgauge.lanes == 1 and vgauge.first_lane == 0
+        await space.variable(f"gauge.{gauge_id}.value", vgauge.value, 0.0 if scalar else [], writable=False,
+                             array=not scalar)  # fmt: skip
     for name, (callback, inputs, outputs) in methods.items():
         await space.method(unit, name, callback, inputs, outputs)
     return space
+
+
+def variable_gauge_value(
+    gauge: VariableGauge, scan: tuple[int, float, float, list[float]]
+) -> tuple[Any, bool]:
+    """What a gauge without history shows for its newest scan: the lanes in the machine's unit, after a
+    header (seq, position, time) when the profile says lane 1 is further on; (value, is an array)."""
+    seq, pos, t, values = scan
+    lanes = [to_machine(gauge.value, v) for v in values]
+    if gauge.lanes == 1 and gauge.first_lane == 0:
+        return lanes[0], False
+    head = [float(seq), pos, t][: gauge.first_lane]
+    return head + [0.0] * (gauge.first_lane - len(head)) + lanes, True

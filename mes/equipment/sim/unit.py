@@ -20,7 +20,7 @@ from typing import Any
 
 from asyncua import Server, ua
 
-from mes.equipment.profile import Command, PackMLState, Profile, Security
+from mes.equipment.profile import Command, PackMLState, Profile, Security, to_machine, to_mes
 from mes.equipment.sim import nodes
 from mes.equipment.sim.faults import Fault, parse_fault
 from mes.equipment.sim.node_faults import NodeFaults
@@ -92,7 +92,7 @@ class SimUnit(NodeFaults):
         if self.profile.commands.style == "method":
             for command, browse_name in self.profile.commands.names.items():
                 methods[browse_name] = (self._method_for(command), [], [])
-        for gauge_id, gauge in self.profile.gauges.items():
+        for gauge_id, gauge in self.profile.ring_buffer_gauges().items():
             methods[gauge.read_method] = (
                 self._reader_for(gauge_id),
                 [ua.VariantType.UInt64, ua.VariantType.UInt32],
@@ -115,11 +115,13 @@ class SimUnit(NodeFaults):
         if not self.job:
             return
         await self._write("job.id", self.job["id"], self.profile.job.id.data_type)
-        await self._write("job.product", self.job["product"], self.profile.job.product.data_type)
-        await self._write("job.length_m", float(self.job["length_m"]), self.profile.job.length_m.data_type)
+        if self.profile.job.product is not None:
+            await self._write("job.product", self.job["product"], self.profile.job.product.data_type)
+        length = self.profile.job.length_m
+        await self._write("job.length_m", to_machine(length, float(self.job["length_m"])), length.data_type)
         for name, value in self.job.get("setpoints", {}).items():
             entry = self.profile.setpoints[name]
-            await self._write(f"sp.{name}", _cast(value, entry.data_type), entry.data_type)
+            await self._write(f"sp.{name}", _cast(to_machine(entry, value), entry.data_type), entry.data_type)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -208,11 +210,14 @@ class SimUnit(NodeFaults):
         await self._publish_all()
 
     def _begin_job(self, job_id: str) -> None:
-        setpoints = {name: float(self._read(f"sp.{name}")) for name in self.profile.setpoints}
+        # The machine counts in its own units (a kW display): its physics works in the MES's.
+        setpoints = {
+            name: to_mes(sp, self._read(f"sp.{name}")) for name, sp in self.profile.setpoints.items()
+        }
         self.job = {
             "id": job_id,
-            "product": str(self._read("job.product") or ""),
-            "length_m": float(self._read("job.length_m") or 0.0),
+            "product": str(self._read("job.product") or "") if self.profile.job.product is not None else "",
+            "length_m": to_mes(self.profile.job.length_m, self._read("job.length_m") or 0.0),
             "setpoints": setpoints,
         }
         self.position_m = 0.0
@@ -372,8 +377,9 @@ class SimUnit(NodeFaults):
         if self.process is not None:
             for name, value in self.process.process_values(self.position_m).items():
                 if name in profile.process_values:
-                    await self._write(f"pv.{name}", _cast(value, profile.process_values[name].data_type))
-        for gauge_id, gauge in profile.gauges.items():
+                    pv = profile.process_values[name]
+                    await self._write(f"pv.{name}", _cast(to_machine(pv, value), pv.data_type))
+        for gauge_id, gauge in profile.ring_buffer_gauges().items():
             await self._write(
                 f"gauge.{gauge_id}.last_seq", self.next_seq[gauge_id] - 1, gauge.last_seq.data_type
             )
@@ -383,6 +389,11 @@ class SimUnit(NodeFaults):
                 await self._write(
                     f"gauge.{gauge_id}.latest", [float(seq), pos, t, *values], "Double", array=True
                 )
+        for gauge_id, vgauge in profile.variable_gauges().items():
+            scans = (new_scans or {}).get(gauge_id)
+            if scans:
+                value, array = nodes.variable_gauge_value(vgauge, scans[-1])
+                await self._write(f"gauge.{gauge_id}.value", value, vgauge.value.data_type, array=array)
 
 
 def _value(arg: Any) -> Any:

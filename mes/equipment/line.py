@@ -1,0 +1,129 @@
+"""Line files: the units of a line, each with its endpoint, profile and security.
+
+Paths in a line file are resolved against the file; every unit's profile is
+loaded (and must be of the unit's class) when the line is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mes.equipment.errors import ProfileError
+from mes.equipment.models import EquipmentClass
+from mes.recipes.schema import Identifier
+from mes.yamldoc import Issue, Loc, validate_document
+
+if TYPE_CHECKING:
+    from mes.equipment.profile import Profile
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Security(Strict):
+    policy: Literal["None", "Basic256Sha256"] = "None"
+    mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    certificate: Path | None = Field(None, description="the MES's certificate (DER or PEM)")
+    private_key: Path | None = None
+    trust_dir: Path | None = Field(None, description="certificates of the servers the MES trusts")
+    server_certificate: Path | None = Field(None, description="the unit's certificate (simulators serve it)")
+    server_private_key: Path | None = None
+    user: str | None = None
+    password_env: str | None = Field(
+        None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="variable holding the password"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Security:
+        if (self.policy == "None") != (self.mode == "None"):
+            raise ValueError("policy None goes with mode None; Basic256Sha256 with Sign or SignAndEncrypt")
+        if self.policy != "None" and not (self.certificate and self.private_key and self.trust_dir):
+            raise ValueError("a secured link needs certificate, private_key and trust_dir")
+        if (self.user is None) != (self.password_env is None):
+            raise ValueError("user and password_env go together")
+        return self
+
+
+class UnitConfig(Strict):
+    name: Identifier
+    equipment_class: EquipmentClass
+    endpoint: str = Field(pattern=r"^opc\.tcp://[^/\s]+:\d+(/\S*)?$")
+    profile: Path
+    security: Security = Field(default_factory=Security)
+
+
+class LineConfig(Strict):
+    line: Identifier
+    units: list[UnitConfig] = Field(min_length=1)
+
+
+def _line_checks(line: LineConfig) -> list[tuple[Loc, str]]:
+    found: list[tuple[Loc, str]] = []
+    seen: dict[str, int] = {}
+    for i, unit in enumerate(line.units):
+        for key, value in (("name", unit.name), ("endpoint", unit.endpoint)):
+            if f"{key}:{value}" in seen:
+                found.append((("units", i, key), f"{key} {value} is used twice"))
+            seen[f"{key}:{value}"] = i
+    return found
+
+
+def _raise(issues: list[Issue], what: str) -> ProfileError:
+    return ProfileError(f"{what} is invalid:\n" + "\n".join(str(i) for i in issues))
+
+
+class Line:
+    """A loaded line file: its units, each with its profile; paths resolved against the file."""
+
+    def __init__(self, path: Path, config: LineConfig) -> None:
+        self.path = path
+        self.config = config
+        base = path.parent
+        self.units = {u.name: _resolved(u, base) for u in config.units}
+        from mes.equipment.profile import load_profile  # profiles import this module
+
+        self.profiles: dict[str, Profile] = {}
+        for name, unit in self.units.items():
+            profile = load_profile(unit.profile)
+            if profile.equipment_class != unit.equipment_class:
+                raise ProfileError(
+                    f"{path}: unit {name} is a {unit.equipment_class} but profile {unit.profile} "
+                    f"is for a {profile.equipment_class}"
+                )
+            self.profiles[name] = profile
+
+    def unit(self, name: str) -> UnitConfig:
+        if name not in self.units:
+            raise ProfileError(f"{self.path}: no unit {name!r}; the line has {', '.join(self.units)}")
+        return self.units[name]
+
+
+def _resolved(unit: UnitConfig, base: Path) -> UnitConfig:
+    def fix(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else base / p)
+
+    sec = unit.security
+    security = sec.model_copy(
+        update={
+            k: fix(getattr(sec, k))
+            for k in ("certificate", "private_key", "trust_dir", "server_certificate", "server_private_key")
+        }
+    )
+    return unit.model_copy(update={"profile": fix(unit.profile), "security": security})
+
+
+def load_line(path: Path) -> Line:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(
+            f"{path}: cannot read line file: {exc.strerror} (set MES_LINE_CONFIG or --line)"
+        ) from exc
+    config, issues = validate_document(raw, str(path), LineConfig, semantic=_line_checks)
+    if config is None:
+        raise _raise(issues, f"line file {path}")
+    return Line(path, config)
