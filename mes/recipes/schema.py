@@ -10,9 +10,16 @@ patent-claim rules of each product family in ``rules.py``.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from mes.equipment.classes import CoaterSetpoints, SputterSetpoints, WinderSetpoints
 from mes.lots.models import Disposition
@@ -131,6 +138,20 @@ class StepBase(Strict):
     name: Identifier
     time_limit_s: float = Field(gt=0, le=86_400, description="the step fails when it runs longer [s]")
     disposition: Disposition = Field(description="what an out-of-spec result does to the lot")
+    on_lot_hold: Literal["finish", "hold"] = Field(
+        "finish",
+        description="when the lot goes on hold while this step runs: finish the roll and keep the lot "
+        "held, or hold the unit (PackML Hold) and the step",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default_on_lot_hold(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # The content hash is taken of the dump: recipes stored before this field existed
+        # must keep their hash, so the default is left out of it.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("on_lot_hold") == "finish":
+            del data["on_lot_hold"]
+        return data
 
 
 class SputterStep(StepBase):
