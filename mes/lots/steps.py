@@ -148,8 +148,9 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
                 "held", f"{plan.unit} runs job {job!r}, not {plan.job_id}: the job was lost", unit_fault=True
             )
         seen = seen or state in RUNNING_STATES or state == S.COMPLETE
-        if plan.lot_held and plan.on_lot_hold == "hold" and state in RUNNING_STATES:
-            if state not in (S.HOLDING, S.HELD):
+        # PackML accepts Hold in Execute only; Starting, Completing, … are waited out here.
+        if plan.lot_held and plan.on_lot_hold == "hold" and state in (S.EXECUTE, S.HOLDING, S.HELD):
+            if state == S.EXECUTE:
                 await driver.command(Command.HOLD)
             return Observation(
                 "held",
