@@ -19,6 +19,7 @@ from asyncua import ua
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from mes.audit.models import AuditEvent
 from mes.base import utcnow
 from mes.db import session_scope
 from mes.demo import ENGINEER, prepare
@@ -27,10 +28,12 @@ from mes.equipment.errors import BadStatus, CommandNotConfirmed, NodeMismatch
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Command, Line, PackMLState, UnitConfig, load_line, load_profile
 from mes.equipment.sim.unit import SimUnit
+from mes.lots.errors import StepRefused
 from mes.lots.execution import StepPlan, finish_orders, plan, schedule, stalled, sync_units
 from mes.lots.faults import count_link_failure, describe_fault, hold_step
 from mes.lots.models import Lot, LotStatus, StepRun, StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import create_order, expand_order
+from mes.lots.step_service import UnitSeen, resume_step
 from mes.lots.steps import Observation, act, record
 from mes.quality.models import Alarm
 from tests.services import free_port
@@ -261,3 +264,32 @@ def test_the_reconciler_skips_a_step_whose_row_another_worker_holds(engine: Engi
     with session_scope(engine) as session:
         after = session.get(StepRun, locked)
         assert after is not None and after.chain_token == token  # untouched
+
+
+def test_resume_follows_what_the_unit_shows(engine: Engine, line: Line) -> None:
+    [sid] = _dispatched(engine, line)
+    with session_scope(engine) as session:
+        current = plan(session, sid)
+        assert current is not None
+        assert hold_step(session, current, StepRunState.HELD, f"{current.unit}: link lost", unit_fault=True)
+    job = current.job_id
+    with pytest.raises(StepRefused, match="is Idle with job"), session_scope(engine) as session:
+        # Idle, but it counted a Start of our job: it ran it; resuming would lose that.
+        resume_step(session, job, UnitSeen(S.IDLE, job, True), by=ENGINEER, reason="look")
+    with pytest.raises(StepRefused, match="is Execute with job 'OTHER'"), session_scope(engine) as session:
+        resume_step(session, job, UnitSeen(S.EXECUTE, "OTHER", False), by=ENGINEER, reason="look")
+    with session_scope(engine) as session:
+        item = resume_step(session, job, UnitSeen(S.EXECUTE, job, True), by=ENGINEER, reason="link back")
+    with session_scope(engine) as session:
+        step = session.get(StepRun, sid)
+        assert step is not None
+        assert (step.state, step.chain_token, step.link_failures) == (
+            StepRunState.RUNNING,
+            item.chain_token,
+            0,
+        )
+        assert step.seen_running_at is not None  # it was seen running: a later Idle means completed
+        assert (
+            session.exec(select(AuditEvent).where(AuditEvent.action == "step.resume")).one().reason
+            == "link back"
+        )
