@@ -4,7 +4,9 @@
 - ``advance_step(step_run_id, chain_token)``: move one step forward on its unit —
   prepare (gauge sequence numbers), Start, watch, complete — in short moves; a
   running step re-enqueues itself (no ETA), carrying the chain token so that a
-  duplicated message is a no-op.
+  duplicated message is a no-op. A fault ends the step held with an alarm naming the
+  cause; a lost link is retried within a budget counted on the step row (see
+  ``docs/decisions/008-step-faults.md``).
 - ``reconcile()`` (beat): re-chain stalled steps, expand orders whose message was
   lost, schedule, close finished orders.
 

@@ -130,7 +130,11 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
         if job == plan.job_id and (state in RUNNING_STATES or state == S.COMPLETE):
             return Observation("started", "the unit had already started this job", seen=True)
         if job == plan.job_id and state == S.IDLE and await _started(driver, plan.job_id):
-            return Observation("started", "the unit ran this job already", seen=True)
+            # It ran and was reset without this step seeing it: whether the roll was made is unknown.
+            raise BadState(
+                f"{plan.unit}: Idle with job {plan.job_id}, which it started already, but the step never "
+                "saw it run: whether the roll was made is unknown"
+            )
         if plan.lot_held:
             return Observation("waiting", f"lot {plan.lot_number} is on hold; {plan.job_id} not started")
         if plan.gauge_seq_start is None:

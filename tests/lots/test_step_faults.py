@@ -24,7 +24,7 @@ from mes.base import utcnow
 from mes.db import session_scope
 from mes.demo import ENGINEER, prepare
 from mes.equipment.driver import UnitDriver
-from mes.equipment.errors import BadStatus, CommandNotConfirmed, NodeMismatch
+from mes.equipment.errors import BadState, BadStatus, CommandNotConfirmed, NodeMismatch
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Command, Line, PackMLState, UnitConfig, load_line, load_profile
 from mes.equipment.sim.unit import SimUnit
@@ -293,3 +293,15 @@ def test_resume_follows_what_the_unit_shows(engine: Engine, line: Line) -> None:
             session.exec(select(AuditEvent).where(AuditEvent.action == "step.resume")).one().reason
             == "link back"
         )
+
+
+async def test_a_job_that_ran_unseen_is_held_not_completed() -> None:
+    async with unit(time_scale=500) as (sim, driver):
+        await idle_with_job(sim, driver, "J-UNSEEN")
+        await driver.command(Command.START)  # someone else ran our job id while the step was not looking
+        await driver.wait_for_state({S.COMPLETE}, 30)
+        await driver.command(Command.RESET)
+        await driver.wait_for_state({S.IDLE}, 10)
+        with pytest.raises(BadState, match="whether the roll was made is unknown"):
+            await act(driver, a_plan("J-UNSEEN", StepRunState.DISPATCHED), window_s=0.5)
+        assert sim.start_counts == {"J-UNSEEN": 1}
