@@ -305,3 +305,17 @@ async def test_a_job_that_ran_unseen_is_held_not_completed() -> None:
         with pytest.raises(BadState, match="whether the roll was made is unknown"):
             await act(driver, a_plan("J-UNSEEN", StepRunState.DISPATCHED), window_s=0.5)
         assert sim.start_counts == {"J-UNSEEN": 1}
+
+
+def test_pending_steps_of_a_held_lot_are_not_dispatched(engine: Engine, line: Line) -> None:
+    prepare(engine, ROOT / "recipes")
+    with session_scope(engine) as session:
+        sync_units(session, line)
+        order = create_order(session, "capped-si-anode@1", 1, by=ENGINEER, line=line, lot_size=5)
+        [lot] = expand_order(session, order)
+        lot.status = LotStatus.ON_HOLD
+        session.add(lot)
+        session.flush()
+        assert schedule(session, line) == []
+        states = session.exec(select(StepRun.state).where(StepRun.lot_id == lot.id)).all()
+        assert set(states) == {StepRunState.PENDING}
