@@ -21,6 +21,7 @@ from mes.equipment import cli as equipment_cli
 from mes.errors import MesError
 from mes.logs import configure as configure_logging
 from mes.lots import cli as lots_cli
+from mes.lots import step_cli
 from mes.quality import cli as quality_cli
 from mes.quality import spc_cli
 from mes.recipes import cli as recipe_cli
@@ -42,6 +43,8 @@ app.add_typer(equipment_cli.certs_app, name="certs")
 app.command("sim")(equipment_cli.sim)
 app.add_typer(lots_cli.order_app, name="order")
 app.add_typer(lots_cli.lot_app, name="lot")
+app.add_typer(step_cli.step_app, name="step")
+app.add_typer(step_cli.unit_app, name="unit")
 app.command("collector")(lots_cli.collector)
 app.command("demo")(lots_cli.demo)
 app.add_typer(spc_cli.app, name="spc")

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # An active step nobody advanced for this long gets a new task chain (lost
     # message, killed worker); live chains touch their step every few seconds.
     step_stale_after_s: float = Field(default=20.0, gt=1)
+    # A unit unreachable for this many attempts *and* this long gets its step held
+    # with an alarm and is marked unhealthy (counted on the step row, see decision 008).
+    step_link_attempts: int = Field(default=10, ge=1)
+    step_link_budget_s: float = Field(default=60.0, ge=0)
 
     @property
     def is_production(self) -> bool:

@@ -275,7 +275,7 @@ def embedded_settings(database_url: str | None, workdir: Path, line: Path | None
     values = {
         "broker_url": "filesystem://",
         "broker_folder": broker,
-        "line_config": ROOT / "deploy" / "line.yaml",
+        "line_config": line or ROOT / "deploy" / "line.yaml",
     }
     if database_url:
         values["database_url"] = database_url

@@ -13,7 +13,9 @@ from sqlalchemy.engine import Engine
 
 from mes.config import get_settings
 from mes.db import make_engine
+from mes.equipment.commission import check_unit
 from mes.equipment.driver import UnitDriver
+from mes.equipment.errors import NodeMismatch
 from mes.equipment.profile import Line, load_line
 from workers.bridge import LoopThread, init_process_loop
 
@@ -27,13 +29,33 @@ class WorkerContext:
     pid: int = field(default_factory=os.getpid)
 
     async def driver(self, unit: str) -> UnitDriver:
-        """A connected driver for ``unit``, reused while its link lives."""
+        """A connected driver for ``unit``, reused while its link lives.
+
+        A new link is first checked against the unit's profile (what ``mes equipment
+        check`` does): a unit whose server does not match raises :class:`NodeMismatch`
+        naming every entry that is wrong, before anything is written or commanded.
+        """
         driver = self.drivers.get(unit)
         if driver is None or driver.client is None:
             driver = UnitDriver(self.line.unit(unit), self.line.profiles[unit], timeout_s=4.0, retry_s=8.0)
             await driver.connect()
+            try:
+                await self._check(driver)
+            except BaseException:
+                await driver.disconnect()
+                raise
             self.drivers[unit] = driver
         return driver
+
+    async def _check(self, driver: UnitDriver) -> None:
+        entries = [e for e in (await check_unit(driver)).entries if not e.ok]
+        if entries:
+            wrong = "; ".join(
+                f"{e.entry} ({e.node}) {e.status}" + (f": {e.detail}" if e.detail else "") for e in entries
+            )
+            raise NodeMismatch(
+                f"{driver.name}: profile {driver.profile.id} does not match its server: {wrong}"
+            )
 
     async def drop(self, unit: str) -> None:
         driver = self.drivers.pop(unit, None)

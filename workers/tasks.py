@@ -4,7 +4,9 @@
 - ``advance_step(step_run_id, chain_token)``: move one step forward on its unit —
   prepare (gauge sequence numbers), Start, watch, complete — in short moves; a
   running step re-enqueues itself (no ETA), carrying the chain token so that a
-  duplicated message is a no-op.
+  duplicated message is a no-op. A fault ends the step held with an alarm naming the
+  cause; a lost link is retried within a budget counted on the step row (see
+  ``docs/decisions/010-step-faults.md``).
 - ``reconcile()`` (beat): re-chain stalled steps, expand orders whose message was
   lost, schedule, close finished orders.
 
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import logging
 
+from asyncua import ua
 from celery import Task
-from celery.exceptions import MaxRetriesExceededError
 from sqlmodel import col, select
 
 from mes.config import get_settings
@@ -31,6 +33,15 @@ from mes.lots.execution import (
     schedule,
     stalled,
     sync_units,
+    unit_queue,
+)
+from mes.lots.faults import (
+    FAULT_ATTEMPTS,
+    TRANSIENT_STATUSES,
+    count_fault,
+    count_link_failure,
+    describe_fault,
+    status_name,
 )
 from mes.lots.models import WorkOrder, WorkOrderState
 from mes.lots.orders import expand_order
@@ -43,7 +54,7 @@ from workers.context import context
 log = logging.getLogger(__name__)
 MOVE_WINDOW_S = 5.0  # how long one move watches a running unit before handing over
 MOVES_PER_TASK = 6
-LINK_RETRIES = 15  # × 2 s: a unit unreachable this long gets its step held with an alarm
+RETRY_AFTER_S = 2.0  # a short countdown: long ETAs are delivered again and again (FACTS)
 
 
 def enqueue(items: list[Enqueue]) -> None:
@@ -71,9 +82,72 @@ def dispatch_order(order_id: int) -> int:
     return len(lots)
 
 
-@app.task(name="mes.advance_step", bind=True, max_retries=LINK_RETRIES)
+def _is_link_loss(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionLost | BridgeTimeout):
+        return True
+    return isinstance(exc, ua.UaStatusCodeError) and status_name(exc) in TRANSIENT_STATUSES
+
+
+def _drop(unit: str) -> None:
+    try:
+        context().bridge.run(context().drop(unit), timeout_s=10)
+    except Exception:  # noqa: BLE001 - best effort: a new link is made next time anyway
+        log.warning("disconnecting %s failed; a new link is made next time", unit)
+
+
+def _on_link_loss(current: StepPlan, exc: BaseException) -> Observation | None:
+    """Count the failure on the row; the held observation once the budget is spent, else None."""
+    settings = get_settings()
+    with session_scope(context().engine) as session:
+        budget = count_link_failure(
+            session, current, attempts=settings.step_link_attempts, budget_s=settings.step_link_budget_s
+        )
+    if budget is None or not budget.spent:
+        return None
+    return Observation(
+        "held",
+        f"lost the link to {current.unit}: {budget.failures} attempts over {budget.seconds:.0f} s failed; "
+        f"last: {exc}",
+        unit_fault=True,
+    )
+
+
+def _on_unexpected(current: StepPlan, exc: BaseException) -> Observation | None:
+    log.exception("step %s: move failed", current.step_run_id)
+    with session_scope(context().engine) as session:
+        faults = count_fault(session, current)
+    if faults is None or faults < FAULT_ATTEMPTS:
+        return None
+    return Observation(
+        "held",
+        f"{current.unit}: the step task failed {faults} times in a row: {type(exc).__name__}: {exc}",
+        unit_fault=False,
+    )
+
+
+def _observe(current: StepPlan) -> Observation | None:
+    """One move on the unit; a fault becomes a held observation, a retry becomes None."""
+    ctx = context()
+    try:
+        return ctx.bridge.run(_move(current), timeout_s=MOVE_WINDOW_S + 60)
+    except Exception as exc:  # every fault ends held with an alarm, or is retried within a budget
+        if _is_link_loss(exc):
+            _drop(current.unit)
+            return _on_link_loss(current, exc)
+        if isinstance(exc, EquipmentError | ua.UaStatusCodeError):
+            reason, unit_fault = describe_fault(current.unit, exc)
+            if isinstance(exc, NodeMismatch | SecurityRefused):
+                _drop(current.unit)  # the next link checks the unit again
+            return Observation("held", reason, unit_fault=unit_fault)
+        _drop(current.unit)
+        return _on_unexpected(current, exc)
+
+
+@app.task(name="mes.advance_step", bind=True)
 def advance_step(self: Task, step_run_id: int, chain_token: str) -> str:
     ctx = context()
+    queue = self.request.delivery_info.get("routing_key") if self.request.delivery_info else None
+    current: StepPlan | None = None
     for _ in range(MOVES_PER_TASK):
         with session_scope(ctx.engine) as session:
             current = plan(session, step_run_id)
@@ -82,31 +156,36 @@ def advance_step(self: Task, step_run_id: int, chain_token: str) -> str:
             if not lease_holds(session, current.unit_id, step_run_id, current.lease_token):
                 log.error("step %s: unit lease lost; not commanding", step_run_id)
                 return "no-lease"
+        obs = _observe(current)
+        if obs is None:
+            # Not `self.retry(exc=…)`: once its retries are spent Celery re-raises exc itself
+            # (celery #1099), and its count restarts with every new chain. The row counts.
+            advance_step.apply_async(
+                (step_run_id, chain_token), queue=queue or unit_queue(current.unit), countdown=RETRY_AFTER_S
+            )
+            return "retrying"
         try:
-            obs = ctx.bridge.run(_move(current), timeout_s=MOVE_WINDOW_S + 60)
-        except (ConnectionLost, BridgeTimeout, NodeMismatch, SecurityRefused) as exc:
-            try:
-                ctx.bridge.run(ctx.drop(current.unit), timeout_s=10)
-            except BridgeTimeout:
-                log.warning(
-                    "step %s: disconnecting %s timed out; a new link is made next time",
-                    step_run_id,
-                    current.unit,
+            with session_scope(ctx.engine) as session:
+                items, go_on = record(session, current, obs, ctx.line)
+        except Exception as exc:  # a record that cannot be written (bad data) must not loop silently
+            held = _on_unexpected(current, exc)
+            if held is None:
+                advance_step.apply_async(
+                    (step_run_id, chain_token),
+                    queue=queue or unit_queue(current.unit),
+                    countdown=RETRY_AFTER_S,
                 )
-            try:
-                raise self.retry(countdown=2.0, exc=exc)
-            except MaxRetriesExceededError:
-                obs = Observation("held", f"lost the link to {current.unit}: {exc}", unit_fault=True)
-        except EquipmentError as exc:
-            obs = Observation("held", str(exc), unit_fault=True)
-        with session_scope(ctx.engine) as session:
-            items, go_on = record(session, current, obs, ctx.line)
+                return "retrying"
+            with session_scope(ctx.engine) as session:
+                items, go_on = record(session, current, held, ctx.line)
+            obs = held
         enqueue(items)
         if not go_on:
             return obs.kind
         if obs.kind == "running":
             break
-    advance_step.apply_async((step_run_id, chain_token), queue=self.request.delivery_info.get("routing_key"))
+    assert current is not None  # noqa: S101 - the loop ran at least once
+    advance_step.apply_async((step_run_id, chain_token), queue=queue or unit_queue(current.unit))
     return "continued"
 
 
@@ -129,7 +208,11 @@ def reconcile() -> int:
         items = stalled(session, get_settings().step_stale_after_s) + schedule(
             session, ctx.line, holder="reconciler"
         )
-        running = session.exec(select(WorkOrder.id).where(WorkOrder.state == WorkOrderState.RUNNING)).all()
+        running = session.exec(
+            select(WorkOrder.id).where(
+                col(WorkOrder.state).in_((WorkOrderState.RUNNING, WorkOrderState.HELD))
+            )
+        ).all()
         finish_orders(session, [i for i in running if i is not None])
         # A shelved alarm comes back on time even when nobody opens the alarm list.
         expire_shelving(session)

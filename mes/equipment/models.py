@@ -24,6 +24,9 @@ class EquipmentUnit(SQLModel, table=True):
     profile: str = Field(max_length=200)
     enabled: bool = Field(default=True)
     healthy: bool = Field(default=True)
+    # Why the unit was taken out of scheduling (the fault that held its step), until
+    # someone sets it healthy again with a reason of their own (audited).
+    health_reason: str | None = Field(default=None, max_length=500)
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

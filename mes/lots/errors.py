@@ -15,3 +15,7 @@ class OrderRefused(ExecutionError):
 
 class LotNotFound(ExecutionError):
     """No lot by that number."""
+
+
+class StepRefused(ExecutionError):
+    """A step or unit action that cannot be done now (wrong state, unit not where it must be)."""

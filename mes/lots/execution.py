@@ -2,9 +2,11 @@
 
 ::
 
-    pending ──schedule()──▶ dispatched ──Start──▶ running ──Complete──▶ completed
-                                 │                   ├──Aborted/Stopped──▶ failed
-                                 └───────────────────┴──Held/bad state───▶ held
+    pending ──schedule()──▶ dispatched ──Start seen──▶ running ──Complete──▶ completed
+       ▲                         │  │                   ├──Aborted/Stopped──▶ failed
+       └──── lot on hold ────────┘  └───────────────────┴──any fault────────▶ held
+                                          held ──mes step resume──▶ running | dispatched
+                                          held ──mes step abort───▶ aborted
 
 Every transition is a compare-and-set on (id, state, chain_token), so a
 duplicated or stale task can never move a step twice; the unit lease (a row per
@@ -81,6 +83,11 @@ class StepPlan:
     gauge_seq_end: dict[str, int] | None
     started_at_unix: float | None
     is_last_step: bool
+    # The unit was seen out of Idle with this job id (or its start count rose): only then
+    # may "Idle with our job id" be read as "ran and was reset".
+    seen_running: bool = False
+    lot_held: bool = False  # the lot is on hold: nothing of it may be started
+    on_lot_hold: str = "finish"  # the recipe's choice for a running step: finish | hold
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -289,6 +296,9 @@ def plan(
         gauge_seq_end=step.gauge_seq_end,
         started_at_unix=step.started_at.timestamp() if step.started_at else None,
         is_last_step=step.step_index == len(recipe.steps) - 1,
+        seen_running=step.seen_running_at is not None,
+        lot_held=lot.status == LotStatus.ON_HOLD,
+        on_lot_hold=spec.on_lot_hold,
     )
 
 
@@ -310,11 +320,15 @@ def finish_lot(session: Session, lot: Lot) -> None:
 
 
 def finish_orders(session: Session, order_ids: list[int]) -> None:
+    """Close orders with nothing left to do: completed, or held while any of their lots is on hold.
+
+    A held order completes once its lots are released (or scrapped) and it is looked at again.
+    """
     for order_id in order_ids:
         order = session.get(WorkOrder, order_id)
         if (
             order is None
-            or order.state != WorkOrderState.RUNNING
+            or order.state not in (WorkOrderState.RUNNING, WorkOrderState.HELD)
             or order.lots_created < order.lots_requested
         ):
             continue
@@ -324,8 +338,18 @@ def finish_orders(session: Session, order_ids: list[int]) -> None:
             .join(Lot, col(Lot.id) == col(StepRun.lot_id))
             .where(Lot.work_order_id == order_id, col(StepRun.state).not_in(TERMINAL))
         ).one()
-        if open_steps == 0:
-            order.state, order.ended_at = WorkOrderState.COMPLETED, utcnow()
+        if open_steps:
+            continue
+        held = session.exec(
+            select(sa.func.count())
+            .select_from(Lot)
+            .where(Lot.work_order_id == order_id, Lot.status == LotStatus.ON_HOLD)
+        ).one()
+        # A lot on hold was not made as ordered (yet): its order is held, not completed.
+        state = WorkOrderState.HELD if held else WorkOrderState.COMPLETED
+        if state != order.state:
+            order.state = state
+            order.ended_at = utcnow() if state == WorkOrderState.COMPLETED else None
             session.add(order)
     session.flush()
 
@@ -333,19 +357,32 @@ def finish_orders(session: Session, order_ids: list[int]) -> None:
 def stalled(session: Session, older_than_s: float) -> list[Enqueue]:
     """Active steps nobody has advanced for a while (a lost message, a dead chain): new chain for each."""
     cutoff = utcnow() - timedelta(seconds=older_than_s)
-    steps = session.exec(
+    # A step whose row another worker holds locked is being moved right now (completing, say):
+    # not stalled. SKIP LOCKED passes it by instead of waiting for that transaction and then
+    # overwriting its chain token. SQLite has no row locks (one writer at a time); there the
+    # compare-and-set below on (state, chain token, updated_at) keeps it correct.
+    query = (
         select(StepRun, EquipmentUnit)
         .join(EquipmentUnit, col(EquipmentUnit.id) == col(StepRun.equipment_unit_id))
         .where(col(StepRun.state).in_(ACTIVE), col(StepRun.updated_at) < cutoff)
-    ).all()
+        .with_for_update(skip_locked=True, of=StepRun)
+    )
     out = []
-    for step, unit in steps:
+    for step, unit in session.exec(query).all():
         chain = secrets.token_hex(8)
-        session.execute(
+        moved = session.execute(
             sa.update(StepRun)
-            .where(col(StepRun.id) == step.id)
+            .where(
+                col(StepRun.id) == step.id,
+                col(StepRun.state).in_(ACTIVE),
+                col(StepRun.chain_token) == step.chain_token
+                if step.chain_token is not None
+                else col(StepRun.chain_token).is_(None),
+                col(StepRun.updated_at) < cutoff,
+            )
             .values(chain_token=chain, updated_at=utcnow())
         )
-        out.append(Enqueue(pk(step), chain, unit_queue(unit.name)))
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            out.append(Enqueue(pk(step), chain, unit_queue(unit.name)))
     session.flush()
     return out

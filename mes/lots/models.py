@@ -160,6 +160,16 @@ class StepRun(SQLModel, table=True):
     gauge_seq_end: dict[str, int] | None = Field(default=None, sa_type=sa.JSON)
     time_limit_s: float | None = Field(default=None, gt=0)
     error: str | None = Field(default=None, sa_type=sa.Text)
+    # Failed attempts to reach the unit in the current streak, and when the streak began:
+    # kept on the row so that the budget survives redelivery and a new chain from the
+    # reconciler (workers/tasks.py holds the step once both are spent).
+    link_failures: int = Field(default=0, ge=0, sa_column_kwargs={"server_default": "0"})
+    link_failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Moves that ended in an unexpected exception, in a row: a few, then the step is held.
+    faults: int = Field(default=0, ge=0, sa_column_kwargs={"server_default": "0"})
+    # When the unit was first seen out of Idle with this job id (or its start count rose):
+    # the only evidence that lets "Idle with our job id" mean "ran and was reset".
+    seen_running_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -16,9 +16,8 @@ from sqlmodel import Session, select
 
 from mes.base import utcnow
 from mes.equipment.driver import ScanRecord, UnitDriver
-from mes.equipment.errors import BadState, CommandRefused, LimitViolation
+from mes.equipment.errors import BadState, CommandNotConfirmed, CommandRefused, UnknownState
 from mes.equipment.jobs import bring_to_idle, start_once
-from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Command, Line, PackMLState
 from mes.lots.execution import (
     Enqueue,
@@ -28,7 +27,8 @@ from mes.lots.execution import (
     schedule,
     transition,
 )
-from mes.lots.models import Characteristic, Layer, Lot, LotStatus, StepRun, StepRunState
+from mes.lots.faults import back_to_waiting, hold_step
+from mes.lots.models import Characteristic, Layer, Lot, StepRun, StepRunState
 from mes.lots.scans import insert_scans, scan_row, stored_seqs
 from mes.quality.alarms import raise_alarm
 from mes.quality.models import AlarmPriority
@@ -52,11 +52,38 @@ VARIABLE_GAUGE_SETTLE_S = 1.0  # > the collector's poll (0.2 s) + a batch store
 
 @dataclass
 class Observation:
-    kind: str  # prepared | started | running | complete | failed | held
+    kind: str  # prepared | started | running | complete | failed | held | waiting
     reason: str = ""
     seq: dict[str, int] = field(default_factory=dict)
     scans: dict[str, list[ScanRecord]] = field(default_factory=dict)
     unit_fault: bool = False
+    seen: bool = False  # the unit was seen running this job during the move
+
+
+# A state number the profile does not map must persist this long before it holds the step:
+# one 0.75 s glitch of a machine's state variable held a step at 8 m of 20.
+UNKNOWN_STATE_DEBOUNCE_S = 2.0
+# How long a Start has to show (state out of Idle with our job id, or a start count).
+START_CONFIRM_S = 5.0
+
+
+async def _state(driver: UnitDriver) -> PackMLState:
+    """The unit's state; an unknown state number counts only once it persisted for the debounce."""
+    first: float | None = None
+    while True:
+        try:
+            return await driver.read_state()
+        except UnknownState:
+            now = time.monotonic()
+            first = now if first is None else first
+            if now - first >= UNKNOWN_STATE_DEBOUNCE_S:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def _started(driver: UnitDriver, job_id: str) -> bool:
+    """Whether the unit's start counter says it accepted a Start for ``job_id``."""
+    return (await driver.read_start_counts()).get(job_id, 0) > 0
 
 
 async def _read_range(driver: UnitDriver, gauge: str, low: int, high: int) -> list[ScanRecord]:
@@ -80,32 +107,82 @@ async def _settle_variable_gauges(driver: UnitDriver, plan: StepPlan) -> None:
         await asyncio.sleep(VARIABLE_GAUGE_SETTLE_S + 2 * max(g.sampling_ms for g in gauges) / 1000)
 
 
+async def _confirm_start(driver: UnitDriver, plan: StepPlan) -> Observation:
+    """After Start: the unit must leave Idle with our job id, or count the Start, in time."""
+    deadline = time.monotonic() + START_CONFIRM_S
+    while True:
+        state, job = await _state(driver), await driver.read_job_id()
+        if job == plan.job_id and (state in RUNNING_STATES or state == S.COMPLETE):
+            return Observation("started", seen=True)
+        if job == plan.job_id and state != S.IDLE:
+            raise BadState(f"{plan.unit}: went {state} right after Start of job {plan.job_id}")
+        if time.monotonic() > deadline:
+            if job == plan.job_id and await _started(driver, plan.job_id):
+                return Observation("started", seen=True)
+            raise CommandNotConfirmed(
+                f"{plan.unit}: command Start for job {plan.job_id} not confirmed: the unit stayed {state} "
+                f"with job {job!r} for {START_CONFIRM_S:g} s and counted no Start of it"
+            )
+        await asyncio.sleep(0.1)
+
+
 async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Observation:
-    """One move of the step on its unit; returns what was observed. Raises on a lost link."""
-    state, job = await driver.read_state(), await driver.read_job_id()
+    """One move of the step on its unit; returns what was observed.
+
+    Equipment errors propagate (the task turns them into a held step, or a retry for a lost
+    link). A step counts as started only on evidence: the unit out of Idle with our job id, or
+    its start counter for the job. "Idle with our job id" is read as "ran and was reset" only
+    after such evidence; without it the Start did not take and :class:`CommandNotConfirmed` is
+    raised. A lot on hold gets nothing started: a dispatched step goes back to waiting.
+    """
+    state, job = await _state(driver), await driver.read_job_id()
     if plan.state == StepRunState.DISPATCHED:
         if job == plan.job_id and (state in RUNNING_STATES or state == S.COMPLETE):
-            return Observation("started", "the unit had already started this job")
+            return Observation("started", "the unit had already started this job", seen=True)
+        if job == plan.job_id and state == S.IDLE and await _started(driver, plan.job_id):
+            # It ran and was reset without this step seeing it: whether the roll was made is unknown.
+            raise BadState(
+                f"{plan.unit}: Idle with job {plan.job_id}, which it started already, but the step never "
+                "saw it run: whether the roll was made is unknown"
+            )
+        if plan.lot_held:
+            return Observation("waiting", f"lot {plan.lot_number} is on hold; {plan.job_id} not started")
         if plan.gauge_seq_start is None:
             return Observation("prepared", seq={g: await driver.last_seq(g) for g in plan.gauges})
-        try:
-            await bring_to_idle(driver, 30.0, lambda _s: None)
-            await driver.write_setpoints(plan.setpoints, recipe=plan.setpoints)
-            await driver.write_job(plan.job_id, plan.product, plan.length_m)
-            await start_once(driver, plan.job_id)
-        except (BadState, CommandRefused) as exc:
-            return Observation("held", str(exc), unit_fault=True)
-        except LimitViolation as exc:
-            return Observation("failed", str(exc))
-        return Observation("started")
+        await bring_to_idle(driver, 30.0, lambda _s: None)
+        await driver.write_setpoints(plan.setpoints, recipe=plan.setpoints)
+        await driver.write_job(plan.job_id, plan.product, plan.length_m)
+        await start_once(driver, plan.job_id)
+        return await _confirm_start(driver, plan)
     deadline = time.monotonic() + window_s
+    seen = plan.seen_running
     while True:
         if job != plan.job_id:
             return Observation(
                 "held", f"{plan.unit} runs job {job!r}, not {plan.job_id}: the job was lost", unit_fault=True
             )
-        if state == S.COMPLETE or (state == S.IDLE and plan.started_at_unix is not None):
-            # Idle with our job id: it completed and was reset by an earlier move whose record was lost.
+        seen = seen or state in RUNNING_STATES or state == S.COMPLETE
+        # PackML accepts Hold in Execute only; Starting, Completing, … are waited out here.
+        if plan.lot_held and plan.on_lot_hold == "hold" and state in (S.EXECUTE, S.HOLDING, S.HELD):
+            if state == S.EXECUTE:
+                await driver.command(Command.HOLD)
+            return Observation(
+                "held",
+                f"lot {plan.lot_number} is on hold: {plan.unit} was put in Held with job {plan.job_id} "
+                "(the recipe says on_lot_hold: hold)",
+                unit_fault=True,
+                seen=True,
+            )
+        if state == S.IDLE and not seen:
+            seen = await _started(driver, plan.job_id)
+            if not seen:
+                raise CommandNotConfirmed(
+                    f"{plan.unit}: Start of job {plan.job_id} did not take: the unit is Idle with the job id "
+                    "written, was never seen running it and counted no Start of it"
+                )
+        if state == S.COMPLETE or state == S.IDLE:
+            # Idle with our job id after it was seen running: it completed and was reset by an
+            # earlier move whose record was lost.
             await _settle_variable_gauges(driver, plan)
             end = {g: await driver.last_seq(g) for g in plan.gauges}
             start = plan.gauge_seq_start or {}
@@ -113,18 +190,20 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
             if state == S.COMPLETE:
                 with contextlib.suppress(CommandRefused):
                     await driver.command(Command.RESET)  # ready for the next job while we record this one
-            return Observation("complete", seq=end, scans=scans)
+            return Observation("complete", seq=end, scans=scans, seen=True)
         if state in (S.ABORTED, S.ABORTING, S.STOPPED, S.STOPPING):
-            return Observation("failed", f"{plan.unit} went {state} during the job", unit_fault=True)
+            return Observation(
+                "failed", f"{plan.unit} went {state} during the job", unit_fault=True, seen=seen
+            )
         if plan.started_at_unix is not None and time.time() - plan.started_at_unix > plan.time_limit_s:
             await driver.command(Command.ABORT)
             return Observation(
                 "failed", f"time limit {plan.time_limit_s:g} s exceeded; {plan.unit} aborted", unit_fault=True
             )
         if time.monotonic() > deadline:
-            return Observation("running")
+            return Observation("running", seen=seen)
         await asyncio.sleep(0.1)
-        state, job = await driver.read_state(), await driver.read_job_id()
+        state, job = await _state(driver), await driver.read_job_id()
 
 
 def ingest(
@@ -216,14 +295,27 @@ def _raise_out_of_spec(
 def record(session: Session, plan: StepPlan, obs: Observation, line: Line) -> tuple[list[Enqueue], bool]:
     """Write an observation; returns (tasks to enqueue after commit, whether this step's chain goes on)."""
     token, sid = plan.chain_token, plan.step_run_id
+    # A move that reached the unit ends any streak of link failures and faults.
+    ok: dict[str, object] = {"link_failures": 0, "link_failing_since": None, "faults": 0}
+    if obs.seen and not plan.seen_running:
+        ok["seen_running_at"] = utcnow()
     if obs.kind == "prepared":
-        return [], transition(session, sid, token, (StepRunState.DISPATCHED,), gauge_seq_start=obs.seq)
+        return [], transition(session, sid, token, (StepRunState.DISPATCHED,), gauge_seq_start=obs.seq, **ok)
     if obs.kind == "started":
+        ok.setdefault("seen_running_at", utcnow())
         return [], transition(
-            session, sid, token, (StepRunState.DISPATCHED,), state=StepRunState.RUNNING, started_at=utcnow()
+            session,
+            sid,
+            token,
+            (StepRunState.DISPATCHED,),
+            state=StepRunState.RUNNING,
+            started_at=utcnow(),
+            **ok,
         )
     if obs.kind == "running":
-        return [], transition(session, sid, token, (StepRunState.RUNNING,))
+        return [], transition(session, sid, token, (StepRunState.RUNNING,), **ok)
+    if obs.kind == "waiting":
+        return (schedule(session, line) if back_to_waiting(session, plan) else []), False
     step = session.get(StepRun, sid)
     assert step is not None and step.equipment_unit_id is not None  # noqa: S101 - plan() read it
     unit_id = step.equipment_unit_id
@@ -236,6 +328,7 @@ def record(session: Session, plan: StepPlan, obs: Observation, line: Line) -> tu
             state=StepRunState.COMPLETED,
             ended_at=utcnow(),
             gauge_seq_end=obs.seq,
+            **ok,
         ):
             return [], False
         ingest(session, plan, obs.scans, low=plan.gauge_seq_start, high=obs.seq, final=True)
@@ -249,31 +342,6 @@ def record(session: Session, plan: StepPlan, obs: Observation, line: Line) -> tu
             finish_lot(session, lot)
         return schedule(session, line), False
     to = StepRunState.FAILED if obs.kind == "failed" else StepRunState.HELD
-    if not transition(
-        session,
-        sid,
-        token,
-        (StepRunState.DISPATCHED, StepRunState.RUNNING),
-        state=to,
-        ended_at=utcnow(),
-        error=obs.reason,
-    ):
+    if not hold_step(session, plan, to, obs.reason, unit_fault=obs.unit_fault, seen=obs.seen):
         return [], False
-    release_lease(session, unit_id, sid)
-    lot = session.get(Lot, plan.lot_id)
-    assert lot is not None  # noqa: S101
-    lot.status, lot.updated_at = LotStatus.ON_HOLD, utcnow()
-    session.add(lot)
-    if obs.unit_fault:
-        unit = session.get(EquipmentUnit, unit_id)
-        if unit is not None:
-            unit.healthy = False  # nothing more goes there until someone has looked
-            session.add(unit)
-    raise_alarm(
-        session,
-        f"step:{sid}:{to.value}",
-        f"{plan.lot_number} step {plan.job_id} {to.value}: {obs.reason}",
-        lot_id=plan.lot_id,
-        unit_id=unit_id,
-    )
     return schedule(session, line), False

@@ -10,9 +10,16 @@ patent-claim rules of each product family in ``rules.py``.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from mes.equipment.classes import CoaterSetpoints, SputterSetpoints, WinderSetpoints
 from mes.lots.models import Disposition
@@ -107,6 +114,20 @@ class Component(Strict):
         return value
 
 
+def _without_added_defaults(data: Any, added: dict[str, Any]) -> Any:
+    """Leave fields added after recipes were first stored out of a dump while they hold their default.
+
+    The content hash is taken of the dump: a recipe stored before a field existed must
+    keep its hash (``stored_recipe`` refuses one whose hash changed), and the default
+    means what the recipe meant before the field existed.
+    """
+    if isinstance(data, dict):
+        for key, default in added.items():
+            if key in data and data[key] == default:
+                del data[key]
+    return data
+
+
 class CharacteristicSpec(Strict):
     """A measured property of a layer with its specification and how it is gauged."""
 
@@ -137,6 +158,10 @@ class CharacteristicSpec(Strict):
         description="longest run of missing pitches between measured scans still counted as measured",
     )
 
+    @model_serializer(mode="wrap")
+    def _omit_added_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_added_defaults(handler(self), {"min_coverage_pct": 100.0, "max_gap_pitches": 2})
+
 
 class LayerSpec(Strict):
     name: Identifier
@@ -149,6 +174,15 @@ class StepBase(Strict):
     name: Identifier
     time_limit_s: float = Field(gt=0, le=86_400, description="the step fails when it runs longer [s]")
     disposition: Disposition = Field(description="what an out-of-spec result does to the lot")
+    on_lot_hold: Literal["finish", "hold"] = Field(
+        "finish",
+        description="when the lot goes on hold while this step runs: finish the roll and keep the lot "
+        "held, or hold the unit (PackML Hold) and the step",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_added_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_added_defaults(handler(self), {"on_lot_hold": "finish"})
 
 
 class SputterStep(StepBase):

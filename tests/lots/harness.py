@@ -91,7 +91,9 @@ class LineUnderTest:
     def orders_done(self) -> bool:
         with session_scope(self.engine) as session:
             states = session.exec(select(WorkOrder.state)).all()
-        return bool(states) and all(s in (WorkOrderState.COMPLETED, WorkOrderState.ABORTED) for s in states)
+        # Held: nothing left to run, but a lot of it is on hold (decision 008).
+        ended = (WorkOrderState.COMPLETED, WorkOrderState.ABORTED, WorkOrderState.HELD)
+        return bool(states) and all(s in ended for s in states)
 
     def step_in(self, state: StepRunState, index: int = 0, **extra: object) -> bool:
         for step in self.steps():
