@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 
-from asyncua import ua
 from celery import Task
 from sqlmodel import col, select
 
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.errors import ConnectionLost, EquipmentError, NodeMismatch, SecurityRefused
+from mes.equipment.status import is_asyncua, translate
 from mes.lots.execution import (
     Enqueue,
     StepPlan,
@@ -37,11 +37,9 @@ from mes.lots.execution import (
 )
 from mes.lots.faults import (
     FAULT_ATTEMPTS,
-    TRANSIENT_STATUSES,
     count_fault,
     count_link_failure,
     describe_fault,
-    status_name,
 )
 from mes.lots.models import WorkOrder, WorkOrderState
 from mes.lots.orders import expand_order
@@ -80,12 +78,6 @@ def dispatch_order(order_id: int) -> int:
         items = schedule(session, ctx.line, holder=f"dispatch:{order_id}")
     enqueue(items)
     return len(lots)
-
-
-def _is_link_loss(exc: BaseException) -> bool:
-    if isinstance(exc, ConnectionLost | BridgeTimeout):
-        return True
-    return isinstance(exc, ua.UaStatusCodeError) and status_name(exc) in TRANSIENT_STATUSES
 
 
 def _drop(unit: str) -> None:
@@ -130,11 +122,13 @@ def _observe(current: StepPlan) -> Observation | None:
     ctx = context()
     try:
         return ctx.bridge.run(_move(current), timeout_s=MOVE_WINDOW_S + 60)
-    except Exception as exc:  # every fault ends held with an alarm, or is retried within a budget
-        if _is_link_loss(exc):
+    except Exception as raw:  # every fault ends held with an alarm, or is retried within a budget
+        # An asyncua error that escaped the driver is classified by the equipment layer's one table.
+        exc = translate(raw, unit=current.unit, what="step move") if is_asyncua(raw) else raw
+        if isinstance(exc, ConnectionLost | BridgeTimeout):
             _drop(current.unit)
             return _on_link_loss(current, exc)
-        if isinstance(exc, EquipmentError | ua.UaStatusCodeError):
+        if isinstance(exc, EquipmentError):
             reason, unit_fault = describe_fault(current.unit, exc)
             if isinstance(exc, NodeMismatch | SecurityRefused):
                 _drop(current.unit)  # the next link checks the unit again

@@ -120,6 +120,11 @@ def is_link(exc: BaseException, *, connecting: bool = False) -> bool:
     return isinstance(exc, LINK_EXCEPTIONS)
 
 
+def is_asyncua(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the OPC UA stack or the socket under it (not yet one of ours)."""
+    return isinstance(exc, ua.UaError | LINK_EXCEPTIONS) and not isinstance(exc, EquipmentError)
+
+
 def translate(
     exc: BaseException,
     *,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asyncua import ua
 from sqlmodel import Session, col, select
 
 from mes.base import utcnow
@@ -27,20 +26,6 @@ from mes.quality.alarms import raise_alarm
 
 # An unexpected exception in a step task, this many times in a row, holds the step.
 FAULT_ATTEMPTS = 3
-# Raw OPC UA statuses that are the link coming back, not an answer about a node. The
-# driver classifies statuses; this is the fallback for one that escapes it unclassified.
-TRANSIENT_STATUSES = {
-    "BadConnectionClosed",
-    "BadSessionClosed",
-    "BadSessionIdInvalid",
-    "BadSecureChannelClosed",
-    "BadSecureChannelIdInvalid",
-    "BadServerNotConnected",
-    "BadCommunicationError",
-    "BadNotConnected",
-    "BadTimeout",
-    "BadUserAccessDenied",
-}
 
 
 @dataclass(frozen=True)
@@ -50,10 +35,6 @@ class LinkBudget:
     spent: bool
 
 
-def status_name(exc: ua.UaStatusCodeError) -> str:
-    return str(ua.StatusCode(exc.code).name)
-
-
 def describe_fault(unit: str, exc: BaseException) -> tuple[str, bool]:
     """(one line naming unit, node and status or what was seen; whether the unit itself is at fault)."""
     if isinstance(exc, BadStatus):
@@ -61,8 +42,6 @@ def describe_fault(unit: str, exc: BaseException) -> tuple[str, bool]:
         text = f"{where}: node {exc.node or '?'} answered {exc.status or '?'}"
         detail = str(exc)
         return (f"{text} ({detail})" if detail and detail not in text else text), True
-    if isinstance(exc, ua.UaStatusCodeError):
-        return f"{unit}: a request answered {status_name(exc)} (BadStatus)", True
     message = str(exc) or type(exc).__name__
     if not message.startswith(unit):
         message = f"{unit}: {message}"
