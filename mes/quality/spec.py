@@ -237,11 +237,16 @@ def close_layer(session: Session, layer: Layer) -> LayerResult:
         # disposition (which still decides what happens to the unmeasured metres themselves).
         why = "measured nothing" if nothing_measured else "did not measure enough of the roll"
         hold_lot(session, lot, f"layer {layer.name} {why}; held whatever the disposition", layer=layer.name)
-    elif layer.result == LayerResult.OUT_OF_SPEC and layer.disposition_policy == Disposition.HOLD_LOT:
+    elif layer.disposition_policy == Disposition.HOLD_LOT and (
+        layer.result == LayerResult.OUT_OF_SPEC or unmeasured
+    ):
+        # Unmeasured metres within the coverage requirement still follow the disposition: under
+        # hold_lot the lot waits, as it would for an out-of-spec stretch.
+        what = "out of spec" if layer.result == LayerResult.OUT_OF_SPEC else "has unmeasured metres"
         hold_lot(
             session,
             lot,
-            f"layer {layer.name} out of spec; recipe disposition {layer.disposition_policy}",
+            f"layer {layer.name} {what}; recipe disposition {layer.disposition_policy}",
             layer=layer.name,
         )
     session.flush()

@@ -24,6 +24,7 @@ from mes.lots.execution import finish_lot, sync_units
 from mes.lots.genealogy import usable_segments
 from mes.lots.models import (
     Characteristic,
+    Disposition,
     IntervalKind,
     IntervalStatus,
     Layer,
@@ -173,6 +174,19 @@ def test_a_gap_within_the_recipes_coverage_requirement_holds_only_its_metres(pre
         assert _unmeasured(session) == [(6.0, 7.0)]
         assert lot.status == LotStatus.RELEASED
         assert usable_segments(session, lot) == [(0.0, 6.0), (7.0, 20.0)]
+
+
+def test_unmeasured_metres_within_the_requirement_hold_the_lot_under_hold_lot(prepared: Engine) -> None:
+    # 97.5 % measured against a 95 % requirement: judged, but under hold_lot the unmeasured
+    # metres hold the lot as an out-of-spec stretch would (it was released before).
+    with session_scope(prepared) as session:
+        _char(session).min_coverage_pct = 95.0
+        layer = session.exec(select(Layer)).one()
+        layer.disposition_policy = Disposition.HOLD_LOT
+        lot, layer = _store(session, lambda i, _pos: None if i >= 975 else [20.0] * 6)
+        assert _close_and_finish(session, lot, layer) == LayerResult.IN_SPEC
+        assert _unmeasured(session) == [(19.5, 20.0)]
+        assert lot.status == LotStatus.ON_HOLD
 
 
 def test_a_fully_measured_layer_is_in_spec_and_released(prepared: Engine) -> None:
