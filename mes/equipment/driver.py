@@ -138,11 +138,18 @@ class UnitDriver(Link):
             )
             or []
         )
-        width = 3 + spec.lanes
+        width, latest = 3 + spec.lanes, spec.latest
+        # Lanes in the MES's unit (the ring buffer holds what ``latest`` shows, in the machine's);
+        # a scan whose position or time is not a number cannot be placed and is left out.
         return [
-            ScanRecord(int(flat[i]), flat[i + 1], flat[i + 2], list(flat[i + 3 : i + width]))
+            ScanRecord(
+                int(flat[i]),
+                flat[i + 1],
+                flat[i + 2],
+                [to_mes(latest, v) for v in flat[i + 3 : i + width]],
+            )
             for i in range(0, len(flat) - width + 1, width)
-            if math.isfinite(flat[i + 1])
+            if math.isfinite(flat[i + 1]) and math.isfinite(flat[i + 2])
         ]
 
     def _ring_buffer(self, gauge: str) -> GaugeSpec:

@@ -26,6 +26,14 @@ def entry_checks(profile: Profile) -> list[Finding]:
     found += _absent(profile)
     for loc, entry in _variables(profile):
         found += _scaling(loc, entry)
+        if entry.scaled and _read_as_is(loc):
+            found.append(
+                (
+                    (*loc, "scale"),
+                    "only setpoints, process values, the roll length and gauge "
+                    "values are scaled; this entry is read as the machine gives it",
+                )
+            )
     for name, sp in profile.setpoints.items():
         found += _range(("setpoints", name), sp, sp.min, sp.max)
     for gauge_id, gauge in profile.variable_gauges().items():
@@ -86,6 +94,19 @@ def _absent(profile: Profile) -> list[Finding]:
         elif profile.absent_setpoints.index(name) != i:
             found.append((("absent_setpoints", i), f"{name} is listed twice"))
     return found
+
+
+def _read_as_is(loc: Loc) -> bool:
+    """States, counters, commands, job ids and sequence numbers: numbers the driver never scales."""
+    return (
+        loc[0] in ("state", "start_counts", "commands")
+        or loc[-1] == "last_seq"
+        or loc[:2]
+        in (
+            ("job", "id"),
+            ("job", "product"),
+        )
+    )
 
 
 def _scaling(loc: Loc, entry: Variable) -> list[Finding]:

@@ -183,3 +183,19 @@ def test_variable_gauge_needs_a_position_or_a_speed(tmp_path: Path) -> None:
     profile = load_profile(path)
     assert list(profile.variable_gauges()) == ["beta"]
     assert profile.ring_buffer_gauges() == {}
+
+
+def test_a_scale_on_a_state_counter_or_sequence_number_is_refused(tmp_path: Path) -> None:
+    # The driver reads these as whole numbers as the machine gives them; a scale there would be
+    # silently ignored, so the loader refuses it at its line.
+    text = (PROFILES / "packml-sputter.yaml").read_text()
+    lines = text.splitlines()
+    state = next(i for i, line in enumerate(lines) if line.startswith("state:"))
+    lines[state] = lines[state].replace("}", ", scale: 2, machine_unit: x}")
+    seq = next(i for i, line in enumerate(lines) if "last_seq:" in line)
+    lines[seq] = lines[seq].replace("}", ", scale: 10, machine_unit: x}")
+    path = tmp_path / "p.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    problems = _problems(path)
+    assert any(p.startswith(f"{path}:{state + 1}:") and "state.scale: only setpoints" in p for p in problems)
+    assert any(p.startswith(f"{path}:{seq + 1}:") and "last_seq.scale: only setpoints" in p for p in problems)

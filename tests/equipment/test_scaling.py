@@ -32,6 +32,9 @@ def kw_profile(tmp: Path) -> Path:
     text = text.replace("substrate_temp_c: {node: s=Sputter.Setpoints.DrumTemp, data_type: Float, unit: C,",
                         "substrate_temp_c: {node: s=Sputter.Setpoints.DrumTemp, data_type: Int16, unit: C, "
                         "scale: 0.1, offset: -273.15, machine_unit: dK,")  # fmt: skip
+    # the thickness gauge's ring buffer in µm: the MES reads nm
+    text = text.replace("latest: {node: s=Sputter.Gauges.Xrf.Latest, data_type: Double}",
+                        "latest: {node: s=Sputter.Gauges.Xrf.Latest, data_type: Double, scale: 1000, machine_unit: um}")  # fmt: skip
     path = tmp / "kw-sputter.yaml"
     path.write_text(text)
     return path
@@ -72,6 +75,12 @@ async def _raw(driver: UnitDriver, key: str) -> float:
     return float(await client.get_node(driver.nodes[key]).read_value())
 
 
+async def client_value(driver: UnitDriver, key: str) -> list[float]:
+    client = driver.client
+    assert client is not None
+    return list(await client.get_node(driver.nodes[key]).read_value())
+
+
 async def test_scaled_writes_and_reads_against_a_simulator(tmp_path: Path) -> None:
     async with kw_unit(tmp_path) as (_sim, driver):
         setpoints = dict(SETPOINTS, substrate_temp_c=19.95)
@@ -85,7 +94,9 @@ async def test_scaled_writes_and_reads_against_a_simulator(tmp_path: Path) -> No
         with pytest.raises(LimitViolation, match="sputter-kw:power_w: 7000 W is outside 10–6000 W"):
             await driver.write_setpoints(dict(setpoints, power_w=7000.0))
         # 20.02 °C is 2931.7 dK: not a whole number of the machine's Int16, refused before writing
-        with pytest.raises(LimitViolation, match="substrate_temp_c: 20.02 is not a whole number"):
+        with pytest.raises(
+            LimitViolation, match=r"substrate_temp_c: 20.02 C is 2931.7 dK: 2931.7 is not a whole"
+        ):
             await driver.write_setpoints(dict(setpoints, substrate_temp_c=20.02))
         assert await _raw(driver, "sp.substrate_temp_c") == 2931
         result = await run_job(driver, job_id="KW-1", setpoints=setpoints, product="Si", length_m=2.0,
@@ -94,6 +105,12 @@ async def test_scaled_writes_and_reads_against_a_simulator(tmp_path: Path) -> No
         pv = await driver.read_values(["power_w"])
         assert pv["power_w"] == pytest.approx(1500.0, rel=0.02)  # the simulator's physics saw 1500 W
         assert await _raw(driver, "pv.power_w") == pytest.approx(1.5, rel=0.02)
+        # ring-buffer lanes come in the machine's µm and are stored in nm (they were taken as nm)
+        raw_latest = await client_value(driver, "gauge.xrf.latest")
+        scans = await driver.read_scans("xrf", int(raw_latest[0]), 1)
+        assert scans and scans[0].seq == int(raw_latest[0])
+        assert scans[0].values == pytest.approx([v * 1000 for v in raw_latest[3:]])
+        assert min(scans[0].values) > 50 * max(raw_latest[3:])
         client = driver.client
         assert client is not None
         vt = await client.get_node(driver.nodes["sp.substrate_temp_c"]).read_data_type_as_variant_type()

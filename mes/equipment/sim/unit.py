@@ -170,7 +170,12 @@ class SimUnit(NodeFaults):
     def _reader_for(self, gauge_id: str) -> nodes.MethodCallback:
         async def read(_parent: ua.NodeId, from_seq: Any, max_count: Any) -> list[ua.Variant]:
             scans = self.read_scans(gauge_id, int(_value(from_seq)), int(_value(max_count)))
-            flat = [float(x) for seq, pos, t, values in scans for x in (seq, pos, t, *values)]
+            latest = self.profile.ring_buffer_gauges()[gauge_id].latest  # lanes in the machine's unit
+            flat = [
+                float(x)
+                for seq, pos, t, values in scans
+                for x in (seq, pos, t, *(to_machine(latest, v) for v in values))
+            ]
             return [ua.Variant(flat, ua.VariantType.Double, is_array=True)]
 
         return read
@@ -386,8 +391,9 @@ class SimUnit(NodeFaults):
             scans = (new_scans or {}).get(gauge_id)
             if scans:
                 seq, pos, t, values = scans[-1]
+                lanes = [to_machine(gauge.latest, v) for v in values]
                 await self._write(
-                    f"gauge.{gauge_id}.latest", [float(seq), pos, t, *values], "Double", array=True
+                    f"gauge.{gauge_id}.latest", [float(seq), pos, t, *lanes], "Double", array=True
                 )
         for gauge_id, vgauge in profile.variable_gauges().items():
             scans = (new_scans or {}).get(gauge_id)
