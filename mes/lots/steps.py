@@ -8,7 +8,6 @@ token. Nothing here holds a database lock while it waits for a machine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -16,7 +15,7 @@ from sqlmodel import Session, select
 
 from mes.base import utcnow
 from mes.equipment.driver import ScanRecord, UnitDriver
-from mes.equipment.errors import BadState, CommandNotConfirmed, CommandRefused, UnknownState
+from mes.equipment.errors import BadState, CommandNotConfirmed, UnknownState
 from mes.equipment.jobs import bring_to_idle, start_once
 from mes.equipment.profile import Command, Line, PackMLState
 from mes.lots.execution import (
@@ -63,8 +62,6 @@ class Observation:
 # A state number the profile does not map must persist this long before it holds the step:
 # one 0.75 s glitch of a machine's state variable held a step at 8 m of 20.
 UNKNOWN_STATE_DEBOUNCE_S = 2.0
-# How long a Start has to show (state out of Idle with our job id, or a start count).
-START_CONFIRM_S = 5.0
 
 
 async def _state(driver: UnitDriver) -> PackMLState:
@@ -107,9 +104,17 @@ async def _settle_variable_gauges(driver: UnitDriver, plan: StepPlan) -> None:
         await asyncio.sleep(VARIABLE_GAUGE_SETTLE_S + 2 * max(g.sampling_ms for g in gauges) / 1000)
 
 
-async def _confirm_start(driver: UnitDriver, plan: StepPlan) -> Observation:
-    """After Start: the unit must leave Idle with our job id, or count the Start, in time."""
-    deadline = time.monotonic() + START_CONFIRM_S
+async def _confirm_start(driver: UnitDriver, plan: StepPlan, confirmed: PackMLState) -> Observation:
+    """After a confirmed Start (``confirmed``: the state that showed it): see the unit out of Idle.
+
+    ``start_once`` confirms by the state or by the start counter; a counter can rise while the
+    state still shows Idle for a moment. A unit that stays Idle past the profile's confirmation
+    time did not start the roll, whatever it counted.
+    """
+    if confirmed in RUNNING_STATES or confirmed == S.COMPLETE:
+        return Observation("started", seen=True)
+    confirm_s = driver.profile.commands.confirm_timeout_s
+    deadline = time.monotonic() + confirm_s
     while True:
         state, job = await _state(driver), await driver.read_job_id()
         if job == plan.job_id and (state in RUNNING_STATES or state == S.COMPLETE):
@@ -117,11 +122,9 @@ async def _confirm_start(driver: UnitDriver, plan: StepPlan) -> Observation:
         if job == plan.job_id and state != S.IDLE:
             raise BadState(f"{plan.unit}: went {state} right after Start of job {plan.job_id}")
         if time.monotonic() > deadline:
-            if job == plan.job_id and await _started(driver, plan.job_id):
-                return Observation("started", seen=True)
             raise CommandNotConfirmed(
                 f"{plan.unit}: command Start for job {plan.job_id} not confirmed: the unit stayed {state} "
-                f"with job {job!r} for {START_CONFIRM_S:g} s and counted no Start of it"
+                f"with job {job!r} for {confirm_s:g} s"
             )
         await asyncio.sleep(0.1)
 
@@ -130,10 +133,12 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
     """One move of the step on its unit; returns what was observed.
 
     Equipment errors propagate (the task turns them into a held step, or a retry for a lost
-    link). A step counts as started only on evidence: the unit out of Idle with our job id, or
-    its start counter for the job. "Idle with our job id" is read as "ran and was reset" only
-    after such evidence; without it the Start did not take and :class:`CommandNotConfirmed` is
-    raised. A lot on hold gets nothing started: a dispatched step goes back to waiting.
+    link). A step counts as started only when the unit is seen out of Idle with our job id. It
+    completes only when the unit is seen Complete with it: the MES leaves the unit Complete
+    until the next step's ``bring_to_idle``, so a running step that finds its unit Idle with its
+    job id either never started (:class:`CommandNotConfirmed`) or was reset from outside, roll
+    made or not (:class:`BadState`). A lot on hold gets nothing started: a dispatched step
+    goes back to waiting.
     """
     state, job = await _state(driver), await driver.read_job_id()
     if plan.state == StepRunState.DISPATCHED:
@@ -152,8 +157,7 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
         await bring_to_idle(driver, 30.0, lambda _s: None)
         await driver.write_setpoints(plan.setpoints, recipe=plan.setpoints)
         await driver.write_job(plan.job_id, plan.product, plan.length_m)
-        await start_once(driver, plan.job_id)
-        return await _confirm_start(driver, plan)
+        return await _confirm_start(driver, plan, await start_once(driver, plan.job_id))
     deadline = time.monotonic() + window_s
     seen = plan.seen_running
     while True:
@@ -180,16 +184,19 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
                     f"{plan.unit}: Start of job {plan.job_id} did not take: the unit is Idle with the job id "
                     "written, was never seen running it and counted no Start of it"
                 )
-        if state == S.COMPLETE or state == S.IDLE:
-            # Idle with our job id after it was seen running: it completed and was reset by an
-            # earlier move whose record was lost.
+        if state == S.IDLE:
+            # The MES never resets a unit before its step's completion is recorded (the next
+            # step's bring_to_idle does), so Idle with our job id after it ran means someone
+            # reset it from outside — perhaps after an abort: whether the roll was made is unknown.
+            raise BadState(
+                f"{plan.unit}: Idle with job {plan.job_id} after it was seen running, without the MES "
+                "seeing it Complete (reset outside the MES?): whether the roll was made is unknown"
+            )
+        if state == S.COMPLETE:
             await _settle_variable_gauges(driver, plan)
             end = {g: await driver.last_seq(g) for g in plan.gauges}
             start = plan.gauge_seq_start or {}
             scans = {g: await _read_range(driver, g, start.get(g, 0), end[g]) for g in plan.gauges}
-            if state == S.COMPLETE:
-                with contextlib.suppress(CommandRefused):
-                    await driver.command(Command.RESET)  # ready for the next job while we record this one
             return Observation("complete", seq=end, scans=scans, seen=True)
         if state in (S.ABORTED, S.ABORTING, S.STOPPED, S.STOPPING):
             return Observation(
