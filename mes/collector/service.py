@@ -10,8 +10,8 @@ to a bounded on-disk spool and are written when it is back.
 
 A step is collected for as long as its machine runs the job, whatever the
 step's state: a step held by the MES (an unknown state number, a lost answer)
-while the machine goes on to finish the roll still gets the roll's scans, for
-up to ``HELD_GRACE_S`` after the hold and while the unit shows the step's job id.
+while the machine goes on to finish the roll still gets the roll's scans (the
+unit's latest held step, for as long as the unit shows its job id).
 
 Samples of a variable gauge get sequence numbers after the highest stored for
 the characteristic, so a restarted collector never repeats one; a sample is
@@ -27,16 +27,15 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
-from sqlmodel import col, or_, select
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import col, select
 
-from mes.base import dumps_json, utcnow
+from mes.base import dumps_json
 from mes.collector.spool import Spool
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
@@ -50,7 +49,6 @@ from mes.lots.steps import ingest
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
-HELD_GRACE_S = 600.0  # a held step's machine that still runs its job is read this long after the hold
 
 
 @dataclass
@@ -119,12 +117,13 @@ class Collector:
                         await driver.disconnect()
                     driver, feed.sampler = None, None
                     await asyncio.sleep(1.0)
-                except OperationalError as exc:
+                except DBAPIError as exc:
                     log.warning("collector: database: %s", exc.orig)
                     await asyncio.sleep(1.0)
                 except Exception:
-                    # A bug or bad data must not silence this unit for the rest of the run: the
-                    # scans stay in the ring buffer, and the step's completion stores them anyway.
+                    # A bug or bad data must not silence this unit for the rest of the run: ring-buffer
+                    # scans stay on the machine for the step's completion, and variable-gauge samples
+                    # were put back above.
                     log.exception("collector: %s: unexpected error; retrying", unit)
                     await asyncio.sleep(5.0)
                 await asyncio.sleep(self.poll_s)
@@ -133,20 +132,24 @@ class Collector:
                 await driver.disconnect()
 
     def _collected(self, unit: str) -> list[StepPlan]:
-        """Steps whose machine may be measuring for them: running, just dispatched, or held a short
-        while ago (the machine may still be finishing the roll)."""
-        recently = utcnow() - timedelta(seconds=HELD_GRACE_S)
+        """Steps whose machine may be measuring for them: running, just dispatched, and the unit's
+        latest held step (its machine may still be making the roll; whether it still runs that job
+        is checked on the machine, however long ago the step was held)."""
         with session_scope(self.engine) as session:
-            ids = session.exec(
+            on_unit = (
                 select(StepRun.id)
                 .join(EquipmentUnit, col(EquipmentUnit.id) == col(StepRun.equipment_unit_id))
                 .where(EquipmentUnit.name == unit, col(StepRun.gauge_seq_start).is_not(None))
-                .where(
-                    or_(
-                        col(StepRun.state).in_((StepRunState.RUNNING, StepRunState.DISPATCHED)),
-                        sa.and_(col(StepRun.state) == StepRunState.HELD, col(StepRun.ended_at) >= recently),
-                    )
-                )
+            )
+            ids = list(
+                session.exec(
+                    on_unit.where(col(StepRun.state).in_((StepRunState.RUNNING, StepRunState.DISPATCHED)))
+                ).all()
+            )
+            ids += session.exec(
+                on_unit.where(StepRun.state == StepRunState.HELD)
+                .order_by(col(StepRun.ended_at).desc())
+                .limit(1)
             ).all()
             plans = [plan(session, i, lock=False, active_only=False) for i in ids if i is not None]
         return [p for p in plans if p is not None]
@@ -156,7 +159,15 @@ class Collector:
             return  # the database is still away: leave the scans in the unit's ring buffer
         collected = await self._db(self._collected, feed.unit)
         if feed.sampler is not None:
-            await self._store_samples(feed, collected, feed.sampler.drain())
+            samples = feed.sampler.drain()
+            try:
+                await self._store_samples(feed, collected, samples)
+            except Exception:
+                # A variable gauge has no history to read again: put the samples back for the next
+                # poll (numbered afresh from what is stored) rather than lose them.
+                feed.sampler.samples.extendleft(reversed(samples))
+                feed.numbered.clear()
+                raise
         held = [c for c in collected if c.state == StepRunState.HELD]
         job = await driver.read_job_id() if held else ""
         ring = driver.profile.ring_buffer_gauges()
@@ -183,8 +194,10 @@ class Collector:
         batches: dict[tuple[int, str], list[ScanRecord]] = {}
         for sample in samples:
             current = by_job.get(sample.job_id)
-            if current is None or sample.gauge not in current.gauges:
-                continue  # not a job of ours (or between jobs): not a measurement of any layer
+            if current is None or sample.gauge not in current.gauges or sample.waiting:
+                # Not a job of ours, or taken while the unit made no band (our job id written
+                # before the Start, its position still the last roll's): no measurement of a layer.
+                continue
             key = (current.step_run_id, sample.gauge)
             if key not in feed.numbered:
                 feed.numbered[key] = await self._db(self._last_stored, current.gauges[sample.gauge])
@@ -226,7 +239,7 @@ class Collector:
                 ingest(session, current, {gauge: scans}, low=current.gauge_seq_start)
             self.db_ok = True
             return True
-        except OperationalError:
+        except DBAPIError:  # the database is away or refused the connection: spool, lose nothing
             self.db_ok = False
             self.spool.push((current, gauge), [s.__dict__ for s in scans])
             return False
@@ -243,7 +256,7 @@ class Collector:
                         {gauge: [ScanRecord(**r) for r in rows]},
                         low=current.gauge_seq_start,
                     )
-            except OperationalError:
+            except DBAPIError:
                 self.db_ok = False
                 return False
             self.spool.pop(batch_id)

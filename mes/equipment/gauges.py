@@ -30,7 +30,9 @@ from asyncua import Node, ua
 from asyncua.common.subscription import DataChangeNotif, Subscription
 
 from mes.equipment.driver import UnitDriver
-from mes.equipment.profile import VariableGauge, to_mes
+from mes.equipment.encoding import finite
+from mes.equipment.errors import UnknownState
+from mes.equipment.profile import PackMLState, VariableGauge, to_mes
 
 log = logging.getLogger(__name__)
 MAX_BUFFERED = 100_000
@@ -46,6 +48,15 @@ class Sample:
     measured_at: float  # unix s: the server's source timestamp, else the time of arrival
     position_m: float | None  # the web-position process value last seen, if the gauge has one
     speed_m_min: float | None  # the speed process value last seen, if the gauge is positioned by speed
+    # The unit showed a waiting state (Idle, Stopped, …) when it arrived: no roll is being made,
+    # and a position then is still the last roll's (the new job id may already be written).
+    waiting: bool = False
+
+
+# States in which a unit makes no band; an unknown state number does not count as one.
+WAITING = frozenset(
+    {PackMLState.IDLE, PackMLState.STOPPED, PackMLState.RESETTING, PackMLState.CLEARING, PackMLState.ABORTED}
+)
 
 
 def lanes_of(gauge: VariableGauge, raw: Any) -> list[float] | None:
@@ -83,12 +94,13 @@ class GaugeSampler:
         self._last: dict[str, tuple[Any, Any]] = {}
         self.pv: dict[str, float] = {}
         self.job_id = ""
+        self.state: PackMLState | None = None
         self._recreates = 0
 
     async def start(self) -> None:
         """Create the subscription; :class:`mes.equipment.errors.NodeMismatch` for a missing node."""
         client = self.driver._client()
-        watched: dict[str, str] = {"job": "job.id"}
+        watched: dict[str, str] = {"job": "job.id", "state": "state"}
         for gid, gauge in self.gauges.items():
             watched[f"gauge:{gid}"] = f"gauge.{gid}.value"
             for name in (gauge.position, gauge.speed):
@@ -120,12 +132,18 @@ class GaugeSampler:
         if what == "job":
             self.job_id = str(val or "")
             return
-        if what.startswith("pv:"):
+        if what == "state":
             try:
-                name = what[3:]
-                self.pv[name] = to_mes(self.driver.profile.process_values[name], float(val))
-            except (TypeError, ValueError):
-                self.pv.pop(what[3:], None)  # not a number: no position rather than a wrong one
+                self.state = self.driver.state_of(val)
+            except UnknownState:
+                self.state = None  # unknown is not "waiting": a glitch must not open a gap
+            return
+        if what.startswith("pv:"):
+            name, number = what[3:], finite(val)
+            if number is None:
+                self.pv.pop(name, None)  # NaN or not a number: no position rather than a wrong one
+            else:
+                self.pv[name] = to_mes(self.driver.profile.process_values[name], number)
             return
         gid = what.removeprefix("gauge:")
         dv = data.monitored_item.Value
@@ -153,6 +171,7 @@ class GaugeSampler:
                 measured_at=stamp.timestamp() if stamp is not None else time.time(),
                 position_m=self.pv.get(gauge.position) if gauge.position else None,
                 speed_m_min=self.pv.get(gauge.speed) if gauge.speed else None,
+                waiting=self.state in WAITING,
             )
         )
 

@@ -166,17 +166,20 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
                 "held", f"{plan.unit} runs job {job!r}, not {plan.job_id}: the job was lost", unit_fault=True
             )
         seen = seen or state in RUNNING_STATES or state == S.COMPLETE
-        # PackML accepts Hold in Execute only; Starting, Completing, … are waited out here.
-        if plan.lot_held and plan.on_lot_hold == "hold" and state in (S.EXECUTE, S.HOLDING, S.HELD):
-            if state == S.EXECUTE:
-                await driver.command(Command.HOLD)
-            return Observation(
-                "held",
-                f"lot {plan.lot_number} is on hold: {plan.unit} was put in Held with job {plan.job_id} "
-                "(the recipe says on_lot_hold: hold)",
-                unit_fault=True,
-                seen=True,
-            )
+        if plan.on_lot_hold == "hold" and seen:
+            # The recipe holds the unit while its lot is held: PackML Hold (accepted in Execute
+            # only; Starting, Completing, … are waited out) and Unhold once the lot is released.
+            # The step stays running and keeps its lease, so the roll goes on where it stopped.
+            if plan.lot_held and state == S.EXECUTE:
+                state = await driver.command(Command.HOLD)
+            elif not plan.lot_held and state == S.HELD:
+                state = await driver.command(Command.UNHOLD)
+            if plan.lot_held and state in (S.HOLDING, S.HELD):
+                if time.monotonic() > deadline:
+                    return Observation("running", seen=True)  # no time limit while the lot waits
+                await asyncio.sleep(0.1)
+                state, job = await _state(driver), await driver.read_job_id()
+                continue
         if state == S.IDLE and not seen:
             seen = await _started(driver, plan.job_id)
             if not seen:
