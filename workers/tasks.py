@@ -41,7 +41,7 @@ from mes.lots.faults import (
     count_link_failure,
     describe_fault,
 )
-from mes.lots.models import WorkOrder, WorkOrderState
+from mes.lots.models import StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import expand_order
 from mes.lots.steps import Observation, act, record
 from mes.quality.alarms import expire_shelving
@@ -110,10 +110,12 @@ def _on_unexpected(current: StepPlan, exc: BaseException) -> Observation | None:
         faults = count_fault(session, current)
     if faults is None or faults < FAULT_ATTEMPTS:
         return None
+    # The unit may still be running the job: it is taken out of service (and its lease freed
+    # with the hold) so that no other step is sent to a machine in an unknown state.
     return Observation(
         "held",
         f"{current.unit}: the step task failed {faults} times in a row: {type(exc).__name__}: {exc}",
-        unit_fault=False,
+        unit_fault=True,
     )
 
 
@@ -132,6 +134,11 @@ def _observe(current: StepPlan) -> Observation | None:
             reason, unit_fault = describe_fault(current.unit, exc)
             if isinstance(exc, NodeMismatch | SecurityRefused):
                 _drop(current.unit)  # the next link checks the unit again
+                if current.state == StepRunState.DISPATCHED:
+                    # Found before anything was started (the profile does not match the machine,
+                    # or the session was refused): the lot is not at fault — the step goes back to
+                    # wait for another unit and this one is taken out of service with an alarm.
+                    return Observation("waiting", reason, unit_fault=True)
             return Observation("held", reason, unit_fault=unit_fault)
         _drop(current.unit)
         return _on_unexpected(current, exc)

@@ -19,7 +19,8 @@ from asyncua import Client, Node, ua
 from asyncua.crypto import security_policies
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
-from mes.equipment.errors import ConnectionLost, SecurityRefused
+from mes.equipment import status
+from mes.equipment.errors import SecurityRefused
 from mes.equipment.profile import DataType, Security
 from mes.equipment.sim.security import CLIENT_URI, trust_store
 
@@ -239,14 +240,14 @@ async def browse_endpoint(endpoint: str, security: Security, password: str | Non
                 options, await trust_store(security.trust_dir)
             )
         await client.connect()
-    except ua.UaStatusCodeError as exc:
-        raise SecurityRefused(f"{endpoint} refused the session: {ua.StatusCode(exc.code).name}") from exc
-    except (OSError, TimeoutError, ConnectionError, ua.UaError, ValueError) as exc:
-        raise ConnectionLost(f"cannot connect to {endpoint}: {exc or type(exc).__name__}") from exc
+    except ValueError as exc:  # a certificate or key that cannot be read
+        raise SecurityRefused(f"{endpoint}: security setup failed: {exc}") from exc
+    except (OSError, TimeoutError, ConnectionError, ua.UaError) as exc:
+        raise status.translate(exc, unit=endpoint, what="cannot connect", connecting=True) from exc
     try:
         return draft_profile(await browse(client, endpoint))
     except (OSError, TimeoutError, ConnectionError, ua.UaError) as exc:
-        raise ConnectionLost(f"{endpoint}: browsing failed: {exc or type(exc).__name__}") from exc
+        raise status.translate(exc, unit=endpoint, what="browse") from exc
     finally:
         try:
             await client.disconnect()

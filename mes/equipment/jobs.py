@@ -45,13 +45,18 @@ class JobResult:
         return self.final_state == S.COMPLETE
 
 
+# How long an unmapped state number is waited out before it counts (the step layer debounces the same).
+UNKNOWN_STATE_GRACE_S = 2.0
+
+
 async def bring_to_idle(
     driver: UnitDriver, timeout_s: float, on_state: Callable[[PackMLState], None]
 ) -> None:
     """Reset a unit that is Complete or Stopped (Clear first when Aborted); refuse anything else.
     Commands are confirmed (:class:`CommandNotConfirmed` when Clear or Reset did not take);
-    :class:`BadState` when the unit is in another state or does not arrive within ``timeout_s``."""
-    state = await driver.read_state()
+    :class:`BadState` when the unit is in another state or does not arrive within ``timeout_s``.
+    A state number the profile does not map is waited out for a moment (a glitch is no fault)."""
+    state = await driver.wait_for_state(set(PackMLState), UNKNOWN_STATE_GRACE_S)
     on_state(state)
     if state in ACTING:  # let a Resetting, Stopping, … unit arrive first
         state = await driver.wait_for_state(set(PackMLState) - ACTING, timeout_s, on_state)

@@ -37,7 +37,7 @@ from mes.lots.models import (
     WorkOrder,
     WorkOrderState,
 )
-from mes.quality.alarms import clear_alarm, open_alarm
+from mes.quality.alarms import clear_alarm, clear_conditions, open_alarm
 
 S = PackMLState
 # The unit is doing (or has done) a job: Starting … Held, and Complete.
@@ -263,6 +263,7 @@ def set_unit_healthy(session: Session, name: str, *, by: str, reason: str) -> Eq
         raise StepRefused(f"no unit {name} (see the line file)")
     before = {"healthy": unit.healthy, "reason": unit.health_reason}
     mark_unit(session, pk(unit), True, None)
+    clear_conditions(session, [f"unit:{unit.id}:"], actor=user.name)  # the out-of-service alarm ends
     record(
         session,
         actor=user.name,

@@ -26,7 +26,7 @@ from mes.lots.execution import (
     schedule,
     transition,
 )
-from mes.lots.faults import back_to_waiting, hold_step
+from mes.lots.faults import back_to_waiting, hold_step, mark_unit
 from mes.lots.models import Characteristic, Layer, Lot, StepRun, StepRunState
 from mes.lots.scans import insert_scans, scan_row, stored_seqs
 from mes.quality.alarms import raise_alarm
@@ -325,7 +325,18 @@ def record(session: Session, plan: StepPlan, obs: Observation, line: Line) -> tu
     if obs.kind == "running":
         return [], transition(session, sid, token, (StepRunState.RUNNING,), **ok)
     if obs.kind == "waiting":
-        return (schedule(session, line) if back_to_waiting(session, plan) else []), False
+        if not back_to_waiting(session, plan):
+            return [], False
+        if obs.unit_fault:
+            # Nothing was started: the step waits for another unit, this one for a person.
+            mark_unit(session, plan.unit_id, False, obs.reason)
+            raise_alarm(
+                session,
+                f"unit:{plan.unit_id}:unhealthy",
+                f"{plan.unit} taken out of service: {obs.reason}",
+                unit_id=plan.unit_id,
+            )
+        return schedule(session, line), False
     step = session.get(StepRun, sid)
     assert step is not None and step.equipment_unit_id is not None  # noqa: S101 - plan() read it
     unit_id = step.equipment_unit_id

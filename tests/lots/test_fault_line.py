@@ -71,7 +71,7 @@ async def test_a_unit_that_stays_down_is_held_after_the_budget(
         await line.stop()
 
 
-async def test_a_profile_that_does_not_match_its_unit_holds_before_any_command(
+async def test_a_profile_that_does_not_match_its_unit_takes_it_out_before_any_command(
     tmp_path: Path, pg_url: str, broker: str
 ) -> None:
     line = LineUnderTest(tmp_path, pg_url, broker, ["sputter-1"], time_scale=600, stale_after_s=2)
@@ -98,15 +98,16 @@ async def test_a_profile_that_does_not_match_its_unit_holds_before_any_command(
         sim.command = counted  # type: ignore[method-assign]
         pressure = sim._read("sp.pressure_pa")
         line.order(SI, 1, lot_size=5)
-        await line.wait_for(lambda: line.step_in(StepRunState.HELD, 0), 60, "the step to be held")
+        await line.wait_for(lambda: not _unit(line, "sputter-1").healthy, 60, "the unit to be taken out")
         await asyncio.sleep(6)  # reconciles later: no loop resetting and rewriting the machine
         step = line.steps()[0]
-        assert step.state == StepRunState.HELD
+        # Nothing was started: the lot is not at fault; the step waits for a unit that matches.
+        assert step.state == StepRunState.PENDING and step.equipment_unit_id is None
+        assert [lot.status for lot in line.lots()] != [LotStatus.ON_HOLD]
+        unit_row = _unit(line, "sputter-1")
+        [alarm] = _alarms(line, f"unit:{unit_row.id}:unhealthy")
         message = "sputter-1: profile packml-sputter does not match its server: sp.power_w"
-        assert message in (step.error or "")
-        assert "BadNodeIdUnknown" in (step.error or "")
-        [alarm] = _alarms(line, f"step:{step.id}:held")
-        assert "sp.power_w" in alarm.message and "BadNodeIdUnknown" in alarm.message
+        assert message in alarm.message and "BadNodeIdUnknown" in alarm.message
         assert commands == []  # never reset, never started
         assert sim._read("sp.pressure_pa") == pressure  # nothing written
         assert sim._read("job.id") in ("", None)
