@@ -83,6 +83,9 @@ async def start_once(driver: UnitDriver, job_id: str, reconnect_wait_s: float = 
     :class:`BadState` (after a lost answer the unit is neither running this job nor Idle),
     :class:`ConnectionLost` (no link within ``reconnect_wait_s``), :class:`BadStatus`,
     :class:`UnknownState`."""
+    # The start counter before the Start (machines without per-job counts): if the answer is
+    # lost, a counter that rose says the Start took, whatever the state shows by then.
+    counter_before = await driver.read_counter("cmd.start_counter")
     try:
         return await driver.command(Command.START, job_id=job_id)
     except CommandRefused as exc:
@@ -97,12 +100,14 @@ async def start_once(driver: UnitDriver, job_id: str, reconnect_wait_s: float = 
         try:
             seen = await observe(driver, job_id)
             counts = await driver.read_start_counts()
+            counter = await driver.read_counter("cmd.start_counter")
             break
         except ConnectionLost:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
-    if (seen.job_id == job_id and seen.state in STARTED) or counts.get(job_id):
+    counted = counts.get(job_id) or (None not in (counter, counter_before) and counter != counter_before)
+    if (seen.job_id == job_id and seen.state in STARTED) or counted:
         return seen.state or S.STARTING  # the Start went through before the link dropped
     if seen.state == S.IDLE:
         # It never arrived (the unit would refuse a repeat of a counted job anyway).
