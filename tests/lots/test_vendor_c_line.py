@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mes.lots.models import LayerResult, LotStatus, StepRunState
+from mes.lots.models import LayerResult, LotStatus, StepRunState, WorkOrderState
 from tests.lots.vendor_c_line import RECIPE, Outcome, assert_never_released_unmade, counters, vendor_line
 
 LOT_M = 2.0
@@ -68,7 +68,7 @@ async def test_vendor_c_lots_with_faults_at_power_up(tmp_path: Path, pg_url: str
         refused = out["sputter-2"]
         assert refused.step.state == StepRunState.HELD
         error = refused.step.error or ""
-        assert "sputter-2" in error and "Start" in error and "Idle" in error, error
+        assert "sputter-2: Start refused" in error and "seen: state Idle" in error, error
         [held] = [a for a in refused.alarms if a.condition == f"step:{refused.step.id}:held"]
         assert held.is_open and "sputter-2" in held.message and "Start" in held.message
         assert refused.layer.result != LayerResult.IN_SPEC
@@ -97,4 +97,5 @@ async def test_vendor_c_lots_with_faults_at_power_up(tmp_path: Path, pg_url: str
         assert dead.seqs == list(range(1, len(dead.seqs) + 1))
         assert after["sputter-4"].starts == vl.before["sputter-4"].starts + 1
 
+        assert vl.order_states() == [WorkOrderState.HELD]  # nothing left to run, lots on hold
         assert_never_released_unmade(vl)

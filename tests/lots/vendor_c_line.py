@@ -29,6 +29,8 @@ from mes.lots.models import (
     OosInterval,
     StepRun,
     StepRunState,
+    WorkOrder,
+    WorkOrderState,
 )
 from mes.quality.models import Alarm
 from tests.lots.harness import LineUnderTest
@@ -138,6 +140,10 @@ class VendorLine:
                     .order_by(col(GaugeScan.seq))
                 ).all()
             )
+
+    def order_states(self) -> list[WorkOrderState]:
+        with session_scope(self.line.engine) as session:
+            return [WorkOrderState(s) for s in session.exec(select(WorkOrder.state)).all()]
 
     def unit_health(self, unit: str) -> tuple[bool, str | None]:
         with session_scope(self.line.engine) as session:
