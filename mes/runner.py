@@ -30,6 +30,8 @@ class LineRunner:
     workdir: Path
     time_scale: float = 1_000.0
     seed: int = 11
+    # Units whose machine runs elsewhere (a vendor's server, a real unit): no simulator is started for them.
+    external: frozenset[str] = frozenset()
     sims: dict[str, SimUnit] = field(default_factory=dict)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     collector: Collector | None = None
@@ -38,6 +40,8 @@ class LineRunner:
 
     async def start_sims(self) -> None:
         for i, (name, cfg) in enumerate(self.line.units.items()):
+            if name in self.external:
+                continue
             sim = SimUnit(
                 name,
                 self.line.profiles[name],

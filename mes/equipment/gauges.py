@@ -23,6 +23,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,9 @@ from mes.equipment.profile import PackMLState, VariableGauge, to_mes
 
 log = logging.getLogger(__name__)
 MAX_BUFFERED = 100_000
+# Position samples kept per process value, and how far past the latest one it is carried forward.
+TRACK_LENGTH = 16
+MAX_CARRY_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,27 @@ def lanes_of(gauge: VariableGauge, raw: Any) -> list[float] | None:
     return out
 
 
+def position_at(track: Iterable[tuple[float, float]], at: float) -> float | None:
+    """The web position [m] at unix time ``at`` from position samples ``(source time [unix s], m)``.
+
+    A server samples the position variable on its own clock (node-opcua about every 50 ms) and may
+    send a gauge's change before or after the position's in one notification: the position last
+    *received* can be a sampling interval old, which at 0.16 m/s misplaces a scan by most of a
+    0.01 m pitch and reads as missed scans. So the latest sample at or before ``at`` is taken by
+    its timestamp and carried forward at the speed of the two latest (for at most ``MAX_CARRY_S``,
+    never backwards). None when no sample is that old.
+    """
+    before = sorted((t, p) for t, p in track if t <= at)
+    if not before:
+        return None
+    t1, p1 = before[-1]
+    if len(before) >= 2:
+        t0, p0 = before[-2]
+        if t1 > t0 and p1 >= p0 and at - t1 <= MAX_CARRY_S:
+            return p1 + (p1 - p0) / (t1 - t0) * (at - t1)
+    return p1
+
+
 def position_by_speed(speed_m_min: float, started_at_unix: float, measured_at: float) -> float:
     """Where the web is when a machine has no position variable: speed × time since the job began [m]."""
     return max(0.0, speed_m_min / 60.0 * (measured_at - started_at_unix))
@@ -93,6 +118,7 @@ class GaugeSampler:
         self._seen: set[str] = set()  # gauges whose first (already known) value has arrived
         self._last: dict[str, tuple[Any, Any]] = {}
         self.pv: dict[str, float] = {}
+        self._track: dict[str, deque[tuple[float, float]]] = {}  # pv → recent (source time, value)
         self.job_id = ""
         self.state: PackMLState | None = None
         self._recreates = 0
@@ -142,8 +168,14 @@ class GaugeSampler:
             name, number = what[3:], finite(val)
             if number is None:
                 self.pv.pop(name, None)  # NaN or not a number: no position rather than a wrong one
-            else:
-                self.pv[name] = to_mes(self.driver.profile.process_values[name], number)
+                self._track.pop(name, None)
+                return
+            self.pv[name] = to_mes(self.driver.profile.process_values[name], number)
+            # Only the server's own timestamps are compared (the client's clock may differ from it).
+            pv_stamp = data.monitored_item.Value.SourceTimestamp if data.monitored_item.Value else None
+            if pv_stamp is not None:
+                track = self._track.setdefault(name, deque(maxlen=TRACK_LENGTH))
+                track.append((pv_stamp.timestamp(), self.pv[name]))
             return
         gid = what.removeprefix("gauge:")
         dv = data.monitored_item.Value
@@ -163,13 +195,20 @@ class GaugeSampler:
         if len(self.samples) >= self.max_buffered:
             self.lost += 1  # the collector is behind: a gap, never a made-up value
             return
+        measured_at = stamp.timestamp() if stamp is not None else time.time()
+        position = None
+        if gauge.position:
+            if stamp is not None:
+                position = position_at(self._track.get(gauge.position, ()), measured_at)
+            if position is None:
+                position = self.pv.get(gauge.position)
         self.samples.append(
             Sample(
                 gauge=gid,
                 job_id=self.job_id,
                 values=lanes,
-                measured_at=stamp.timestamp() if stamp is not None else time.time(),
-                position_m=self.pv.get(gauge.position) if gauge.position else None,
+                measured_at=measured_at,
+                position_m=position,
                 speed_m_min=self.pv.get(gauge.speed) if gauge.speed else None,
                 waiting=self.state in WAITING,
             )

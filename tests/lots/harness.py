@@ -26,21 +26,24 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILE = {"sputter": "packml-sputter", "coater": "packml-coater", "winder": "packml-winder"}
 
 
-def write_line(path: Path, units: list[str]) -> Path:
+def write_line(path: Path, units: list[str], external: dict[str, tuple[str, str]] | None = None) -> Path:
+    """A line file; ``external`` maps a unit to the (endpoint, profile name) of a machine run elsewhere."""
     text = "line: test-line\nunits:\n"
     for unit in units:
         cls = unit.split("-")[0]
-        text += (f"  - {{name: {unit}, equipment_class: {cls}, endpoint: 'opc.tcp://127.0.0.1:{free_port()}', "
-                 f"profile: {ROOT / 'recipes' / 'profiles' / (PROFILE[cls] + '.yaml')}}}\n")  # fmt: skip
+        endpoint, profile = (external or {}).get(unit, (f"opc.tcp://127.0.0.1:{free_port()}", PROFILE[cls]))
+        text += (f"  - {{name: {unit}, equipment_class: {cls}, endpoint: '{endpoint}', "
+                 f"profile: {ROOT / 'recipes' / 'profiles' / (profile + '.yaml')}}}\n")  # fmt: skip
     path.write_text(text)
     return path
 
 
 class LineUnderTest:
     def __init__(self, tmp: Path, database_url: str, broker_url: str, units: list[str], *,
-                 time_scale: float = 1_000.0, stale_after_s: float = 6.0) -> None:  # fmt: skip
+                 time_scale: float = 1_000.0, stale_after_s: float = 6.0,
+                 external: dict[str, tuple[str, str]] | None = None) -> None:  # fmt: skip
         self.tmp = tmp
-        self.line_file = write_line(tmp / "line.yaml", units)
+        self.line_file = write_line(tmp / "line.yaml", units, external)
         self.line: Line = load_line(self.line_file)
         self.database_url = database_url
         self.env = {
@@ -51,7 +54,9 @@ class LineUnderTest:
             "MES_STEP_STALE_AFTER_S": str(stale_after_s),
         }
         self.engine: Engine = make_engine(database_url)
-        self.runner = LineRunner(self.line, self.env, tmp, time_scale=time_scale)
+        self.runner = LineRunner(
+            self.line, self.env, tmp, time_scale=time_scale, external=frozenset(external or {})
+        )
 
     async def start(self, *, collector: bool = True) -> None:
         upgrade(self.engine)
