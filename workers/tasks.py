@@ -125,23 +125,31 @@ def _observe(current: StepPlan) -> Observation | None:
     try:
         return ctx.bridge.run(_move(current), timeout_s=MOVE_WINDOW_S + 60)
     except Exception as raw:  # every fault ends held with an alarm, or is retried within a budget
-        # An asyncua error that escaped the driver is classified by the equipment layer's one table.
-        exc = translate(raw, unit=current.unit, what="step move") if is_asyncua(raw) else raw
-        if isinstance(exc, ConnectionLost | BridgeTimeout):
-            _drop(current.unit)
-            return _on_link_loss(current, exc)
-        if isinstance(exc, EquipmentError):
-            reason, unit_fault = describe_fault(current.unit, exc)
-            if isinstance(exc, NodeMismatch | SecurityRefused):
-                _drop(current.unit)  # the next link checks the unit again
-                if current.state == StepRunState.DISPATCHED:
-                    # Found before anything was started (the profile does not match the machine,
-                    # or the session was refused): the lot is not at fault — the step goes back to
-                    # wait for another unit and this one is taken out of service with an alarm.
-                    return Observation("waiting", reason, unit_fault=True)
-            return Observation("held", reason, unit_fault=unit_fault)
+        try:
+            return _fault(current, raw)
+        except Exception as broken:  # a fault in the handling must not kill the task without a trace
+            return _on_unexpected(current, broken)
+
+
+def _fault(current: StepPlan, raw: Exception) -> Observation | None:
+    """What a failed move means: held (with the reason), waiting, or None for a retry."""
+    # An asyncua error that escaped the driver is classified by the equipment layer's one table.
+    exc = translate(raw, unit=current.unit, what="step move") if is_asyncua(raw) else raw
+    if isinstance(exc, ConnectionLost | BridgeTimeout):
         _drop(current.unit)
-        return _on_unexpected(current, exc)
+        return _on_link_loss(current, exc)
+    if isinstance(exc, EquipmentError):
+        reason, unit_fault = describe_fault(current.unit, exc)
+        if isinstance(exc, NodeMismatch | SecurityRefused):
+            _drop(current.unit)  # the next link checks the unit again
+            if current.state == StepRunState.DISPATCHED:
+                # Found before anything was started (the profile does not match the machine,
+                # or the session was refused): the lot is not at fault — the step goes back to
+                # wait for another unit and this one is taken out of service with an alarm.
+                return Observation("waiting", reason, unit_fault=True)
+        return Observation("held", reason, unit_fault=unit_fault)
+    _drop(current.unit)
+    return _on_unexpected(current, exc)
 
 
 @app.task(name="mes.advance_step", bind=True)

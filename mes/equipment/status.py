@@ -122,7 +122,7 @@ def is_link(exc: BaseException, *, connecting: bool = False) -> bool:
 
 def is_asyncua(exc: BaseException) -> bool:
     """Whether ``exc`` comes from the OPC UA stack or the socket under it (not yet one of ours)."""
-    return isinstance(exc, ua.UaError | LINK_EXCEPTIONS) and not isinstance(exc, EquipmentError)
+    return isinstance(exc, (ua.UaError, *LINK_EXCEPTIONS)) and not isinstance(exc, EquipmentError)
 
 
 def translate(

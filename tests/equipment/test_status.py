@@ -7,6 +7,7 @@ import math
 import pytest
 from asyncua import ua
 
+from mes.equipment import status
 from mes.equipment.encoding import encoding_problem, finite, whole
 from mes.equipment.errors import (
     BadStatus,
@@ -131,3 +132,18 @@ def test_encoding_refused_is_a_limit_violation() -> None:
     with pytest.raises(EncodingRefused, match="sputter-1:sp.bias: -10 does not fit a UInt16"):
         encode(-10, "UInt16", where="sputter-1:sp.bias")
     assert encode(7.0, "UInt16", where="x").Value.Value == 7
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (_bad("BadSensorFailure"), True),
+        (ua.UaError("x"), True),
+        (ConnectionResetError(), True),
+        (TimeoutError(), True),
+        (BadStatus("x"), False),
+        (ValueError("x"), False),
+    ],
+)
+def test_is_asyncua_tells_the_stacks_errors_from_ours(exc: BaseException, expected: bool) -> None:
+    assert status.is_asyncua(exc) is expected
