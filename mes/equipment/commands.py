@@ -27,29 +27,12 @@ from mes.equipment import status
 from mes.equipment.encoding import encode, whole
 from mes.equipment.errors import BadStatus, CommandNotConfirmed, EquipmentError, UnknownState
 from mes.equipment.profile import Command, PackMLState
+from mes.equipment.states import STARTED
 
 if TYPE_CHECKING:
     from mes.equipment.driver import UnitDriver
 
 S = PackMLState
-# A Start took when the unit left Idle for our job: running, done already (a very short
-# job), or stopped by a machine fault after it started (a web break at 0 m).
-STARTED = frozenset(
-    {
-        S.STARTING,
-        S.EXECUTE,
-        S.COMPLETING,
-        S.COMPLETE,
-        S.HOLDING,
-        S.HELD,
-        S.UNHOLDING,
-        S.SUSPENDING,
-        S.SUSPENDED,
-        S.UNSUSPENDING,
-        S.ABORTING,
-        S.ABORTED,
-    }
-)
 # The states that show a command took (its acting state, or where that leads).
 TOOK: dict[Command, frozenset[PackMLState]] = {
     Command.START: STARTED,

@@ -34,6 +34,7 @@ from mes.equipment.driver import UnitDriver
 from mes.equipment.encoding import finite
 from mes.equipment.errors import UnknownState
 from mes.equipment.profile import PackMLState, VariableGauge, to_mes
+from mes.equipment.states import WAITING
 
 log = logging.getLogger(__name__)
 MAX_BUFFERED = 100_000
@@ -55,12 +56,6 @@ class Sample:
     # The unit showed a waiting state (Idle, Stopped, …) when it arrived: no roll is being made,
     # and a position then is still the last roll's (the new job id may already be written).
     waiting: bool = False
-
-
-# States in which a unit makes no band; an unknown state number does not count as one.
-WAITING = frozenset(
-    {PackMLState.IDLE, PackMLState.STOPPED, PackMLState.RESETTING, PackMLState.CLEARING, PackMLState.ABORTED}
-)
 
 
 def lanes_of(gauge: VariableGauge, raw: Any) -> list[float] | None:

@@ -11,26 +11,14 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from mes.equipment.commands import STARTED, observe
+from mes.equipment.commands import observe
 from mes.equipment.driver import UnitDriver
 from mes.equipment.errors import BadState, CommandRefused, ConnectionLost
 from mes.equipment.profile import Command, PackMLState
+from mes.equipment.states import ACTING, STARTED
 
 S = PackMLState
 FAILED = {S.ABORTED, S.STOPPED, S.HELD, S.SUSPENDED}
-RUNNING = {S.STARTING, S.EXECUTE, S.COMPLETING, S.COMPLETE}
-ACTING = {
-    S.RESETTING,
-    S.STARTING,
-    S.COMPLETING,
-    S.STOPPING,
-    S.ABORTING,
-    S.CLEARING,
-    S.SUSPENDING,
-    S.UNSUSPENDING,
-    S.HOLDING,
-    S.UNHOLDING,
-}
 
 
 @dataclass

@@ -23,6 +23,7 @@ from mes.auth.service import get_user
 from mes.base import pk, utcnow
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import PackMLState
+from mes.equipment.states import BUSY
 from mes.lots.errors import StepRefused
 from mes.lots.execution import Enqueue, acquire_lease, finish_orders, unit_queue
 from mes.lots.faults import mark_unit
@@ -40,19 +41,6 @@ from mes.lots.models import (
 from mes.quality.alarms import clear_alarm, clear_conditions, open_alarm
 
 S = PackMLState
-# The unit is doing (or has done) a job: Starting … Held, and Complete.
-BUSY = {
-    S.STARTING,
-    S.EXECUTE,
-    S.COMPLETING,
-    S.COMPLETE,
-    S.HOLDING,
-    S.HELD,
-    S.UNHOLDING,
-    S.SUSPENDING,
-    S.SUSPENDED,
-    S.UNSUSPENDING,
-}
 
 
 @dataclass(frozen=True)

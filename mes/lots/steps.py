@@ -18,6 +18,7 @@ from mes.equipment.driver import ScanRecord, UnitDriver
 from mes.equipment.errors import BadState, CommandNotConfirmed, UnknownState
 from mes.equipment.jobs import bring_to_idle, start_once
 from mes.equipment.profile import Command, Line, PackMLState
+from mes.equipment.states import BUSY
 from mes.lots.execution import (
     Enqueue,
     StepPlan,
@@ -35,17 +36,6 @@ from mes.quality.monitor import check_rules
 from mes.quality.spec import Excursion, close_layer, excursions, merge_excursions
 
 S = PackMLState
-RUNNING_STATES = {
-    S.STARTING,
-    S.EXECUTE,
-    S.COMPLETING,
-    S.HOLDING,
-    S.HELD,
-    S.UNHOLDING,
-    S.SUSPENDING,
-    S.SUSPENDED,
-    S.UNSUSPENDING,
-}
 VARIABLE_GAUGE_SETTLE_S = 1.0  # > the collector's poll (0.2 s) + a batch store
 
 
@@ -111,13 +101,13 @@ async def _confirm_start(driver: UnitDriver, plan: StepPlan, confirmed: PackMLSt
     state still shows Idle for a moment. A unit that stays Idle past the profile's confirmation
     time did not start the roll, whatever it counted.
     """
-    if confirmed in RUNNING_STATES or confirmed == S.COMPLETE:
+    if confirmed in BUSY:
         return Observation("started", seen=True)
     confirm_s = driver.profile.commands.confirm_timeout_s
     deadline = time.monotonic() + confirm_s
     while True:
         state, job = await _state(driver), await driver.read_job_id()
-        if job == plan.job_id and (state in RUNNING_STATES or state == S.COMPLETE):
+        if job == plan.job_id and state in BUSY:
             return Observation("started", seen=True)
         if job == plan.job_id and state != S.IDLE:
             raise BadState(f"{plan.unit}: went {state} right after Start of job {plan.job_id}")
@@ -142,7 +132,7 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
     """
     state, job = await _state(driver), await driver.read_job_id()
     if plan.state == StepRunState.DISPATCHED:
-        if job == plan.job_id and (state in RUNNING_STATES or state == S.COMPLETE):
+        if job == plan.job_id and state in BUSY:
             return Observation("started", "the unit had already started this job", seen=True)
         if job == plan.job_id and state == S.IDLE and await _started(driver, plan.job_id):
             # It ran and was reset without this step seeing it: whether the roll was made is unknown.
@@ -165,7 +155,7 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
             return Observation(
                 "held", f"{plan.unit} runs job {job!r}, not {plan.job_id}: the job was lost", unit_fault=True
             )
-        seen = seen or state in RUNNING_STATES or state == S.COMPLETE
+        seen = seen or state in BUSY
         if plan.on_lot_hold == "hold" and seen:
             # The recipe holds the unit while its lot is held: PackML Hold (accepted in Execute
             # only; Starting, Completing, … are waited out) and Unhold once the lot is released.
