@@ -20,7 +20,7 @@ from asyncua.crypto import security_policies
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from mes.equipment import status
-from mes.equipment.errors import SecurityRefused
+from mes.equipment.errors import ConnectionLost
 from mes.equipment.profile import DataType, Security
 from mes.equipment.sim.security import CLIENT_URI, trust_store
 
@@ -222,7 +222,10 @@ async def browse_endpoint(endpoint: str, security: Security, password: str | Non
     Raises :class:`ConnectionLost` when the server cannot be reached or drops the
     link, :class:`SecurityRefused` when it refuses the session.
     """
-    client = Client(endpoint, timeout=4)
+    try:
+        client = Client(endpoint, timeout=4)
+    except ValueError as exc:  # "opc.tcp://[::1" and the like
+        raise ConnectionLost(f"{endpoint}: not an OPC UA endpoint URL: {exc}") from exc
     client.application_uri = CLIENT_URI
     if security.user is not None:
         client.set_user(security.user)
@@ -240,8 +243,8 @@ async def browse_endpoint(endpoint: str, security: Security, password: str | Non
                 options, await trust_store(security.trust_dir)
             )
         await client.connect()
-    except ValueError as exc:  # a certificate or key that cannot be read
-        raise SecurityRefused(f"{endpoint}: security setup failed: {exc}") from exc
+    except ValueError as exc:  # an endpoint that is no URL, or a certificate or key that cannot be read
+        raise ConnectionLost(f"{endpoint}: cannot connect: {exc}") from exc
     except (OSError, TimeoutError, ConnectionError, ua.UaError) as exc:
         raise status.translate(exc, unit=endpoint, what="cannot connect", connecting=True) from exc
     try:

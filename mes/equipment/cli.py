@@ -189,6 +189,8 @@ def _setpoints(pairs: list[str]) -> dict[str, float]:
             value = math.nan
         if not sep or not name or not math.isfinite(value):
             raise MesError(f"--set {pair!r}: expected NAME=NUMBER, e.g. --set power_w=1500")
+        if name.strip() in values:
+            raise MesError(f"--set {pair!r}: {name.strip()} is given twice")
         values[name.strip()] = value
     return values
 
@@ -206,6 +208,7 @@ def run_job_command(
     line_path: Path | None = LineOption,
 ) -> None:
     """Limit-check and write setpoints, Reset to Idle if needed, Start, follow to Complete (exit 0 only)."""
+    from mes.equipment.classes import SETPOINT_MODELS
     from mes.equipment.driver import UnitDriver
     from mes.equipment.jobs import run_job
 
@@ -215,6 +218,17 @@ def run_job_command(
     async def go() -> None:
         driver = UnitDriver(line.unit(unit), line.profiles[unit])
         driver.check_setpoints(setpoints)  # before we even connect
+        profile = driver.profile
+        fields = SETPOINT_MODELS[profile.equipment_class].model_fields
+        missing = [n for n, f in fields.items() if f.is_required() and n not in setpoints]
+        missing = [n for n in missing if n not in profile.absent_setpoints]
+        if missing:
+            # Whatever the last job left in a setpoint not given would be run with: refuse.
+            raise MesError(
+                f"{unit}: a job sets every setpoint of a {profile.equipment_class}; missing "
+                f"{', '.join('--set ' + n + '=…' for n in missing)} (nothing written)"
+            )
+        driver.job_values(job_id, product, length_m)
         await driver.connect()
         try:
             result = await run_job(

@@ -234,20 +234,38 @@ class UnitDriver(Link):
         entry = self.profile.setpoints[name]
         return encode(to_machine(entry, value), entry.data_type, where=f"{self.name}:{name}")
 
+    def job_values(self, job_id: str, product: str, length_m: float) -> dict[str, tuple[str, Any]]:
+        """The job's entries as ``key → (data type, machine value)``, each value checked against its
+        node's data type first: :class:`EncodingRefused` (nothing written) for one that does not
+        fit, or an empty job id. Call it before the unit is reset or any setpoint written."""
+        job = self.profile.job
+        if not job_id.strip():
+            raise EncodingRefused(f"{self.name}: a job needs a job id (nothing written)")
+        values: dict[str, tuple[str, Any]] = {
+            "job.id": (str(job.id.data_type), job_id),
+            "job.length_m": (str(job.length_m.data_type), to_machine(job.length_m, length_m)),
+        }
+        if job.product is not None:  # a machine without a product id is not told one
+            values["job.product"] = (str(job.product.data_type), product)
+        problems = [
+            f"{self.name}:{key}: {problem}"
+            for key, (data_type, value) in values.items()
+            if (problem := encoding_problem(value, data_type)) is not None
+        ]
+        if problems:
+            raise EncodingRefused("; ".join(problems) + " (nothing written)")
+        return values
+
     async def write_job(self, job_id: str, product: str, length_m: float) -> None:
         """Write the job's id, product and roll length [m]. Every node is checked (resolved,
         writable, the profile's data type) and every value encoded before anything is written:
         :class:`NodeMismatch` / :class:`EncodingRefused` then mean nothing was written. A write
         that fails part-way raises (:class:`BadStatus`, :class:`ConnectionLost`) — the caller
         must then not Start: the unit may hold a mix of this job and the last one."""
-        job = self.profile.job
-        keys = {"job.id": job.id, "job.length_m": job.length_m}
-        values: dict[str, Any] = {"job.id": job_id, "job.length_m": to_machine(job.length_m, length_m)}
-        if job.product is not None:  # a machine without a product id is not told one
-            keys["job.product"], values["job.product"] = job.product, product
-        await self.check_writable({k: str(v.data_type) for k, v in keys.items()})
-        dvs = [encode(values[k], v.data_type, where=f"{self.name}:{k}") for k, v in keys.items()]
-        await self._write_many(list(keys), dvs, "write job")
+        values = self.job_values(job_id, product, length_m)
+        await self.check_writable({k: data_type for k, (data_type, _) in values.items()})
+        dvs = [encode(v, data_type, where=f"{self.name}:{k}") for k, (data_type, v) in values.items()]
+        await self._write_many(list(values), dvs, "write job")
 
     # --- commands --------------------------------------------------------------------------------
 
@@ -277,19 +295,34 @@ class UnitDriver(Link):
         timeout_s: float,
         on_state: Callable[[PackMLState], None] | None = None,
         poll_s: float = 0.02,
+        *,
+        unknown_grace_s: float | None = None,
+        job_id: str | None = None,
     ) -> PackMLState:
         """Poll the state until it is one of ``targets``; report every change to ``on_state``.
-        :class:`BadState` when it is not reached within ``timeout_s``; an unknown state number
-        is tolerated until then (a transient one is not a fault) and raised at the deadline."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
+        :class:`BadState` when it is not reached within ``timeout_s``. An unknown state number
+        is tolerated for ``unknown_grace_s`` in a row (default: until the deadline) — a
+        transient one is not a fault — then raised. With ``job_id``, a unit that shows another
+        job (a power-cycled machine that lost it) raises :class:`BadState` at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         last: PackMLState | None = None
+        unknown_since: float | None = None
         while True:
             try:
                 state: PackMLState | None = await self.read_state()
+                unknown_since = None
             except UnknownState:
-                if asyncio.get_running_loop().time() > deadline:
+                now = loop.time()
+                unknown_since = now if unknown_since is None else unknown_since
+                grace_over = unknown_grace_s is not None and now - unknown_since >= unknown_grace_s
+                if now > deadline or grace_over:
                     raise
                 state = None
+            if job_id is not None and state is not None and (shown := await self.read_job_id()) != job_id:
+                raise BadState(
+                    f"{self.name}: is {state} with job {shown!r}, no longer {job_id}: the job was lost"
+                )
             if state is not None and state != last and on_state is not None:
                 on_state(state)
             last = state if state is not None else last

@@ -119,6 +119,7 @@ async def run_job(
     :func:`bring_to_idle`, :meth:`UnitDriver.write_setpoints`, :meth:`UnitDriver.write_job` and
     :func:`start_once`; :class:`BadState` when the job does not end within ``timeout_s``."""
     driver.check_setpoints(setpoints, recipe)
+    driver.job_values(job_id, product, length_m)  # the job's values too, before the unit is touched
     states: list[PackMLState] = []
 
     def seen(state: PackMLState) -> None:
@@ -131,6 +132,8 @@ async def run_job(
     await driver.write_setpoints(setpoints, recipe)
     await driver.write_job(job_id, product, length_m)
     await start_once(driver, job_id)
-    final = await driver.wait_for_state({S.COMPLETE} | FAILED, timeout_s, seen)
+    final = await driver.wait_for_state(
+        {S.COMPLETE} | FAILED, timeout_s, seen, unknown_grace_s=UNKNOWN_STATE_GRACE_S, job_id=job_id
+    )
     values = await driver.read_values() if driver.profile.process_values else {}
     return JobResult(job_id, final, states, values)

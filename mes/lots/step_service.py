@@ -56,6 +56,8 @@ def get_step(session: Session, ref: str) -> StepRun:
     """A step run by its id or its job id."""
     query = select(StepRun).where(StepRun.job_id == ref)
     if ref.isdigit():
+        if int(ref) > 2**63 - 1:  # beyond any row id: no such step (SQLite would overflow)
+            raise StepRefused(f"no step {ref} (see `mes step list`)")
         query = select(StepRun).where(StepRun.id == int(ref))
     step = session.exec(query.with_for_update()).first()
     if step is None:

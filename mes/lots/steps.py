@@ -144,6 +144,8 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
             return Observation("waiting", f"lot {plan.lot_number} is on hold; {plan.job_id} not started")
         if plan.gauge_seq_start is None:
             return Observation("prepared", seq={g: await driver.last_seq(g) for g in plan.gauges})
+        driver.check_setpoints(plan.setpoints, recipe=plan.setpoints)
+        driver.job_values(plan.job_id, plan.product, plan.length_m)  # before the unit is touched
         await bring_to_idle(driver, 30.0, lambda _s: None)
         await driver.write_setpoints(plan.setpoints, recipe=plan.setpoints)
         await driver.write_job(plan.job_id, plan.product, plan.length_m)

@@ -93,6 +93,9 @@ def test_run_job_to_complete(line: Path) -> None:
         (["--set", "gap_um"], "expected NAME=NUMBER"),
         (["--set", "gap_um=wide"], "expected NAME=NUMBER"),
         (["--set", "colour=3"], "has no such setpoint"),
+        (["--set", "gap_um=180", "--set", "gap_um=190"], "gap_um is given twice"),
+        # whatever the last job left in a setpoint not given would run: refused, nothing written
+        (["--set", "gap_um=180"], "a job sets every setpoint of a coater; missing --set web_speed_m_min"),
     ],
 )
 def test_run_job_refuses_bad_setpoints_before_connecting(line: Path, args: list[str], message: str) -> None:

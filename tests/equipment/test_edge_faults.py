@@ -9,7 +9,7 @@ import math
 import pytest
 from asyncua import ua
 
-from mes.equipment.errors import BadStatus, EncodingRefused, NodeMismatch, UnknownState
+from mes.equipment.errors import BadState, BadStatus, EncodingRefused, NodeMismatch, UnknownState
 from mes.equipment.jobs import bring_to_idle, run_job
 from mes.equipment.profile import DataType, PackMLState, Profile
 from tests.equipment.conftest import SimFactory, profile
@@ -61,6 +61,22 @@ async def test_unknown_state_number(sim_factory: SimFactory) -> None:
             await driver.read_state()
         # A transient unknown number is ridden out by a wait, not a fault.
         assert await driver.wait_for_state({S.STOPPED}, 5) == S.STOPPED
+
+
+async def test_a_wait_holds_an_unknown_state_only_for_its_grace_and_sees_a_lost_job(
+    sim_factory: SimFactory,
+) -> None:
+    async with sim_factory("packml-sputter") as (_, driver):
+        # An unknown number that outlasts the grace is raised then, not at the (long) deadline.
+        await driver.inject_fault("unknown_state,seconds=30")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(UnknownState):
+            await driver.wait_for_state({S.COMPLETE}, 60, unknown_grace_s=0.5)
+        assert asyncio.get_running_loop().time() - started < 10
+    async with sim_factory("packml-sputter") as (_, driver):
+        # A unit that shows another job (a power-cycled machine that lost ours) is no wait.
+        with pytest.raises(BadState, match="no longer J-GONE: the job was lost"):
+            await driver.wait_for_state({S.COMPLETE}, 60, job_id="J-GONE")
 
 
 async def test_nan_and_non_numbers_are_unknown_states_and_missing_values(sim_factory: SimFactory) -> None:

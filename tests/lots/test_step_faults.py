@@ -325,3 +325,11 @@ def test_pending_steps_of_a_held_lot_are_not_dispatched(engine: Engine, line: Li
         assert schedule(session, line) == []
         states = session.exec(select(StepRun.state).where(StepRun.lot_id == lot.id)).all()
         assert set(states) == {StepRunState.PENDING}
+
+
+def test_a_step_id_beyond_any_row_is_no_step(engine: Engine) -> None:
+    from mes.lots.errors import StepRefused
+    from mes.lots.step_service import get_step
+
+    with session_scope(engine) as session, pytest.raises(StepRefused, match="no step 9{23}"):
+        get_step(session, "9" * 23)  # SQLite's INTEGER would overflow: "internal error" before

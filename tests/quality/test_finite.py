@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import statistics
 
 import pytest
@@ -131,3 +132,19 @@ def test_nan_fault_reads_nan_lanes_over_its_stretch_and_dead_gauge_stops() -> No
     assert all(math.isnan(v) for v in every.scan("coat_weight", 6, 5.5))
     dead = coater("dead_gauge,at_m=3")
     assert not dead.gauge_dead(2.98) and dead.gauge_dead(3.0) and dead.gauge_dead(50.0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("drift,pct_per_100m=3,pct_per_100m=4", "pct_per_100m is given twice"),
+        ("nan,length_m=-1", "length_m=-1 is negative"),
+        ("nan,at_m=-1", "at_m=-1 is negative"),
+        ("nan,lanes=2.5", "lanes=2.5 is not a whole number"),
+        ("drift,repeat=maybe", "repeat='maybe'; give 1 or 0"),
+    ],
+)
+def test_fault_parser_refuses_faults_that_would_never_fire(spec: str, message: str) -> None:
+    with pytest.raises(FaultSpecError, match=re.escape(message)):
+        parse_fault(spec)
+    assert parse_fault("step,pct=-5")["pct"] == -5.0  # a downward step is a fault like any other

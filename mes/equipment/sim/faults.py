@@ -62,6 +62,12 @@ TEXT_DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 
+# Positions, lengths, durations and counts: a negative one would never fire, silently.
+NON_NEGATIVE = frozenset({"at_m", "start_m", "length_m", "seconds", "lanes", "times", "factor"})
+WHOLE = frozenset({"lanes", "times", "number"})
+REPEAT_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
 class FaultSpecError(EquipmentError):
     """A fault specification that cannot be read."""
 
@@ -97,12 +103,19 @@ def parse_fault(text: str) -> Fault:
     params = dict(DEFAULTS[kind])
     words = dict(TEXT_DEFAULTS.get(kind, {}))
     repeat = False
+    given: set[str] = set()
     for part in parts[1:]:
         key, sep, value = part.partition("=")
+        key = key.strip()
         if not sep:
             raise FaultSpecError(f"{kind}: expected key=value, got {part!r}")
+        if key in given:
+            raise FaultSpecError(f"{kind}: {key} is given twice")
+        given.add(key)
         if key == "repeat":
-            repeat = value.strip() in ("1", "true", "yes")
+            if value.strip() not in REPEAT_WORDS:
+                raise FaultSpecError(f"{kind}: repeat={value.strip()!r}; give 1 or 0")
+            repeat = REPEAT_WORDS[value.strip()]
             continue
         if key in words:
             words[key] = value.strip()
@@ -118,6 +131,10 @@ def parse_fault(text: str) -> Fault:
             # float() reads "nan" and "inf": a fault position or size that is not a number would
             # silently never fire (every comparison with NaN is false).
             raise FaultSpecError(f"{kind}: {key}={value.strip()!r} is not a finite number")
+        if key in NON_NEGATIVE and number < 0:
+            raise FaultSpecError(f"{kind}: {key}={value.strip()} is negative; such a fault never fires")
+        if key in WHOLE and number != int(number):
+            raise FaultSpecError(f"{kind}: {key}={value.strip()} is not a whole number")
         params[key] = number
     return Fault(kind, params, repeat, text=words)
 
