@@ -12,7 +12,7 @@ from mes.equipment.errors import ProfileError
 from mes.equipment.profile import Profile, _profile_checks, load_profile
 from mes.yamldoc import validate_document
 from tests.equipment.conftest import PROFILES
-from tests.recipes.test_fuzz import YAMLISH
+from tests.yaml_mutations import COMMON, mutate
 
 SHIPPED_TEXTS = [p.read_text(encoding="utf-8") for p in sorted(PROFILES.glob("*.yaml"))]
 FUZZ = settings(max_examples=300, deadline=2_000, suppress_health_check=[HealthCheck.too_slow])
@@ -26,20 +26,9 @@ def mutated_profile(draw: st.DrawFn) -> str:
         if not lines:
             break
         i = draw(st.integers(0, len(lines) - 1))
-        action = draw(st.sampled_from(["delete", "duplicate", "swap", "char", "insert", "number", "node"]))
-        if action == "delete":
-            del lines[i]
-        elif action == "duplicate":
-            lines.insert(i, lines[i])
-        elif action == "swap":
-            j = draw(st.integers(0, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-        elif action == "char" and lines[i]:
-            k = draw(st.integers(0, len(lines[i]) - 1))
-            lines[i] = lines[i][:k] + draw(st.characters()) + lines[i][k + 1 :]
-        elif action == "insert":
-            k = draw(st.integers(0, len(lines[i])))
-            lines[i] = lines[i][:k] + draw(YAMLISH) + lines[i][k:]
+        action = draw(st.sampled_from([*COMMON, "number", "node"]))
+        if action in COMMON:
+            mutate(draw, lines, i, action)
         elif action == "number":
             for key in ("min: ", "max: ", "scale: ", "lanes: "):
                 if key in lines[i]:

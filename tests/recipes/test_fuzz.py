@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mes.recipes.load import LoadResult, load_recipe_text
 from tests.recipes.helpers import SHIPPED
+from tests.yaml_mutations import COMMON, mutate
 
 SHIPPED_TEXTS = [p.read_text(encoding="utf-8") for p in SHIPPED]
 FUZZ = settings(max_examples=300, deadline=2_000, suppress_health_check=[HealthCheck.too_slow])
@@ -40,12 +41,6 @@ def test_arbitrary_bytes(raw: bytes) -> None:
     _well_formed(load_recipe_text(raw, "fuzz.yaml"), raw)
 
 
-YAMLISH = st.sampled_from(
-    ["", " ", ":", "- ", "{", "}", "[", "]", "&a ", "*a", "!!str ", "!!binary ", "'", '"', "#", "\t", "\n",
-     "null", "~", ".nan", "-.inf", "1e999", "0x1F", "yes", "2026-01-01", "? ", "|", ">", "<<: ", "%YAML 1.1\n---\n"]
-)  # fmt: skip
-
-
 @st.composite
 def mutated_recipe(draw: st.DrawFn) -> str:
     lines = draw(st.sampled_from(SHIPPED_TEXTS)).splitlines(keepends=True)
@@ -53,22 +48,9 @@ def mutated_recipe(draw: st.DrawFn) -> str:
         if not lines:
             break
         i = draw(st.integers(0, len(lines) - 1))
-        action = draw(
-            st.sampled_from(["delete", "duplicate", "swap", "char", "insert", "indent", "truncate"])
-        )
-        if action == "delete":
-            del lines[i]
-        elif action == "duplicate":
-            lines.insert(i, lines[i])
-        elif action == "swap":
-            j = draw(st.integers(0, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-        elif action == "char" and lines[i]:
-            k = draw(st.integers(0, len(lines[i]) - 1))
-            lines[i] = lines[i][:k] + draw(st.characters()) + lines[i][k + 1 :]
-        elif action == "insert":
-            k = draw(st.integers(0, len(lines[i])))
-            lines[i] = lines[i][:k] + draw(YAMLISH) + lines[i][k:]
+        action = draw(st.sampled_from([*COMMON, "indent", "truncate"]))
+        if action in COMMON:
+            mutate(draw, lines, i, action)
         elif action == "indent":
             lines[i] = draw(st.sampled_from(["", " ", "  ", "    "])) + lines[i].lstrip(" ")
         else:
