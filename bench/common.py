@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from mes.db import make_engine, session_scope
 from mes.demo import ENGINEER, ROOT, prepare
 from mes.equipment.profile import Line, load_line
-from mes.lots.execution import sync_units
+from mes.execution.scheduler import sync_units
 from mes.lots.models import Characteristic, Layer, Lot
 from mes.lots.orders import create_order, expand_order
 from mes.migrate import upgrade

@@ -22,11 +22,11 @@ from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
 from mes.equipment.jobs import run_job
 from mes.equipment.models import EquipmentUnit
-from mes.equipment.sim.unit import SimUnit
-from mes.lots.execution import plan
+from mes.execution.scheduler import plan
+from mes.execution.steps import ingest
 from mes.lots.models import StepRun, StepRunState
 from mes.lots.scans import insert_scans, scan_row
-from mes.lots.steps import ingest
+from mes.sim.unit import SimUnit
 from tests.lots.harness import write_line
 from tests.services import drop_database
 

@@ -28,9 +28,8 @@ from mes.base import pk
 from mes.config import Settings
 from mes.db import make_engine, session_scope
 from mes.equipment.profile import load_line
-from mes.equipment.sim.faults import parse_fault
 from mes.errors import MesError
-from mes.lots.execution import TERMINAL, sync_units
+from mes.execution.scheduler import TERMINAL, sync_units
 from mes.lots.models import Lot, LotKind, StepRun, StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import create_order, expand_order, receive_lot
 from mes.lots.report import lot_summary
@@ -40,6 +39,7 @@ from mes.recipes import service as recipes
 from mes.recipes.load import load_recipe_file
 from mes.recipes.models import RecipeStatus
 from mes.runner import LineRunner
+from mes.sim.faults import parse_fault
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINEER, QUALITY = "demo-engineer", "demo-quality"

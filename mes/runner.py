@@ -19,8 +19,8 @@ from pathlib import Path
 from mes.collector.service import Collector
 from mes.db import make_engine
 from mes.equipment.profile import Line
-from mes.equipment.sim.unit import SimUnit
-from mes.lots.execution import unit_queue
+from mes.execution.scheduler import unit_queue
+from mes.sim.unit import SimUnit
 
 
 @dataclass

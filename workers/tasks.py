@@ -24,7 +24,13 @@ from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.errors import ConnectionLost, EquipmentError, NodeMismatch, SecurityRefused
 from mes.equipment.status import is_asyncua, translate
-from mes.lots.execution import (
+from mes.execution.faults import (
+    FAULT_ATTEMPTS,
+    count_fault,
+    count_link_failure,
+    describe_fault,
+)
+from mes.execution.scheduler import (
     Enqueue,
     StepPlan,
     finish_orders,
@@ -35,15 +41,9 @@ from mes.lots.execution import (
     sync_units,
     unit_queue,
 )
-from mes.lots.faults import (
-    FAULT_ATTEMPTS,
-    count_fault,
-    count_link_failure,
-    describe_fault,
-)
+from mes.execution.steps import Observation, act, record
 from mes.lots.models import StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import expand_order
-from mes.lots.steps import Observation, act, record
 from mes.quality.alarms import expire_shelving
 from workers.app import app
 from workers.bridge import BridgeTimeout

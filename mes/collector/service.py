@@ -43,9 +43,9 @@ from mes.equipment.errors import EquipmentError
 from mes.equipment.gauges import GaugeSampler, Sample, position_by_speed
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Line
-from mes.lots.execution import StepPlan, plan
+from mes.execution.scheduler import StepPlan, plan
+from mes.execution.steps import ingest
 from mes.lots.models import GaugeScan, StepRun, StepRunState
-from mes.lots.steps import ingest
 
 log = logging.getLogger(__name__)
 BATCH = 5_000

@@ -22,7 +22,7 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 from mes.equipment import status
 from mes.equipment.errors import ConnectionLost
 from mes.equipment.profile import DataType, Security
-from mes.equipment.sim.security import CLIENT_URI, trust_store
+from mes.equipment.security import CLIENT_URI, trust_store
 
 MAX_NODES = 5_000
 MAX_DEPTH = 12

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from mes.equipment.sim.security import CLIENT_URI, SERVER_URI
+from mes.equipment.security import CLIENT_URI, SERVER_URI
 
 
 def _make(common_name: str, uri: str, usage: list[x509.ObjectIdentifier], days: int) -> tuple[bytes, bytes]:

@@ -27,7 +27,7 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 from mes.equipment import status
 from mes.equipment.errors import ConnectionLost, EquipmentError, NodeMismatch, SecurityRefused
 from mes.equipment.profile import NodeRef, Profile, UnitConfig
-from mes.equipment.sim.security import CLIENT_URI, trust_store
+from mes.equipment.security import CLIENT_URI, trust_store
 
 T = TypeVar("T")
 

@@ -1,17 +1,11 @@
 """Equipment unit and unit lease tables."""
 
-import enum
 from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
 from mes.base import UTCDateTime, enum_type, utcnow
-
-
-class EquipmentClass(enum.StrEnum):
-    SPUTTER = "sputter"
-    COATER = "coater"
-    WINDER = "winder"
+from mes.vocabulary import EquipmentClass as EquipmentClass  # re-exported for the table's users
 
 
 class EquipmentUnit(SQLModel, table=True):

@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from mes.equipment.classes import SETPOINT_MODELS, setpoint_limits
 from mes.equipment.errors import ProfileError
 from mes.equipment.models import EquipmentClass
 from mes.recipes.schema import CharacteristicName, Identifier
+from mes.vocabulary import SETPOINT_MODELS, setpoint_limits
 from mes.yamldoc import Issue, Loc, validate_document
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mes.equipment.classes import SETPOINT_MODELS
 from mes.equipment.profile import (
     DATA_TYPE_RANGE,
     MAX_NUMERIC_NODE_ID,
@@ -16,6 +15,7 @@ from mes.equipment.profile import (
     VariableGauge,
     to_machine,
 )
+from mes.vocabulary import SETPOINT_MODELS
 from mes.yamldoc import Loc
 
 Finding = tuple[Loc, str]

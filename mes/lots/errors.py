@@ -1,4 +1,4 @@
-"""Errors of the execution layer (orders, lots, steps)."""
+"""Errors of the production record: orders and lots (step errors are in ``mes.execution.errors``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,3 @@ class OrderRefused(ExecutionError):
 
 class LotNotFound(ExecutionError):
     """No lot by that number."""
-
-
-class StepRefused(ExecutionError):
-    """A step or unit action that cannot be done now (wrong state, unit not where it must be)."""

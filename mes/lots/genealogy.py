@@ -15,18 +15,31 @@ from mes.base import pk
 from mes.lots.models import (
     Characteristic,
     GenealogyLink,
+    IntervalKind,
     IntervalStatus,
     Lot,
     LotKind,
     LotStatus,
     OosInterval,
 )
-from mes.quality.spec import band_extent
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.schema import WinderStep
 
 LOT_TABLE: sa.Table = Lot.__table__  # type: ignore[attr-defined]
 BLOCKING = (IntervalStatus.HELD, IntervalStatus.SCRAPPED, IntervalStatus.OPEN)
+
+
+def band_extent(interval: OosInterval, pitch_m: float, lot_length_m: float) -> tuple[float, float]:
+    """The metres ``[start, end)`` an interval takes on the band: its last scan stands for one pitch.
+
+    ``end_m`` is the position of the last bad scan, and a lone excursion has
+    ``start_m == end_m``; the band it stands for runs one sampling pitch further.
+    An unmeasured interval already bounds its band exactly.
+    """
+    if interval.kind == IntervalKind.UNMEASURED:
+        return interval.start_m, min(interval.end_m, lot_length_m)
+    end = min(interval.end_m + pitch_m, lot_length_m)
+    return min(interval.start_m, max(0.0, end - pitch_m)), end
 
 
 def lock_lot(session: Session, lot_id: int) -> None:

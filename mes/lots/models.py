@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from mes.base import BigIntPK, LaneValues, UTCDateTime, enum_type, utcnow
-from mes.equipment.models import EquipmentClass
+from mes.vocabulary import Disposition as Disposition  # re-exported for the table's users
+from mes.vocabulary import EquipmentClass
 
 
 class WorkOrderState(enum.StrEnum):
@@ -56,15 +57,6 @@ class StepRunState(enum.StrEnum):
     FAILED = "failed"
     HELD = "held"
     ABORTED = "aborted"
-
-
-class Disposition(enum.StrEnum):
-    """What the recipe says to do when a layer is out of spec."""
-
-    HOLD_LOT = "hold_lot"
-    HOLD_INTERVAL = "hold_interval"
-    FLAG_ONLY = "flag_only"
-    SCRAP = "scrap"
 
 
 class LayerResult(enum.StrEnum):

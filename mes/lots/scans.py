@@ -12,9 +12,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from mes.lots.models import GaugeScan
-from mes.quality.coverage import finite_values
 
 SCAN_TABLE = GaugeScan.__table__  # type: ignore[attr-defined]
+
+
+def finite_values(values: Iterable[float]) -> list[float]:
+    """The lanes that are numbers (NaN and ±Inf are missing measurements, not values)."""
+    return [v for v in values if math.isfinite(v)]
 
 
 def scan_row(

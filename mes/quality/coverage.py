@@ -30,11 +30,6 @@ from dataclasses import dataclass
 _TOUCH = 1e-6
 
 
-def finite_values(values: Iterable[float]) -> list[float]:
-    """The lanes that are numbers (NaN and ±Inf are missing measurements, not values)."""
-    return [v for v in values if math.isfinite(v)]
-
-
 def scan_measures(values: Sequence[float], lanes: int) -> bool:
     """Whether a scan measured its pitch of band: all ``lanes`` lanes present and finite."""
     return len(values) >= lanes and all(math.isfinite(v) for v in values)

@@ -22,14 +22,13 @@ from mes.audit.service import record
 from mes.auth.models import Role
 from mes.auth.service import sign
 from mes.base import pk, utcnow
-from mes.lots.genealogy import lock_lot
+from mes.lots.genealogy import band_extent, lock_lot
 from mes.lots.models import Characteristic, IntervalStatus, Lot, LotStatus, OosInterval, StepRun, StepRunState
 from mes.lots.orders import get_lot
 from mes.lots.trace import forward
 from mes.quality.alarms import SYSTEM, clear_alarm
 from mes.quality.errors import DispositionError
 from mes.quality.models import Alarm
-from mes.quality.spec import band_extent
 
 ROLES_HOLD = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
 ROLES_DECIDE = (Role.QUALITY,)

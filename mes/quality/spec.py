@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from mes.audit.service import record
 from mes.base import utcnow
+from mes.lots.genealogy import band_extent as band_extent  # re-exported: disposition's callers
 from mes.lots.models import (
     Characteristic,
     Disposition,
@@ -33,8 +34,9 @@ from mes.lots.models import (
     LotStatus,
     OosInterval,
 )
+from mes.lots.scans import finite_values
 from mes.quality.alarms import clear_conditions, raise_alarm
-from mes.quality.coverage import Coverage, coverage, finite_values, scan_measures
+from mes.quality.coverage import Coverage, coverage, scan_measures
 from mes.quality.models import AlarmPriority
 
 MERGE_PITCHES = 3
@@ -122,19 +124,6 @@ def merge_excursions(session: Session, char: Characteristic, layer: Layer, found
         session.add(hit)
     session.flush()
     return created
-
-
-def band_extent(interval: OosInterval, pitch_m: float, lot_length_m: float) -> tuple[float, float]:
-    """The metres ``[start, end)`` an interval takes on the band: its last scan stands for one pitch.
-
-    ``end_m`` is the position of the last bad scan, and a lone excursion has
-    ``start_m == end_m``; the band it stands for runs one sampling pitch further.
-    An unmeasured interval already bounds its band exactly.
-    """
-    if interval.kind == IntervalKind.UNMEASURED:
-        return interval.start_m, min(interval.end_m, lot_length_m)
-    end = min(interval.end_m + pitch_m, lot_length_m)
-    return min(interval.start_m, max(0.0, end - pitch_m)), end
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from mes.equipment.models import EquipmentClass
 from mes.recipes.errors import Loc
 from mes.recipes.rules import claim_issues
 from mes.recipes.schema import (
@@ -24,6 +23,7 @@ from mes.recipes.schema import (
     Unit,
     WinderStep,
 )
+from mes.vocabulary import EquipmentClass
 
 # Which units measure which characteristic.
 UNITS_FOR: dict[CharacteristicName, frozenset[Unit]] = {

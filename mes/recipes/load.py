@@ -12,10 +12,9 @@ from typing import Any
 
 from pydantic_core import ErrorDetails
 
-from mes.equipment.classes import setpoint_limits
-from mes.equipment.models import EquipmentClass
 from mes.recipes.checks import semantic_issues
 from mes.recipes.schema import Recipe
+from mes.vocabulary import EquipmentClass, setpoint_limits
 from mes.yamldoc import Issue, Loc, parse_document, validate_document
 
 __all__ = ["LoadResult", "load_recipe_file", "load_recipe_text", "parse_document"]

@@ -21,9 +21,8 @@ from pydantic import (
     model_serializer,
 )
 
-from mes.equipment.classes import CoaterSetpoints, SputterSetpoints, WinderSetpoints
-from mes.lots.models import Disposition
 from mes.recipes.chem import ELEMENTS, parse_formula
+from mes.vocabulary import CoaterSetpoints, Disposition, SputterSetpoints, WinderSetpoints
 
 Identifier = Annotated[
     str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="lower-case id: a-z, 0-9, -")

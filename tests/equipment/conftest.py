@@ -11,7 +11,7 @@ import pytest
 
 from mes.equipment.driver import UnitDriver
 from mes.equipment.profile import Profile, Security, UnitConfig, load_profile
-from mes.equipment.sim.unit import SimUnit
+from mes.sim.unit import SimUnit
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

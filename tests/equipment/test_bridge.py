@@ -13,7 +13,7 @@ import pytest
 from mes.equipment.driver import UnitDriver
 from mes.equipment.jobs import run_job
 from mes.equipment.profile import PackMLState, UnitConfig
-from mes.equipment.sim.unit import SimUnit
+from mes.sim.unit import SimUnit
 from tests.equipment.conftest import PROFILES, profile
 from tests.equipment.test_sim_driver import SPUTTER
 from tests.services import free_port

@@ -11,8 +11,8 @@ from mes.equipment.driver import UnitDriver
 from mes.equipment.gauges import GaugeSampler, lanes_of, position_by_speed
 from mes.equipment.jobs import run_job
 from mes.equipment.profile import PackMLState, UnitConfig, load_profile
-from mes.equipment.sim.faults import parse_fault
-from mes.equipment.sim.unit import SimUnit
+from mes.sim.faults import parse_fault
+from mes.sim.unit import SimUnit
 from tests.equipment.conftest import PROFILES
 from tests.services import free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mes.equipment.profile import OPC30050_STATES, Command, PackMLState
-from mes.equipment.sim.packml import ACTING_NEXT, TRANSITIONS, PackMLMachine, Refused
+from mes.sim.packml import ACTING_NEXT, TRANSITIONS, PackMLMachine, Refused
 
 S = PackMLState
 

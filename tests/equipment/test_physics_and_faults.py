@@ -7,10 +7,10 @@ import random
 import pytest
 
 from mes.equipment.models import EquipmentClass
-from mes.equipment.sim.faults import FaultSpecError, parse_fault, parse_line_faults
-from mes.equipment.sim.physics import Process, coat_weight_mg_cm2, sputter_thickness_nm
 from mes.recipes.load import load_recipe_file
 from mes.recipes.schema import CoaterStep, SputterStep
+from mes.sim.faults import FaultSpecError, parse_fault, parse_line_faults
+from mes.sim.physics import Process, coat_weight_mg_cm2, sputter_thickness_nm
 from tests.recipes.helpers import SHIPPED
 
 

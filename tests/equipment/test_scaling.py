@@ -13,7 +13,7 @@ from mes.equipment.driver import UnitDriver
 from mes.equipment.errors import LimitViolation
 from mes.equipment.jobs import run_job
 from mes.equipment.profile import PackMLState, UnitConfig, load_profile, to_machine, to_mes
-from mes.equipment.sim.unit import SimUnit
+from mes.sim.unit import SimUnit
 from tests.equipment.conftest import PROFILES
 from tests.services import free_port
 

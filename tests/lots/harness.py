@@ -14,7 +14,7 @@ from mes.config import Settings
 from mes.db import make_engine, session_scope
 from mes.demo import ENGINEER, prepare
 from mes.equipment.profile import Line, load_line
-from mes.lots.execution import sync_units
+from mes.execution.scheduler import sync_units
 from mes.lots.models import GaugeScan, Lot, StepRun, StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import create_order
 from mes.migrate import upgrade

@@ -20,7 +20,7 @@ from mes.base import pk
 from mes.db import session_scope
 from mes.demo import ENGINEER, prepare
 from mes.equipment.profile import Line, load_line
-from mes.lots.execution import finish_lot, sync_units
+from mes.execution.scheduler import finish_lot, sync_units
 from mes.lots.genealogy import usable_segments
 from mes.lots.models import (
     Characteristic,

@@ -15,7 +15,6 @@ from sqlmodel import col, select
 from mes.config import Settings
 from mes.db import session_scope
 from mes.demo import ENGINEER
-from mes.equipment.sim.faults import parse_fault
 from mes.lots.models import (
     Characteristic,
     IntervalKind,
@@ -30,6 +29,7 @@ from mes.lots.models import (
 )
 from mes.lots.orders import create_order, expand_order
 from mes.quality.models import Alarm
+from mes.sim.faults import parse_fault
 from tests.lots.harness import LineUnderTest
 from workers.app import make_app
 

@@ -14,8 +14,8 @@ from mes.db import session_scope
 from mes.demo import ENGINEER, prepare
 from mes.equipment.models import EquipmentUnit, UnitLease
 from mes.equipment.profile import Line, load_line
+from mes.execution.scheduler import acquire_lease, schedule, sync_units, transition
 from mes.lots.errors import OrderRefused
-from mes.lots.execution import acquire_lease, schedule, sync_units, transition
 from mes.lots.genealogy import usable_segments
 from mes.lots.models import (
     Characteristic,

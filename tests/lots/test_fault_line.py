@@ -17,13 +17,13 @@ from mes.db import session_scope
 from mes.demo import ENGINEER, prepare
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Command, PackMLState, load_line
-from mes.equipment.sim.unit import SimUnit
-from mes.lots.execution import plan, schedule, sync_units
-from mes.lots.faults import hold_step
+from mes.execution.faults import hold_step
+from mes.execution.scheduler import plan, schedule, sync_units
 from mes.lots.models import Lot, LotStatus, StepRun, StepRunState
 from mes.lots.orders import create_order, expand_order
 from mes.migrate import upgrade
 from mes.quality.models import Alarm
+from mes.sim.unit import SimUnit
 from tests.lots.harness import ROOT, LineUnderTest, write_line
 
 SI = "capped-si-anode@1"

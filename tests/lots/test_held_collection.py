@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from mes.base import utcnow
 from mes.db import session_scope
 from mes.equipment.profile import PackMLState
-from mes.lots.execution import transition
+from mes.execution.scheduler import transition
 from mes.lots.models import Characteristic, GaugeScan, Layer, StepRun, StepRunState
 from tests.lots.harness import LineUnderTest
 

@@ -16,11 +16,11 @@ from mes.audit.service import verify_chain
 from mes.config import Settings
 from mes.db import session_scope
 from mes.demo import ENGINEER
-from mes.equipment.sim.faults import parse_fault
 from mes.lots.models import IntervalStatus, Lot, LotStatus, OosInterval, StepRun, WorkOrder
 from mes.lots.orders import create_order, expand_order
 from mes.quality.limits import compute_limits
 from mes.quality.models import Alarm, AlarmState
+from mes.sim.faults import parse_fault
 from tests.lots.harness import LineUnderTest
 from workers.app import make_app
 

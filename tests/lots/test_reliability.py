@@ -17,10 +17,10 @@ from sqlmodel import select
 
 from mes.db import session_scope
 from mes.equipment.profile import Command, PackMLState
-from mes.equipment.sim.unit import SimUnit
-from mes.lots.execution import unit_queue
+from mes.execution.scheduler import unit_queue
 from mes.lots.models import LotStatus, StepRunState
 from mes.quality.models import Alarm
+from mes.sim.unit import SimUnit
 from tests.lots.harness import LineUnderTest
 from tests.services import free_port
 

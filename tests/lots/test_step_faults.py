@@ -26,15 +26,15 @@ from mes.equipment.driver import UnitDriver
 from mes.equipment.errors import BadState, BadStatus, CommandNotConfirmed, NodeMismatch
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Command, Line, PackMLState, UnitConfig, load_line, load_profile
-from mes.equipment.sim.unit import SimUnit
-from mes.lots.errors import StepRefused
-from mes.lots.execution import StepPlan, finish_orders, plan, schedule, stalled, sync_units
-from mes.lots.faults import count_link_failure, describe_fault, hold_step
+from mes.execution.errors import StepRefused
+from mes.execution.faults import count_link_failure, describe_fault, hold_step
+from mes.execution.scheduler import StepPlan, finish_orders, plan, schedule, stalled, sync_units
+from mes.execution.service import UnitSeen, resume_step
+from mes.execution.steps import Observation, act, record
 from mes.lots.models import Lot, LotStatus, StepRun, StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import create_order, expand_order
-from mes.lots.step_service import UnitSeen, resume_step
-from mes.lots.steps import Observation, act, record
 from mes.quality.models import Alarm
+from mes.sim.unit import SimUnit
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -328,8 +328,8 @@ def test_pending_steps_of_a_held_lot_are_not_dispatched(engine: Engine, line: Li
 
 
 def test_a_step_id_beyond_any_row_is_no_step(engine: Engine) -> None:
-    from mes.lots.errors import StepRefused
-    from mes.lots.step_service import get_step
+    from mes.execution.errors import StepRefused
+    from mes.execution.service import get_step
 
     with session_scope(engine) as session, pytest.raises(StepRefused, match="no step 9{23}"):
         get_step(session, "9" * 23)  # SQLite's INTEGER would overflow: "internal error" before

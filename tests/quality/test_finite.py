@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from mes.base import dumps_json
 from mes.equipment.models import EquipmentClass
-from mes.equipment.sim.faults import FaultSpecError, parse_fault
-from mes.equipment.sim.physics import Process
 from mes.quality.coverage import coverage, scan_measures
 from mes.quality.spec import excursions, lane_statistics
+from mes.sim.faults import FaultSpecError, parse_fault
+from mes.sim.physics import Process
 
 NAN, INF = math.nan, math.inf
 

@@ -11,9 +11,9 @@ from sqlmodel import col, select
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord
 from mes.equipment.models import EquipmentClass, EquipmentUnit
-from mes.lots.execution import StepPlan
+from mes.execution.scheduler import StepPlan
+from mes.execution.steps import ingest
 from mes.lots.models import Characteristic, Disposition, Layer, Lot, LotKind, StepRun, StepRunState
-from mes.lots.steps import ingest
 from mes.quality.models import Alarm, AlarmPriority, ControlLimit
 from mes.recipes.models import Recipe as RecipeRow
 

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mes.cli import main
+from mes.cli.spc import read_values
 from mes.quality import capability as cap
 from mes.quality import spc
 from mes.quality.errors import SpcError
-from mes.quality.spc_cli import read_values
 from tests.quality.test_spc import NIST_DATA, NIST_EWMA, PISTON_RINGS
 
 

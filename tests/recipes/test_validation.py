@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mes.equipment.classes import SETPOINT_MODELS
 from mes.equipment.models import EquipmentClass
 from mes.recipes.load import load_recipe_text, parse_document
+from mes.vocabulary import SETPOINT_MODELS
 from tests.recipes.helpers import SHIPPED, issues_at, line_of, load, set_value, text_of
 
 

@@ -21,13 +21,13 @@ from typing import Any
 from asyncua import Server, ua
 
 from mes.equipment.profile import Command, PackMLState, Profile, Security, to_machine, to_mes
-from mes.equipment.sim import nodes
-from mes.equipment.sim.faults import Fault, parse_fault
-from mes.equipment.sim.node_faults import NodeFaults
-from mes.equipment.sim.packml import PackMLMachine, Refused
-from mes.equipment.sim.physics import EROSION_PER_1000_M, Process
-from mes.equipment.sim.security import configure_server_security
-from mes.equipment.sim.store import StateStore
+from mes.sim import nodes
+from mes.sim.faults import Fault, parse_fault
+from mes.sim.node_faults import NodeFaults
+from mes.sim.packml import PackMLMachine, Refused
+from mes.sim.physics import EROSION_PER_1000_M, Process
+from mes.sim.security import configure_server_security
+from mes.sim.store import StateStore
 
 log = logging.getLogger(__name__)
 TICK_S = 0.02

@@ -24,9 +24,9 @@ from mes.base import pk, utcnow
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import PackMLState
 from mes.equipment.states import BUSY
-from mes.lots.errors import StepRefused
-from mes.lots.execution import Enqueue, acquire_lease, finish_orders, unit_queue
-from mes.lots.faults import mark_unit
+from mes.execution.errors import StepRefused
+from mes.execution.faults import mark_unit
+from mes.execution.scheduler import Enqueue, acquire_lease, finish_orders, unit_queue
 from mes.lots.models import (
     Disposition,
     Layer,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from mes.equipment.profile import PackMLState
 
 if TYPE_CHECKING:
-    from mes.equipment.sim.unit import Scan, SimUnit
+    from mes.sim.unit import Scan, SimUnit
 
 
 def _pack(values: Sequence[float]) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mes.audit.service import verify_chain
-from mes.cli_common import database, out
+from mes.cli.common import database, out
 from mes.db import session_scope
 from mes.errors import MesError
 

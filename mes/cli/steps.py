@@ -8,15 +8,14 @@ import json
 import typer
 from rich.table import Table
 
-from mes.cli_common import database, out
+from mes.cli.common import database, out
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.driver import UnitDriver
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import load_line
-from mes.lots.errors import StepRefused
-from mes.lots.models import StepRunState
-from mes.lots.step_service import (
+from mes.execution.errors import StepRefused
+from mes.execution.service import (
     UnitSeen,
     abort_step,
     get_step,
@@ -25,6 +24,7 @@ from mes.lots.step_service import (
     set_unit_healthy,
     step_detail,
 )
+from mes.lots.models import StepRunState
 
 step_app = typer.Typer(help="Step runs: list, show, resume or abort a held step.", no_args_is_help=True)
 unit_app = typer.Typer(help="Equipment units: health.", no_args_is_help=True)

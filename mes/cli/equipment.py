@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from mes.cli_common import out
+from mes.cli.common import out
 from mes.config import get_settings
 from mes.equipment.errors import EquipmentError
 from mes.equipment.profile import Line, PackMLState, load_line
-from mes.equipment.sim.faults import parse_line_faults
 from mes.errors import MesError
+from mes.sim.faults import parse_line_faults
 
 # asyncua costs a third of a second to import; only the commands that talk OPC UA
 # import it (inside the function), so `mes recipe …` and friends start fast.
 if TYPE_CHECKING:
     from mes.equipment.driver import UnitDriver
-    from mes.equipment.sim.unit import SimUnit
+    from mes.sim.unit import SimUnit
 
 equipment_app = typer.Typer(
     help="Commission units: check a profile against a machine, run one job.", no_args_is_help=True
@@ -51,7 +51,7 @@ def sim(
     seed: int | None = typer.Option(None, "--seed", help="Noise seed, for repeatable runs."),
 ) -> None:
     """Run a simulator for every unit of the line until Ctrl-C."""
-    from mes.equipment.sim.unit import SimUnit
+    from mes.sim.unit import SimUnit
 
     line = _line(line_path)
     armed = parse_line_faults(faults, set(line.units))
@@ -160,7 +160,7 @@ def _recipe_fits(line: Line, unit: str) -> None:
     """Which released recipes (MES_DATABASE_URL) the unit can run, with the scheduler's reasons."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mes.cli_common import database
+    from mes.cli.common import database
     from mes.db import session_scope
     from mes.equipment.commission import recipes_for_unit
 
@@ -208,9 +208,9 @@ def run_job_command(
     line_path: Path | None = LineOption,
 ) -> None:
     """Limit-check and write setpoints, Reset to Idle if needed, Start, follow to Complete (exit 0 only)."""
-    from mes.equipment.classes import SETPOINT_MODELS
     from mes.equipment.driver import UnitDriver
     from mes.equipment.jobs import run_job
+    from mes.vocabulary import SETPOINT_MODELS
 
     line = _line(line_path)
     setpoints = _setpoints(sets)

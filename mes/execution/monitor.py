@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from sqlmodel import Session, col, select
 
-from mes.lots.execution import StepPlan
+from mes.execution.scheduler import StepPlan
 from mes.lots.models import Characteristic, GaugeScan, Layer, Lot
 from mes.quality import spc
 from mes.quality.alarms import raise_alarm

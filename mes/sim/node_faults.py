@@ -14,15 +14,15 @@ import time
 from asyncua import Server, ua
 
 from mes.equipment.profile import PACKTAGS_COMMANDS, Command, Profile
-from mes.equipment.sim.faults import Fault
-from mes.equipment.sim.nodes import AddressSpace
-from mes.equipment.sim.packml import PackMLMachine
+from mes.sim.faults import Fault
+from mes.sim.nodes import AddressSpace
+from mes.sim.packml import PackMLMachine
 
 log = logging.getLogger(__name__)
 
 
 class NodeFaults:
-    """Mixin of :class:`mes.equipment.sim.unit.SimUnit`: the node-level faults."""
+    """Mixin of :class:`mes.sim.unit.SimUnit`: the node-level faults."""
 
     name: str
     profile: Profile

@@ -13,7 +13,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from mes.base import dumps_json, pk
-from mes.cli_common import database, out
+from mes.cli.common import database, out
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.profile import load_line
@@ -42,7 +42,7 @@ def order_create(
     """Create a work order and hand it to the dispatcher."""
     line = load_line(get_settings().line_config)
     with database() as engine, session_scope(engine) as session:
-        from mes.lots.execution import sync_units
+        from mes.execution.scheduler import sync_units
 
         sync_units(session, line)
         order = create_order(session, recipe, lots, by=by, line=line, priority=priority, lot_size=lot_size)

@@ -1,4 +1,10 @@
-"""Equipment classes: the setpoints each class accepts, with its engineering limits.
+"""Shared vocabulary of the domains: equipment classes with their setpoints and limits, and
+the out-of-spec dispositions a recipe can name.
+
+The lowest domain module: recipes, equipment, lots and quality all speak these terms,
+and it imports none of them.
+
+Equipment classes: the setpoints each class accepts, with its engineering limits.
 
 A recipe step is bound to a class, not to a machine, and carries one of these
 models as its setpoints; a value outside the class's limits makes the recipe
@@ -13,11 +19,27 @@ cylindrical winders with 1–30 mm mandrels.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mes.equipment.models import EquipmentClass
+
+class EquipmentClass(enum.StrEnum):
+    """The ISA-88 equipment classes of the line; a recipe step is bound to one."""
+
+    SPUTTER = "sputter"
+    COATER = "coater"
+    WINDER = "winder"
+
+
+class Disposition(enum.StrEnum):
+    """What the recipe says to do when a layer is out of spec."""
+
+    HOLD_LOT = "hold_lot"
+    HOLD_INTERVAL = "hold_interval"
+    FLAG_ONLY = "flag_only"
+    SCRAP = "scrap"
 
 
 def setpoint(unit: str, ge: float, le: float, description: str, default: Any = ...) -> Any:

@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass, field
 
 from mes.equipment.models import EquipmentClass
-from mes.equipment.sim.faults import Fault
+from mes.sim.faults import Fault
 
 WEB_WIDTH_M = 0.3  # the line's web width
 BASE_NM = 0.13125  # nm per (W × pass) at 1 m/min, 0.5 Pa, for Cu

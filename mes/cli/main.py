@@ -12,19 +12,19 @@ import sys
 import typer
 
 import mes
-from mes.audit import cli as audit_cli
-from mes.auth import cli as user_cli
-from mes.cli_common import out
+from mes.cli import audit as audit_cli
+from mes.cli import equipment as equipment_cli
+from mes.cli import lots as lots_cli
+from mes.cli import quality as quality_cli
+from mes.cli import recipes as recipe_cli
+from mes.cli import spc as spc_cli
+from mes.cli import steps as step_cli
+from mes.cli import users as user_cli
+from mes.cli.common import out
 from mes.config import get_settings
 from mes.db import make_engine
-from mes.equipment import cli as equipment_cli
 from mes.errors import MesError
 from mes.logs import configure as configure_logging
-from mes.lots import cli as lots_cli
-from mes.lots import step_cli
-from mes.quality import cli as quality_cli
-from mes.quality import spc_cli
-from mes.recipes import cli as recipe_cli
 
 app = typer.Typer(
     name="mes",

@@ -19,7 +19,9 @@ from mes.equipment.errors import BadState, CommandNotConfirmed, UnknownState
 from mes.equipment.jobs import bring_to_idle, start_once
 from mes.equipment.profile import Command, Line, PackMLState
 from mes.equipment.states import BUSY
-from mes.lots.execution import (
+from mes.execution.faults import back_to_waiting, hold_step, mark_unit
+from mes.execution.monitor import check_rules
+from mes.execution.scheduler import (
     Enqueue,
     StepPlan,
     finish_lot,
@@ -27,12 +29,10 @@ from mes.lots.execution import (
     schedule,
     transition,
 )
-from mes.lots.faults import back_to_waiting, hold_step, mark_unit
 from mes.lots.models import Characteristic, Layer, Lot, StepRun, StepRunState
 from mes.lots.scans import insert_scans, scan_row, stored_seqs
 from mes.quality.alarms import raise_alarm
 from mes.quality.models import AlarmPriority
-from mes.quality.monitor import check_rules
 from mes.quality.spec import Excursion, close_layer, excursions, merge_excursions
 
 S = PackMLState

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from mes.base import utcnow
 from mes.equipment.errors import BadStatus, EquipmentError, LimitViolation
 from mes.equipment.models import EquipmentUnit
-from mes.lots.execution import ACTIVE, StepPlan, release_lease, transition
+from mes.execution.scheduler import ACTIVE, StepPlan, release_lease, transition
 from mes.lots.models import Lot, LotStatus, StepRun, StepRunState
 from mes.quality.alarms import raise_alarm
 

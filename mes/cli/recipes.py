@@ -9,7 +9,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from mes.cli_common import PasswordStdin, database, out, read_password
+from mes.cli.common import PasswordStdin, database, out, read_password
 from mes.db import session_scope
 from mes.errors import MesError
 from mes.recipes import service

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 
 from mes.auth.models import Role, User
 from mes.auth.service import create_user
-from mes.cli_common import PasswordStdin, database, out, read_password
+from mes.cli.common import PasswordStdin, database, out, read_password
 from mes.db import session_scope
 
 app = typer.Typer(help="Users and roles.", no_args_is_help=True)

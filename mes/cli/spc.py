@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from mes.base import dumps_json
-from mes.cli_common import out
+from mes.cli.common import out
 from mes.quality import capability as cap
 from mes.quality import spc
 from mes.quality.errors import SpcError

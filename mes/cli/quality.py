@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mes.base import dumps_json
-from mes.cli_common import PasswordStdin, database, out, read_password
+from mes.cli.common import PasswordStdin, database, out, read_password
 from mes.db import session_scope
 from mes.errors import MesError
 from mes.quality import alarms

@@ -7,21 +7,16 @@ Usernames and passwords go through a server ``UserManager``.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from mes.equipment.errors import SecurityRefused
 from mes.equipment.profile import Security
-
-SERVER_URI = "urn:electrode-mes:sim:{unit}"
-CLIENT_URI = "urn:electrode-mes:client"
+from mes.equipment.security import SERVER_URI, trust_store
 
 
 class PasswordUserManager:
@@ -36,14 +31,6 @@ class PasswordUserManager:
         if username == self.user and password is not None and hmac.compare_digest(password, self.password):
             return User(role=UserRole.User, name=username)
         return None
-
-
-async def trust_store(trust_dir: Path) -> TrustStore:
-    if not await asyncio.to_thread(trust_dir.is_dir):
-        raise SecurityRefused(f"trust directory {trust_dir} does not exist (create it with `mes certs init`)")
-    store = TrustStore([trust_dir], [])
-    await store.load()
-    return store
 
 
 async def configure_server_security(

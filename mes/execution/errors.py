@@ -1,0 +1,9 @@
+"""Errors of step execution."""
+
+from __future__ import annotations
+
+from mes.lots.errors import ExecutionError
+
+
+class StepRefused(ExecutionError):
+    """A step or unit action that cannot be done now (wrong state, unit not where it must be)."""
