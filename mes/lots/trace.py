@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from mes.lots.errors import ExecutionError, LotNotFound
+from mes.lots.errors import LotNotFound, TraceRefused
 from mes.lots.models import (
     IntervalKind,
     IntervalStatus,
@@ -45,10 +45,6 @@ from mes.lots.trace_models import (
 from mes.lots.trace_queries import backward_queries, forward_query
 
 DEFAULT_MAX_DEPTH = 10
-
-
-class TraceRefused(ExecutionError):
-    """A trace that cannot be run as asked (bad interval, bad depth, bad direction)."""
 
 
 def _lot_ref(lot_id: int, lot: Any) -> LotRef:

@@ -21,8 +21,9 @@ from asyncua import Server, ua
 
 from mes.equipment.profile import Command, PackMLState, Profile, Security, to_machine, to_mes
 from mes.sim import nodes
+from mes.sim.errors import Refused
 from mes.sim.faults import Fault, parse_fault
-from mes.sim.packml import PackMLMachine, Refused
+from mes.sim.packml import PackMLMachine
 from mes.sim.physics import EROSION_PER_1000_M, Process
 from mes.sim.publish import NodePublisher, Scan
 from mes.sim.security import configure_server_security
