@@ -84,6 +84,25 @@ def test_translation_names_unit_node_and_status() -> None:
     assert is_link(ConnectionError()) and is_link(OSError()) and not is_link(ua.UaError())
 
 
+def test_a_failed_security_setup_is_a_refusal_unless_the_link_failed() -> None:
+    def setup(exc: BaseException) -> object:
+        return translate(exc, unit="u", what="security setup failed", securing=True)
+
+    refused = setup(
+        ua.UaError("No matching endpoints: 3 and http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256")
+    )
+    assert isinstance(refused, SecurityRefused)
+    assert str(refused) == (
+        "u: security setup failed: No matching endpoints: 3 and "
+        "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+    )
+    assert isinstance(setup(_bad("BadSecurityChecksFailed")), SecurityRefused)
+    assert isinstance(setup(_bad("BadUserAccessDenied")), SecurityRefused)
+    assert isinstance(setup(_bad("BadTooManyOperations")), SecurityRefused)
+    assert isinstance(setup(_bad("BadTimeout")), ConnectionLost)
+    assert isinstance(setup(_bad("BadServerHalted")), ConnectionLost)
+
+
 ENCODINGS = [
     (-10, "UInt16", "-10 does not fit a UInt16 (0…65535)"),
     (70000, "UInt16", "70000 does not fit a UInt16"),
