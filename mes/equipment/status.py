@@ -9,7 +9,8 @@
                                                       OTHER     BadStatus(unit, node, status)
 
 Everything in the driver that talks to a server goes through :func:`translate`
-(or :func:`is_link` for its retry loop); nothing else matches status names.
+(or :func:`is_link` for its retry loop); nothing else matches status names
+(``tests/equipment/test_status.py`` fails on a module that does).
 """
 
 from __future__ import annotations
