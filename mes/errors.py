@@ -10,9 +10,15 @@ message that says what was wrong and where, and is turned into an exit code
      |    +-- DatabaseUrlError      MES_DATABASE_URL cannot be parsed / has no driver
      |    +-- DatabaseUnreachable   the server does not answer
      |    +-- SchemaNotCurrent      the schema is missing or behind the code
+     +-- AuditError           (mes.audit)
+     +-- AuthError            (mes.auth)
      +-- RecipeError          (mes.recipes)
-     +-- EquipmentError       (mes.equipment)
+     +-- EquipmentError       (mes.equipment; the simulators' and workers' errors derive from it)
+     +-- ExecutionError       (mes.lots: orders, lots, trace; mes.execution: steps)
      +-- QualityError         (mes.quality)
+
+Each layer keeps its errors in its own ``errors.py``; ``tests/test_errors.py``
+fails on an exception class defined anywhere else.
 """
 
 from __future__ import annotations

@@ -16,13 +16,9 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from mes.equipment.errors import EquipmentError
+from workers.errors import BridgeTimeout
 
 T = TypeVar("T")
-
-
-class BridgeTimeout(EquipmentError):
-    """The equipment call did not finish in time and was cancelled."""
 
 
 class LoopThread:

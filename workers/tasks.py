@@ -46,8 +46,8 @@ from mes.lots.models import StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import expand_order
 from mes.quality.alarms import expire_shelving
 from workers.app import app
-from workers.bridge import BridgeTimeout
 from workers.context import context
+from workers.errors import BridgeTimeout
 
 log = logging.getLogger(__name__)
 MOVE_WINDOW_S = 5.0  # how long one move watches a running unit before handing over

@@ -15,15 +15,11 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, select
 
+from mes.auth.errors import AuthError
 from mes.auth.models import Role, User
-from mes.errors import MesError
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 8
-
-
-class AuthError(MesError):
-    """Unknown user, wrong password, or a role that may not do this."""
 
 
 def hash_password(password: str) -> str:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from mes.audit.errors import AuditChainBroken
 from mes.audit.service import verify_chain
 from mes.cli.common import database, out
 from mes.db import session_scope
-from mes.errors import MesError
 
 app = typer.Typer(help="The append-only audit trail.", no_args_is_help=True)
-
-
-class AuditChainBroken(MesError):
-    """The audit trail's hash chain does not verify."""
 
 
 @app.command()

@@ -17,10 +17,11 @@ from mes.cli.common import database, out
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.profile import load_line
+from mes.lots.errors import TraceRefused
 from mes.lots.models import IntervalKind, LotKind
 from mes.lots.orders import create_order, get_lot, list_lots, receive_lot
 from mes.lots.report import lot_detail, lot_summary
-from mes.lots.trace import TraceRefused, backward, forward
+from mes.lots.trace import backward, forward
 from mes.lots.trace_models import BackwardNode
 
 order_app = typer.Typer(

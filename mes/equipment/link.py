@@ -126,8 +126,10 @@ class Link:
             )
         except (OSError, TimeoutError) as exc:
             raise ConnectionLost(f"{self.name}: cannot reach {self.unit.endpoint}: {exc}") from exc
-        except (ValueError, ua.UaError) as exc:
+        except ValueError as exc:  # a certificate or key file that cannot be read
             raise SecurityRefused(f"{self.name}: security setup failed: {exc}") from exc
+        except ua.UaError as exc:
+            raise status.translate(exc, unit=self.name, what="security setup failed", securing=True) from exc
         options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER
         client.certificate_validator = CertificateValidator(options, await trust_store(sec.trust_dir))
 

@@ -9,7 +9,8 @@
                                                       OTHER     BadStatus(unit, node, status)
 
 Everything in the driver that talks to a server goes through :func:`translate`
-(or :func:`is_link` for its retry loop); nothing else matches status names.
+(or :func:`is_link` for its retry loop); nothing else matches status names
+(``tests/equipment/test_status.py`` fails on a module that does).
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def translate(
     what: str,
     node: str = "",
     connecting: bool = False,
+    securing: bool = False,
     command: bool = False,
 ) -> EquipmentError:
     """The equipment error for an asyncua exception (or a Bad status wrapped in one).
@@ -140,6 +142,9 @@ def translate(
     profile entry and node id (``state (ns=2;s=Sputter.State)``). Link states →
     :class:`ConnectionLost`; security refusals → :class:`SecurityRefused`; command refusals
     (with ``command``) → :class:`CommandRefused`; any other status → :class:`BadStatus`.
+    ``securing``: the exception came from setting up the secure channel (the server's
+    endpoint list, its policies and certificates): a link state is still a lost link,
+    anything else is a :class:`SecurityRefused`.
     An exception that is already an :class:`EquipmentError` is returned unchanged.
     """
     if isinstance(exc, EquipmentError):
@@ -147,10 +152,10 @@ def translate(
     where = f"{unit}: {what}" + (f" at {node}" if node else "")
     if isinstance(exc, ua.UaStatusCodeError):
         name = status_name(exc)
-        kind = classify(name, connecting=connecting, command=command)
+        kind = classify(name, connecting=connecting or securing, command=command)
         if kind is Kind.LINK:
             return ConnectionLost(f"{where}: link lost ({name})")
-        if kind is Kind.SECURITY:
+        if kind is Kind.SECURITY or securing:
             return SecurityRefused(f"{where}: refused ({name})")
         if kind is Kind.REFUSAL:
             return CommandRefused(f"{where} refused ({name})")
@@ -159,7 +164,7 @@ def translate(
         return BadStatus(f"{where}: the unit answered {name}", unit=unit, node=node, status=name)
     reason = str(exc) or type(exc).__name__
     if isinstance(exc, ua.UaError) and not isinstance(exc, LINK_EXCEPTIONS):
-        if "certificate" in reason.lower():
+        if securing or "certificate" in reason.lower():
             return SecurityRefused(f"{where}: {reason}")
         if not connecting:
             return BadStatus(f"{where}: {reason}", unit=unit, node=node, status=type(exc).__name__)

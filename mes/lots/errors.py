@@ -15,3 +15,7 @@ class OrderRefused(ExecutionError):
 
 class LotNotFound(ExecutionError):
     """No lot by that number."""
+
+
+class TraceRefused(ExecutionError):
+    """A trace that cannot be run as asked (bad interval, bad depth, bad direction)."""

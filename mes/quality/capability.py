@@ -14,9 +14,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from mes.quality.errors import SpcError
-from mes.quality.spc import (
-    CONSTANTS,
-    ControlChart,
+from mes.quality.spc import ControlChart, imr
+from mes.quality.spc_constants import CONSTANTS
+from mes.quality.spc_data import (
     FloatArray,
     Rules,
     _finite,
@@ -24,7 +24,6 @@ from mes.quality.spc import (
     _no_variation,
     _readonly,
     _values,
-    imr,
     subgroups,
 )
 

@@ -1,4 +1,4 @@
-"""Statistical process control: Shewhart and EWMA control charts, capability, cross-web profiles.
+"""Statistical process control: Shewhart control charts (I-MR, X̄–R, X̄–S) and their limits.
 
 Charts come in two phases. In phase I the limits are estimated from the data
 itself (a baseline): ``imr(values)``. In phase II stored limits are passed in and
@@ -8,8 +8,11 @@ come from :func:`baseline_limits` and survive storage through
 
 Every value is in the unit of the measured characteristic. σ is always the
 standard deviation of *individual* values (within-subgroup, short-term) unless
-named otherwise; the σ of a plotted mean is σ/√n. Run rules are in
-:mod:`mes.quality.spc_rules`.
+named otherwise; the σ of a plotted mean is σ/√n. This module is the entry point
+and re-exports the rest: chart constants are in :mod:`mes.quality.spc_constants`,
+input checks in :mod:`mes.quality.spc_data`, the EWMA chart in
+:mod:`mes.quality.spc_ewma`, run rules in :mod:`mes.quality.spc_rules`;
+capability and the cross-web view are in :mod:`mes.quality.capability`.
 """
 
 from __future__ import annotations
@@ -21,20 +24,37 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from mes.quality.errors import SpcError
+from mes.quality.spc_constants import CONSTANTS, E2, MAX_SUBGROUP, MIN_SUBGROUP, ChartConstants, constants
+from mes.quality.spc_data import (
+    FloatArray,
+    Rules,
+    _groups,
+    _no_variation,
+    _readonly,
+    _rules,
+    _values,
+    _violation_dict,
+    subgroups,
+)
+from mes.quality.spc_ewma import EwmaChart, ewma
 from mes.quality.spc_rules import RULE_TEXT, RuleSet, Violation, evaluate, nelson, rule_set, western_electric
 
 __all__ = [
     "CONSTANTS",
     "E2",
+    "MAX_SUBGROUP",
+    "MIN_SUBGROUP",
     "RULE_TEXT",
     "ChartConstants",
     "ControlChart",
     "ControlLimits",
     "EwmaChart",
+    "FloatArray",
     "LimitsChart",
+    "Rules",
     "RuleSet",
     "SpcError",
     "Violation",
@@ -49,88 +69,6 @@ __all__ = [
     "xbar_r",
     "xbar_s",
 ]
-
-FloatArray = NDArray[np.float64]
-Rules = str | RuleSet | None
-
-# d2 = E[R/σ] and d3 = sd[R/σ] of the range of n normal values (Harter's tables; the usual
-# 3-decimal tables are these rounded). Five decimals are needed for D3/D4 to round to the published
-# 3-decimal values: with d3 = 0.853, d2 = 1.128, D4(2) would come out 3.269 instead of 3.267.
-_D2_D3: dict[int, tuple[float, float]] = {
-    2: (1.12838, 0.85250),
-    3: (1.69257, 0.88837),
-    4: (2.05875, 0.87981),
-    5: (2.32593, 0.86408),
-    6: (2.53441, 0.84804),
-    7: (2.70436, 0.83321),
-    8: (2.84720, 0.81983),
-    9: (2.97003, 0.80783),
-    10: (3.07751, 0.79705),
-    11: (3.17287, 0.78732),
-    12: (3.25846, 0.77848),
-    13: (3.33598, 0.77042),
-    14: (3.40676, 0.76302),
-    15: (3.47183, 0.75621),
-    16: (3.53198, 0.74991),
-    17: (3.58788, 0.74405),
-    18: (3.64006, 0.73859),
-    19: (3.68896, 0.73348),
-    20: (3.73495, 0.72869),
-    21: (3.77834, 0.72417),
-    22: (3.81938, 0.71992),
-    23: (3.85832, 0.71589),
-    24: (3.89535, 0.71207),
-    25: (3.93063, 0.70844),
-}
-
-
-@dataclass(frozen=True)
-class ChartConstants:
-    """Shewhart chart constants for subgroups of ``n`` (dimensionless)."""
-
-    n: int
-    d2: float
-    d3: float
-    c4: float
-    A2: float
-    A3: float
-    D3: float
-    D4: float
-    B3: float
-    B4: float
-
-
-def _chart_constants(n: int) -> ChartConstants:
-    d2, d3 = _D2_D3[n]
-    # c4 = E[s]/σ exactly; lgamma keeps Γ(n/2) finite for any n.
-    c4 = math.sqrt(2 / (n - 1)) * math.exp(math.lgamma(n / 2) - math.lgamma((n - 1) / 2))
-    s_spread = 3 * math.sqrt(1 - c4 * c4) / c4
-    return ChartConstants(
-        n=n,
-        d2=d2,
-        d3=d3,
-        c4=c4,
-        A2=3 / (d2 * math.sqrt(n)),
-        A3=3 / (c4 * math.sqrt(n)),
-        D3=max(0.0, 1 - 3 * d3 / d2),
-        D4=1 + 3 * d3 / d2,
-        B3=max(0.0, 1 - s_spread),
-        B4=1 + s_spread,
-    )
-
-
-CONSTANTS: dict[int, ChartConstants] = {n: _chart_constants(n) for n in _D2_D3}
-MIN_SUBGROUP, MAX_SUBGROUP = min(CONSTANTS), max(CONSTANTS)
-# Individuals: σ = MR̄/d2(2) from moving ranges of two, so the limits are x̄ ± E2·MR̄ and the
-# moving-range chart's UCL is D4(2)·MR̄ (≈ 2.66 and 3.267).
-E2 = 3 / CONSTANTS[2].d2
-
-
-def constants(n: int) -> ChartConstants:
-    """The chart constants for subgroup size ``n`` (2–25)."""
-    if n not in CONSTANTS:
-        raise SpcError(f"subgroup size must be {MIN_SUBGROUP}–{MAX_SUBGROUP}, not {n}")
-    return CONSTANTS[n]
 
 
 # --- limits ---------------------------------------------------------------------------------------
@@ -214,71 +152,7 @@ def baseline_limits(data: ArrayLike, chart: Literal["imr", "xbar-r", "xbar-s"] =
     return charts[chart](data, rules=None).limits
 
 
-# --- input checks ---------------------------------------------------------------------------------
-
-
-def _finite(array: FloatArray, what: str) -> None:
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-        where = np.unravel_index(int(bad[0]), array.shape)
-        position = ", ".join(str(int(i)) for i in where)
-        raise SpcError(f"{what}: value {array.flat[int(bad[0])]} at index {position} is not a finite number")
-
-
-def _values(values: ArrayLike, what: str = "values") -> FloatArray:
-    try:
-        # A copy: results hold read-only arrays and must not freeze or alias the caller's.
-        x = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise SpcError(f"{what} must be numbers: {exc}") from None
-    if x.ndim != 1:
-        raise SpcError(f"{what} must be a 1-D series, got an array of shape {x.shape}")
-    _finite(x, what)
-    return x
-
-
-def _groups(data: ArrayLike, least: int = 2) -> FloatArray:
-    try:
-        g = np.array(data, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise SpcError(f"subgroups must be numbers of equal-size subgroups: {exc}") from None
-    if g.ndim != 2:
-        raise SpcError(f"subgroups must be a 2-D array (one row per subgroup), got shape {g.shape}")
-    constants(g.shape[1])
-    if g.shape[0] < least:
-        raise SpcError(f"at least {least} subgroup{'s are' if least > 1 else ' is'} needed, got {g.shape[0]}")
-    _finite(g, "subgroups")
-    return g
-
-
-def subgroups(values: ArrayLike, size: int) -> FloatArray:
-    """Consecutive values in rows of ``size``; a trailing partial subgroup is refused, not dropped."""
-    x = _values(values)
-    constants(size)
-    if x.size % size:
-        raise SpcError(
-            f"{x.size} values do not make whole subgroups of {size} "
-            f"({x.size % size} left over); give complete subgroups only"
-        )
-    return x.reshape(-1, size)
-
-
-def _rules(rules: Rules, run_length: int | None) -> RuleSet | None:
-    if (rules is None or rules == "none") and run_length is not None:
-        raise SpcError("a run length needs a rule set (nelson or western-electric)")
-    return rule_set(rules, run_length)
-
-
-def _no_variation(what: str) -> SpcError:
-    return SpcError(f"the data do not vary ({what} is 0): control limits would have zero width")
-
-
 # --- Shewhart charts ------------------------------------------------------------------------------
-
-
-def _readonly(array: FloatArray) -> FloatArray:
-    array.flags.writeable = False
-    return array
 
 
 @dataclass(frozen=True, eq=False)
@@ -360,10 +234,6 @@ class ControlChart:
             statistic: self.values.tolist(),
             self.spread.name: self.spread.to_dict(),
         }
-
-
-def _violation_dict(v: Violation) -> dict[str, Any]:
-    return {"index": v.index, "rule": v.rule, "points": list(v.points)}
 
 
 def _shewhart(
@@ -496,116 +366,3 @@ def xbar_s(
     B4·S̄. Phase II: the given limits; S chart from their σ (center c4·σ).
     """
     return _xbar("s", subgroups, limits, rules, run_length)
-
-
-# --- EWMA -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class EwmaChart:
-    """EWMA chart: ``values`` is the EWMA statistic per point, ``ucl_points``/``lcl_points`` its
-    exact limits at that point, ``ucl``/``lcl`` the steady-state limits they approach."""
-
-    center: float
-    ucl: float
-    lcl: float
-    sigma: float
-    lam: float
-    L: float
-    phase: Literal["I", "II"]
-    values: FloatArray
-    ucl_points: FloatArray
-    lcl_points: FloatArray
-    violations: tuple[Violation, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape printed by ``mes spc chart --type ewma --json``."""
-        return {
-            "chart": "ewma",
-            "phase": self.phase,
-            "n": int(self.values.size),
-            "center": self.center,
-            "ucl": self.ucl,
-            "lcl": self.lcl,
-            "sigma": self.sigma,
-            "lambda": self.lam,
-            "L": self.L,
-            "violations": [_violation_dict(v) for v in self.violations],
-            "ewma": self.values.tolist(),
-            "ucl_points": self.ucl_points.tolist(),
-            "lcl_points": self.lcl_points.tolist(),
-        }
-
-
-def _ewma_statistic(x: FloatArray, lam: float, start: float) -> FloatArray:
-    w = 1.0 - lam
-    if w == 0.0:
-        return x.copy()
-    # z_k = w^k·(start + λ·Σ_{j≤k} w^-j·x_j) turns the recursion into a cumulative sum, but w^-j
-    # overflows on long series, so restart from the last z every `block` points (w^block ≥ 1e-100).
-    # 1 − λ is at least 2^-53 for λ < 1, so a block is never shorter than 6 points.
-    # Working on deviations from the first start keeps the sums small when the values sit far from 0.
-    block = max(1, int(100 / -math.log10(w)))
-    offset, deviations = start, x - start
-    out = np.empty_like(x)
-    level = 0.0
-    for first in range(0, x.size, block):
-        chunk = deviations[first : first + block]
-        powers = w ** np.arange(1, chunk.size + 1)
-        out[first : first + chunk.size] = powers * (level + lam * np.cumsum(chunk / powers))
-        level = float(out[first + chunk.size - 1])
-    return out + offset
-
-
-def ewma(
-    values: ArrayLike,
-    *,
-    lam: float = 0.2,
-    L: float = 3.0,
-    target: float | None = None,
-    sigma: float | None = None,
-) -> EwmaChart:
-    """EWMA chart z_i = λ·x_i + (1 − λ)·z_{i−1}, z_0 = target, of individual values in time order.
-
-    ``target`` defaults to the mean of the values and ``sigma`` (σ of individual
-    values) to MR̄/d2(2): phase I. Give both for phase II. Point i (1-based) has
-    limits target ± L·σ·√(λ/(2−λ)·(1 − (1−λ)^2i)); rule ``ewma`` fires where the
-    statistic is outside them. ``ucl``/``lcl`` are the steady-state limits.
-    """
-    x = _values(values)
-    if x.size < 2:
-        raise SpcError(f"an EWMA chart needs at least 2 values, got {x.size}")
-    if not 0 < lam <= 1:
-        raise SpcError(f"lambda must be in (0, 1], not {lam}")
-    if not (math.isfinite(L) and L > 0):
-        raise SpcError(f"L (the width of the limits in σ) must be positive, not {L}")
-    phase: Literal["I", "II"] = "II" if target is not None and sigma is not None else "I"
-    if target is None:
-        target = float(x.mean())
-    elif not math.isfinite(target):
-        raise SpcError(f"target must be a finite number, not {target}")
-    if sigma is None:
-        sigma = float(np.abs(np.diff(x)).mean()) / CONSTANTS[2].d2
-        if sigma == 0:
-            raise _no_variation("the mean moving range")
-    elif not (math.isfinite(sigma) and sigma > 0):
-        raise SpcError(f"sigma must be positive, not {sigma}")
-    z = _ewma_statistic(x, lam, target)
-    i = np.arange(1, x.size + 1)
-    steady = lam / (2 - lam)
-    half_width = L * sigma * np.sqrt(steady * (1 - (1 - lam) ** (2 * i)))
-    upper, lower = target + half_width, target - half_width
-    outside = np.flatnonzero((z > upper) | (z < lower))
-    return EwmaChart(
-        center=target,
-        ucl=target + L * sigma * math.sqrt(steady),
-        lcl=target - L * sigma * math.sqrt(steady),
-        sigma=sigma,
-        lam=lam,
-        L=L,
-        phase=phase,
-        values=_readonly(z),
-        ucl_points=_readonly(upper),
-        lcl_points=_readonly(lower),
-        violations=tuple(Violation("ewma", int(j), (int(j),)) for j in outside),
-    )

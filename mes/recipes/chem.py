@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mes.recipes.errors import FormulaError
+
 ELEMENTS = frozenset(
     """H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br
     Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm
@@ -19,10 +21,6 @@ HALOGENS = frozenset("F Cl Br I".split())
 METALS = ELEMENTS - NON_METALS
 
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d+)?|\.\d+)?")
-
-
-class FormulaError(ValueError):
-    """A formula that is not a plain empirical formula of known elements."""
 
 
 @dataclass(frozen=True)

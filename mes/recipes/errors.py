@@ -5,7 +5,16 @@ from __future__ import annotations
 from mes.errors import MesError
 from mes.yamldoc import Issue, Loc, field_path
 
-__all__ = ["Issue", "LifecycleError", "Loc", "RecipeError", "RecipeInvalid", "RecipeNotFound", "field_path"]
+__all__ = [
+    "FormulaError",
+    "Issue",
+    "LifecycleError",
+    "Loc",
+    "RecipeError",
+    "RecipeInvalid",
+    "RecipeNotFound",
+    "field_path",
+]
 
 
 class RecipeError(MesError):
@@ -22,6 +31,15 @@ class RecipeInvalid(RecipeError):
 
 class RecipeNotFound(RecipeError):
     """No recipe (version) by that name in the database."""
+
+
+class FormulaError(ValueError):
+    """A formula that is not a plain empirical formula of known elements.
+
+    A ValueError, not a :class:`RecipeError`: it is raised inside the schema's field
+    validators, where pydantic turns a ValueError into an issue at the formula's
+    ``file:line:col`` like any other field problem.
+    """
 
 
 class LifecycleError(RecipeError):

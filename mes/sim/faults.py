@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from mes.equipment.errors import EquipmentError
+from mes.sim.errors import FaultSpecError
 
 DEFAULTS: dict[str, dict[str, float]] = {
     "drift": {"pct_per_100m": 2.0, "start_m": 0.0},
@@ -66,10 +66,6 @@ TEXT_DEFAULTS: dict[str, dict[str, str]] = {
 NON_NEGATIVE = frozenset({"at_m", "start_m", "length_m", "seconds", "lanes", "times", "factor"})
 WHOLE = frozenset({"lanes", "times", "number"})
 REPEAT_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
-
-
-class FaultSpecError(EquipmentError):
-    """A fault specification that cannot be read."""
 
 
 @dataclass

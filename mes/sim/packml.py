@@ -9,6 +9,7 @@ its next acting state until it is aborted.
 from __future__ import annotations
 
 from mes.equipment.profile import Command, PackMLState
+from mes.sim.errors import Refused
 
 S = PackMLState
 
@@ -39,10 +40,6 @@ TRANSITIONS: dict[Command, tuple[frozenset[PackMLState], PackMLState]] = {
     Command.ABORT: (frozenset(PackMLState) - {S.ABORTING, S.ABORTED}, S.ABORTING),
     Command.CLEAR: (frozenset({S.ABORTED}), S.CLEARING),
 }
-
-
-class Refused(Exception):
-    """A command the machine does not accept in its present state."""
 
 
 class PackMLMachine:

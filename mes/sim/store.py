@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from mes.equipment.profile import PackMLState
 
 if TYPE_CHECKING:
-    from mes.sim.unit import Scan, SimUnit
+    from mes.sim.publish import Scan
+    from mes.sim.unit import SimUnit
 
 
 def _pack(values: Sequence[float]) -> bytes:

@@ -17,7 +17,8 @@ from mes.sim.unit import SimUnit
 from tests.equipment.conftest import PROFILES, profile
 from tests.equipment.test_sim_driver import SPUTTER
 from tests.services import free_port
-from workers.bridge import BridgeTimeout, LoopThread
+from workers.bridge import LoopThread
+from workers.errors import BridgeTimeout
 
 
 def test_runs_a_coroutine_and_cancels_on_timeout() -> None:

@@ -172,7 +172,8 @@ async def test_statuses_of_a_reconnecting_session_are_retried(sim_factory: SimFa
 
 
 def test_interface_faults_parse_names_and_numbers() -> None:
-    from mes.sim.faults import FaultSpecError, parse_fault
+    from mes.sim.errors import FaultSpecError
+    from mes.sim.faults import parse_fault
 
     refuse = parse_fault("refuse,command=Hold,times=0")
     assert (refuse.text, refuse.params) == ({"command": "Hold"}, {"times": 0.0})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mes.equipment.profile import OPC30050_STATES, Command, PackMLState
-from mes.sim.packml import ACTING_NEXT, TRANSITIONS, PackMLMachine, Refused
+from mes.sim.errors import Refused
+from mes.sim.packml import ACTING_NEXT, TRANSITIONS, PackMLMachine
 
 S = PackMLState
 

@@ -9,7 +9,8 @@ import pytest
 from mes.equipment.models import EquipmentClass
 from mes.recipes.load import load_recipe_file
 from mes.recipes.schema import CoaterStep, SputterStep
-from mes.sim.faults import FaultSpecError, parse_fault, parse_line_faults
+from mes.sim.errors import FaultSpecError
+from mes.sim.faults import parse_fault, parse_line_faults
 from mes.sim.physics import Process, coat_weight_mg_cm2, sputter_thickness_nm
 from tests.recipes.helpers import SHIPPED
 

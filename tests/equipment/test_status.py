@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import pytest
 from asyncua import ua
 
+import mes
 from mes.equipment import status
 from mes.equipment.encoding import encoding_problem, finite, whole
 from mes.equipment.errors import (
@@ -84,6 +87,25 @@ def test_translation_names_unit_node_and_status() -> None:
     assert is_link(ConnectionError()) and is_link(OSError()) and not is_link(ua.UaError())
 
 
+def test_a_failed_security_setup_is_a_refusal_unless_the_link_failed() -> None:
+    def setup(exc: BaseException) -> object:
+        return translate(exc, unit="u", what="security setup failed", securing=True)
+
+    refused = setup(
+        ua.UaError("No matching endpoints: 3 and http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256")
+    )
+    assert isinstance(refused, SecurityRefused)
+    assert str(refused) == (
+        "u: security setup failed: No matching endpoints: 3 and "
+        "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+    )
+    assert isinstance(setup(_bad("BadSecurityChecksFailed")), SecurityRefused)
+    assert isinstance(setup(_bad("BadUserAccessDenied")), SecurityRefused)
+    assert isinstance(setup(_bad("BadTooManyOperations")), SecurityRefused)
+    assert isinstance(setup(_bad("BadTimeout")), ConnectionLost)
+    assert isinstance(setup(_bad("BadServerHalted")), ConnectionLost)
+
+
 ENCODINGS = [
     (-10, "UInt16", "-10 does not fit a UInt16 (0…65535)"),
     (70000, "UInt16", "70000 does not fit a UInt16"),
@@ -147,3 +169,82 @@ def test_encoding_refused_is_a_limit_violation() -> None:
 )
 def test_is_asyncua_tells_the_stacks_errors_from_ours(exc: BaseException, expected: bool) -> None:
     assert status.is_asyncua(exc) is expected
+
+
+# Modules that may spell OPC UA statuses: the one translation, and the simulators, which produce them.
+MAY_NAME_STATUSES = ("mes/equipment/status.py", "mes/sim/")
+STATUS_NAMES = frozenset(n for n in dir(ua.StatusCodes) if n[:1].isupper())
+STATUS_PREFIXES = ("Bad", "Good", "Uncertain")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring nodes of a module, its classes and functions (prose, not checks)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def _status_checks(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, what) of every place ``tree`` names an OPC UA status to check against one."""
+    prose = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose:
+            if node.value in STATUS_NAMES:
+                found.append((node.lineno, f"status name {node.value!r}"))
+        elif isinstance(node, ast.Compare | ast.Call):
+            # name.startswith("Bad"), "BadTime" in str(exc), code.name == "Good…"
+            operands = [node.left, *node.comparators] if isinstance(node, ast.Compare) else node.args
+            for part in operands:
+                text = part.value if isinstance(part, ast.Constant) else None
+                if isinstance(text, str) and text.startswith(STATUS_PREFIXES) and text not in STATUS_NAMES:
+                    found.append((node.lineno, f"status prefix {text!r}"))
+        elif isinstance(node, ast.Attribute) and node.attr == "StatusCodes":
+            # ua.StatusCodes.BadTimeout, getattr(ua.StatusCodes, name): a status by its number
+            found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_only_the_translation_names_opc_ua_statuses() -> None:
+    """Outside mes/equipment/status.py no module compares a status by its name or number: one translation."""
+    root = Path(mes.__file__).parent.parent
+    offences = []
+    for path in sorted([*(root / "mes").rglob("*.py"), *(root / "workers").rglob("*.py")]):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith(MAY_NAME_STATUSES):
+            continue
+        for line, what in _status_checks(ast.parse(path.read_text(encoding="utf-8"))):
+            offences.append(f"{relative}:{line}: {what}")
+    assert not offences, "route these through mes.equipment.status:\n" + "\n".join(offences)
+
+
+def test_the_status_name_check_finds_what_it_looks_for() -> None:
+    source = '''
+"""Docstrings may say BadTimeout."""
+def f(exc, code):
+    """So may this one: BadSensorFailure."""
+    if status_name(exc) == "BadTimeout":
+        return 1
+    if str(exc).startswith("Bad"):
+        return 2
+    if code.value == ua.StatusCodes.BadNodeIdUnknown:
+        return 3
+    if code.value == getattr(ua.StatusCodes, name):
+        return 4
+    return {"BadUserAccessDenied"}
+'''
+    found = sorted(what for _, what in _status_checks(ast.parse(source)))
+    assert found == [
+        "status name 'Bad'",
+        "status name 'BadTimeout'",
+        "status name 'BadUserAccessDenied'",
+        "ua.StatusCodes",
+        "ua.StatusCodes",
+    ]
+    assert _status_checks(ast.parse('if text.startswith("Uncertain_"): pass')) == [
+        (1, "status prefix 'Uncertain_'")
+    ]

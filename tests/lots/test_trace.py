@@ -17,7 +17,7 @@ from mes.base import pk
 from mes.cli import main
 from mes.config import get_settings
 from mes.db import session_scope
-from mes.lots.errors import LotNotFound
+from mes.lots.errors import LotNotFound, TraceRefused
 from mes.lots.models import (
     Characteristic,
     Disposition,
@@ -31,7 +31,7 @@ from mes.lots.models import (
     OosInterval,
 )
 from mes.lots.orders import get_lot
-from mes.lots.trace import TraceRefused, backward, forward, walk_nodes
+from mes.lots.trace import backward, forward, walk_nodes
 from mes.lots.trace_models import BackwardNode
 
 T0 = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)

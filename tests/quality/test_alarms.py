@@ -11,8 +11,9 @@ from sqlmodel import select
 
 from mes.audit.models import AuditEvent
 from mes.audit.service import verify_chain
+from mes.auth.errors import AuthError
 from mes.auth.models import Role
-from mes.auth.service import AuthError, create_user
+from mes.auth.service import create_user
 from mes.base import utcnow
 from mes.db import session_scope
 from mes.quality import alarms

@@ -12,8 +12,9 @@ from sqlmodel import Session, col, select
 
 from mes.audit.models import AuditEvent
 from mes.audit.service import verify_chain
+from mes.auth.errors import AuthError
 from mes.auth.models import Role
-from mes.auth.service import AuthError, create_user
+from mes.auth.service import create_user
 from mes.db import make_engine, session_scope
 from mes.lots.genealogy import usable_segments
 from mes.lots.models import (

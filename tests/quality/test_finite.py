@@ -16,7 +16,8 @@ from mes.base import dumps_json
 from mes.equipment.models import EquipmentClass
 from mes.quality.coverage import coverage, scan_measures
 from mes.quality.spec import excursions, lane_statistics
-from mes.sim.faults import FaultSpecError, parse_fault
+from mes.sim.errors import FaultSpecError
+from mes.sim.faults import parse_fault
 from mes.sim.physics import Process
 
 NAN, INF = math.nan, math.inf

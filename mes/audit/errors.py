@@ -1,0 +1,13 @@
+"""Errors of the audit trail."""
+
+from __future__ import annotations
+
+from mes.errors import MesError
+
+
+class AuditError(MesError):
+    """Base of the audit trail's errors."""
+
+
+class AuditChainBroken(AuditError):
+    """The audit trail's hash chain does not verify."""
