@@ -2,7 +2,7 @@
 
 Every error a user can cause or meet derives from :class:`MesError`, carries a
 message that says what was wrong and where, and is turned into an exit code
-(CLI) or an HTTP status (API) in exactly one place (``mes.cli.main``)::
+(CLI) or an HTTP status (API) in exactly one place (``mes.cli.app``)::
 
     MesError
      +-- ConfigError          a setting is wrong or refused (names the MES_ variable)

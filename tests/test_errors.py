@@ -1,4 +1,4 @@
-"""Every exception class lives in its layer's ``errors.py``; ``mes.cli.main`` maps them in one place."""
+"""Every exception class lives in its layer's ``errors.py``; ``mes.cli.app`` maps them in one place."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ OUTSIDE_ERRORS_PY = {
     ),
 }
 
-# Classes in an errors.py that are not MesError (so not mapped by mes.cli.main), each with the reason.
+# Classes in an errors.py that are not MesError (so not mapped by mes.cli.app), each with the reason.
 NOT_MES_ERRORS = {
     "mes.recipes.errors.FormulaError": (
         "a ValueError raised in the recipe schema's field validators: pydantic reports it as an "
@@ -122,7 +122,7 @@ def test_the_console_script_maps_each_layers_error_to_one_line_and_exit_1(
         raise error("what was wrong, and where")
 
     # The module, not the package's entry-point function of the same name.
-    cli_main = importlib.import_module("mes.cli.main")
+    cli_main = importlib.import_module("mes.cli.app")
     monkeypatch.setattr(cli_main, "app", app)
     with pytest.raises(SystemExit) as exited:
         cli_main.main([])

@@ -21,7 +21,7 @@ from asyncua import Server, ua
 
 from mes.equipment.profile import Command, PackMLState, Profile, Security, to_machine, to_mes
 from mes.sim import nodes
-from mes.sim.errors import Refused
+from mes.sim.errors import FaultSpecError, Refused
 from mes.sim.faults import Fault, parse_fault
 from mes.sim.packml import PackMLMachine
 from mes.sim.physics import EROSION_PER_1000_M, Process
@@ -169,7 +169,7 @@ class SimUnit(NodePublisher):
     async def _inject(self, _parent: ua.NodeId, spec: Any) -> list[ua.Variant] | ua.StatusCode:
         try:
             self.inject(parse_fault(str(_value(spec))))
-        except ValueError:
+        except (ValueError, FaultSpecError):  # a bad spec is the caller's error, not the server's
             return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
         return [ua.Variant(True, ua.VariantType.Boolean)]
 

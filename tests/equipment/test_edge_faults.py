@@ -183,3 +183,12 @@ def test_interface_faults_parse_names_and_numbers() -> None:
     assert parse_fault("unknown_state").params == {"seconds": 1.0, "at_m": 0.0, "number": 999.0}
     with pytest.raises(FaultSpecError, match="it takes seconds, at_m, node, status"):
         parse_fault("bad_status,colour=1")
+
+
+async def test_a_bad_fault_spec_over_opc_ua_is_bad_invalid_argument(sim_factory: SimFactory) -> None:
+    """The simulator's InjectFault method answers a spec it cannot parse with BadInvalidArgument
+    (it escaped into the server as an internal error before)."""
+    async with sim_factory("packml-sputter") as (_, driver):
+        with pytest.raises(BadStatus) as caught:
+            await driver.inject_fault("no_such_fault")
+        assert caught.value.status == "BadInvalidArgument"

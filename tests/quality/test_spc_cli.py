@@ -1,4 +1,4 @@
-"""``mes spc chart`` and ``mes spc capability``, run through ``mes.cli.main`` as the console script does."""
+"""``mes spc chart`` and ``mes spc capability``, run through ``mes.cli.app`` as the console script does."""
 
 from __future__ import annotations
 
