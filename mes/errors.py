@@ -14,7 +14,8 @@ message that says what was wrong and where, and is turned into an exit code
      +-- AuthError            (mes.auth)
      +-- RecipeError          (mes.recipes)
      +-- EquipmentError       (mes.equipment; the simulators' and workers' errors derive from it)
-     +-- ExecutionError       (mes.lots: orders, lots, trace; mes.execution: steps)
+     +-- LotError             (mes.lots: orders, lots, trace)
+     +-- ExecutionError       (mes.execution: steps and units)
      +-- QualityError         (mes.quality)
 
 Each layer keeps its errors in its own ``errors.py``; ``tests/test_errors.py``

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from mes.lots.errors import ExecutionError
+from mes.errors import MesError
+
+
+class ExecutionError(MesError):
+    """Base of the step execution layer's errors."""
 
 
 class StepRefused(ExecutionError):

@@ -5,17 +5,17 @@ from __future__ import annotations
 from mes.errors import MesError
 
 
-class ExecutionError(MesError):
-    """Base of the execution layer's errors."""
+class LotError(MesError):
+    """Base of the production record's errors (orders, lots, trace)."""
 
 
-class OrderRefused(ExecutionError):
+class OrderRefused(LotError):
     """A work order that cannot be accepted (unknown or unreleased recipe, no capable unit, bad size)."""
 
 
-class LotNotFound(ExecutionError):
+class LotNotFound(LotError):
     """No lot by that number."""
 
 
-class TraceRefused(ExecutionError):
+class TraceRefused(LotError):
     """A trace that cannot be run as asked (bad interval, bad depth, bad direction)."""
