@@ -5,6 +5,12 @@ composed into nodes (never constructed as Python objects), so each value keeps
 its line and column; anchors and aliases, non-standard tags, duplicate keys,
 non-scalar keys, nesting deeper than ``MAX_DEPTH`` and files over ``MAX_BYTES``
 are refused, so no input can make a loader blow up or hang.
+
+Plain scalars are typed by the YAML 1.2 core schema, and a plain scalar that a
+YAML 1.1 reader (PyYAML, and this loader before) takes for another number or
+for a boolean is refused with what to write instead: ``010``, ``1:30``,
+``0b101``, ``0o17``, ``1_000``, ``on``/``off``/``yes``/``no``. See
+``docs/decisions/011-yaml-numbers.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.constructor import SafeConstructor
+
+from mes.yaml_core import CORE_TAGS, TRAP, CoreLoader, core_scalar
 
 MAX_BYTES = 1_048_576
 MAX_DEPTH = 40
@@ -112,6 +120,12 @@ class _Builder:
         return self._scalar(node, loc)
 
     def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        if node.tag == TRAP or node.tag in CORE_TAGS:
+            # Plain scalars, and explicit !!int / !!float / !!bool / !!null, by YAML 1.2 rules only.
+            try:
+                return core_scalar(node.tag, str(node.value))
+            except ValueError as exc:
+                raise DocumentRefused(_pos(node), loc, str(exc)) from None
         try:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -122,7 +136,7 @@ class _Builder:
 def parse_document(text: str) -> tuple[Any, SourceMap]:
     """Parse YAML into plain data plus a :class:`SourceMap`; raises :class:`DocumentRefused`."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=CoreLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -157,6 +171,9 @@ def data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
     return tuple(out)
 
 
+_BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"})
+
+
 def default_message(error: ErrorDetails, loc: Loc) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -170,6 +187,39 @@ def default_message(error: ErrorDetails, loc: Loc) -> str:
 
 MessageHook = Callable[[ErrorDetails, Loc, Any], str | None]
 SemanticCheck = Callable[[Any], Iterable[tuple[Loc, str]]]
+
+
+def _boolean_message(value: Any) -> str:
+    return f"{'true' if value else 'false'} is a boolean, not a number; write the number"
+
+
+def _bools(data: Any, loc: Loc = ()) -> Iterable[Loc]:
+    if isinstance(data, bool):
+        yield loc
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _bools(value, (*loc, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _bools(value, (*loc, i))
+
+
+def _bools_taken_as_numbers(data: Any, instance: BaseModel) -> Iterable[tuple[Loc, str]]:
+    """Where the document says true/false and the model holds a number (pydantic's lax mode: 1, 0)."""
+    for loc in _bools(data):
+        value: Any = instance
+        for part in loc:
+            if isinstance(value, BaseModel) and isinstance(part, str):
+                value = getattr(value, part, None)
+            elif isinstance(value, dict | list):
+                try:
+                    value = value[part]  # type: ignore[index]
+                except (KeyError, IndexError, TypeError):
+                    value = None
+            else:
+                value = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            yield loc, _boolean_message(value == 1)
 
 
 def validate_document(
@@ -208,12 +258,21 @@ def validate_document(
                 discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
                 loc = (*loc, discriminator) if discriminator else loc
             position = source.locate(loc, key=error["type"] == "extra_forbidden")
-            message = (message_hook(error, loc, data) if message_hook else None) or default_message(
-                error, loc
-            )
+            if error["type"] in _BOUNDS and isinstance(error.get("input"), bool):
+                message = _boolean_message(error.get("input"))  # lax mode read it as 1 or 0
+            else:
+                message = (message_hook(error, loc, data) if message_hook else None) or default_message(
+                    error, loc
+                )
             issues.append(issue(position, loc, message))
         return None, sorted(set(issues))
     found = sorted(
-        {issue(source.locate(loc), loc, msg) for loc, msg in (semantic(instance) if semantic else ())}
+        {
+            issue(source.locate(loc), loc, msg)
+            for loc, msg in [
+                *_bools_taken_as_numbers(data, instance),
+                *(semantic(instance) if semantic else ()),
+            ]
+        }
     )
     return (instance if not found else None), found
