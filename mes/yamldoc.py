@@ -187,6 +187,22 @@ def default_message(error: ErrorDetails, loc: Loc) -> str:
 
 MessageHook = Callable[[ErrorDetails, Loc, Any], str | None]
 SemanticCheck = Callable[[Any], Iterable[tuple[Loc, str]]]
+NOT_READ = "later checks did not run because the file could not be read as a YAML document"
+
+
+def _without(data: Any, locs: list[Loc]) -> Any:
+    """A copy of ``data`` without the mapping keys at ``locs``."""
+    if not locs:
+        return data
+    if isinstance(data, dict):
+        return {
+            k: _without(v, [loc[1:] for loc in locs if loc[:1] == (k,) and len(loc) > 1])
+            for k, v in data.items()
+            if (k,) not in locs
+        }
+    if isinstance(data, list):
+        return [_without(v, [loc[1:] for loc in locs if loc[:1] == (i,)]) for i, v in enumerate(data)]
+    return data
 
 
 def _boolean_message(value: Any) -> str:
@@ -229,34 +245,56 @@ def validate_document(
     *,
     semantic: Callable[[M], Iterable[tuple[Loc, str]]] | None = None,
     message_hook: MessageHook | None = None,
+    parts: SemanticCheck | None = None,
+    whole_checks: str = "",
 ) -> tuple[M | None, list[Issue]]:
-    """Validate ``text`` as ``model``; never raises for bad input, returns every issue found."""
+    """Validate ``text`` as ``model``; never raises for bad input, returns every issue found.
+
+    The stages: the text is read as YAML, its structure validated as ``model``,
+    its meaning checked by ``semantic``. Every stage that can run does. Unknown
+    keys are reported and set aside, so a typo hides no later check; when the
+    structure is still invalid, ``parts`` checks each piece of the raw data that
+    is valid on its own, and an issue says that ``whole_checks`` (the checks that
+    need the whole document) did not run, and why. A stage that cannot run at all
+    (the text is not a YAML document) is said so too.
+    """
 
     def issue(position: Position, loc: Loc, message: str) -> Issue:
         return Issue(path, position[0], position[1], field_path(loc), message)
 
+    def refused(message: str, position: Position = (1, 1), loc: Loc = ()) -> tuple[None, list[Issue]]:
+        return None, sorted([issue(position, loc, message), Issue(path, 1, 1, "(file)", NOT_READ)])
+
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
-            return None, [issue((1, 1), (), f"file is larger than {MAX_BYTES} bytes")]
+            return refused(f"file is larger than {MAX_BYTES} bytes")
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return None, [issue((1, 1), (), f"not UTF-8 text (byte {exc.start})")]
+            return refused(f"not UTF-8 text (byte {exc.start})")
     if len(text) > MAX_BYTES:
-        return None, [issue((1, 1), (), f"file is larger than {MAX_BYTES} bytes")]
+        return refused(f"file is larger than {MAX_BYTES} bytes")
     try:
         data, source = parse_document(text)
-    except DocumentRefused as refused:
-        return None, [issue(refused.position, refused.loc, refused.message)]
+    except DocumentRefused as exc:
+        return refused(exc.message, exc.position, exc.loc)
+
+    def located(found: Iterable[tuple[Loc, str]]) -> set[Issue]:
+        return {issue(source.locate(loc), loc, msg) for loc, msg in found}
+
+    instance: M | None = None
+    issues: set[Issue] = set()
     try:
         instance = model.model_validate(data)
     except ValidationError as exc:
-        issues = []
+        unknown: list[Loc] = []
         for error in exc.errors():
             loc = data_loc(error["loc"], data)
             if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
                 loc = (*loc, discriminator) if discriminator else loc
+            if error["type"] == "extra_forbidden":
+                unknown.append(loc)
             position = source.locate(loc, key=error["type"] == "extra_forbidden")
             if error["type"] in _BOUNDS and isinstance(error.get("input"), bool):
                 message = _boolean_message(error.get("input"))  # lax mode read it as 1 or 0
@@ -264,15 +302,20 @@ def validate_document(
                 message = (message_hook(error, loc, data) if message_hook else None) or default_message(
                     error, loc
                 )
-            issues.append(issue(position, loc, message))
-        return None, sorted(set(issues))
-    found = sorted(
-        {
-            issue(source.locate(loc), loc, msg)
-            for loc, msg in [
-                *_bools_taken_as_numbers(data, instance),
-                *(semantic(instance) if semantic else ()),
-            ]
-        }
-    )
-    return (instance if not found else None), found
+            issues.add(issue(position, loc, message))
+        data = _without(data, unknown)
+        try:
+            checked = model.model_validate(data) if unknown else None
+        except ValidationError:
+            checked = None
+        if checked is None:
+            issues |= located(parts(data) if parts else ())
+            if semantic is not None:
+                skipped = whole_checks or "the checks of what the file means"
+                reason = "later checks did not run because the file's structure is invalid"
+                issues.add(Issue(path, 1, 1, "(file)", f"{reason}: {skipped}"))
+            return None, sorted(issues)
+        instance = checked
+    issues |= located(_bools_taken_as_numbers(data, instance))
+    issues |= located(semantic(instance) if semantic else ())
+    return (instance if not issues else None), sorted(issues)

@@ -112,7 +112,8 @@ def test_passes_010_is_refused_at_its_position_not_read_as_8() -> None:
     result = load(text)
     assert result.recipe is None  # it loaded with passes = 8 before
     column = text.splitlines()[line - 1].index("010") + 1
-    assert str(result.issues[0]) == (
+    [problem] = [i for i in result.issues if i.field != "(file)"]  # the other says nothing else ran
+    assert str(problem) == (
         f"mutated.yaml:{line}:{column}: steps[0].setpoints.passes: '010' has a leading zero: YAML 1.1 "
         "reads it as octal 8, YAML 1.2 as 10; write 10 (or quote it if it is a name)"
     )
@@ -140,7 +141,7 @@ def test_a_boolean_is_not_taken_for_a_number(written: str) -> None:
     text, line = _recipe_with(("steps", 0, "setpoints", "passes"), written)
     result = load(text)
     assert result.recipe is None  # pydantic's lax mode read true as 1 pass before
-    assert [(i.line, i.field, i.message) for i in result.issues] == [
+    assert [(i.line, i.field, i.message) for i in result.issues if i.field != "(file)"] == [
         (line, "steps[0].setpoints.passes", f"{written} is a boolean, not a number; write the number")
     ]
 
