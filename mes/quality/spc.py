@@ -273,6 +273,18 @@ def _no_variation(what: str) -> SpcError:
     return SpcError(f"the data do not vary ({what} is 0): control limits would have zero width")
 
 
+def _no_within_variation(g: FloatArray, means: FloatArray) -> SpcError:
+    """Every subgroup holds one value repeated: X̄ limits from the within spread would have zero width."""
+    if not np.ptp(means):
+        return _no_variation("the mean subgroup range")
+    return SpcError(
+        f"the values within each subgroup of {g.shape[1]} are identical (mean subgroup range 0) while the "
+        f"subgroup means differ ({means.min():.6g} to {means.max():.6g}): X̄ limits from the within-subgroup "
+        "spread would have zero width; chart the subgroup means as individuals (imr), or subgroup "
+        "readings the gauge can tell apart"
+    )
+
+
 # --- Shewhart charts ------------------------------------------------------------------------------
 
 
@@ -451,9 +463,10 @@ def _xbar(
     # R̄ = d2·σ with the X̄ limits at A2·R̄ and the R chart at D3·R̄ / D4·R̄; likewise S̄ = c4·σ, A3, B3, B4.
     unbias, a, low, high = (k.d2, k.A2, k.D3, k.D4) if kind == "range" else (k.c4, k.A3, k.B3, k.B4)
     if limits is None:
+        # Decided on the ranges, which are exact: subgroups of one repeated value can have an S of 1e-13.
+        if not (g.max(axis=1) - g.min(axis=1)).any():
+            raise _no_within_variation(g, means)
         spread_bar = float(spreads.mean())
-        if spread_bar == 0:
-            raise _no_variation("the mean subgroup range" if kind == "range" else "the mean subgroup S")
         center = float(means.mean())
         limits = ControlLimits(
             center, center + a * spread_bar, center - a * spread_bar, spread_bar / unbias, n
