@@ -10,11 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mes.errors import ConfigError
+from mes.yamldoc import DocumentRefused, field_path, parse_document
 
 # Values that mean "nobody set this". Production refuses to start with any of them
 # so that a demo secret never signs a real operator's session or release.
@@ -62,11 +62,19 @@ class Settings(BaseSettings):
 def _unencrypted_links(line_config: Path) -> list[str]:
     """Names of the units in a line file whose OPC UA link is not signed and encrypted."""
     try:
-        data: Any = yaml.safe_load(line_config.read_text(encoding="utf-8"))
+        text = line_config.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"MES_LINE_CONFIG: cannot read {line_config}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"MES_LINE_CONFIG: {line_config} is not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"MES_LINE_CONFIG: {line_config} is not UTF-8 text (byte {exc.start})") from exc
+    # The same reader as the line loader's: a value must not mean one thing here and another there.
+    try:
+        data: Any = parse_document(text)[0]
+    except DocumentRefused as exc:
+        line, column = exc.position
+        raise ConfigError(
+            f"MES_LINE_CONFIG: {line_config}:{line}:{column}: {field_path(exc.loc)}: {exc.message}"
+        ) from exc
     units = data.get("units", []) if isinstance(data, dict) else []
     weak: list[str] = []
     for unit in units if isinstance(units, list) else []:

@@ -4,7 +4,8 @@ Every error a user can cause or meet derives from :class:`MesError`, carries a
 message that says what was wrong and where, and is turned into an exit code
 (CLI) or an HTTP status (API) in exactly one place (``mes.cli.app``)::
 
-    MesError
+    MesError                 exit code 1
+     +-- InputError           exit code 2: a value given cannot be used as it is (fix the input)
      +-- ConfigError          a setting is wrong or refused (names the MES_ variable)
      +-- DatabaseError        the database cannot be used
      |    +-- DatabaseUrlError      MES_DATABASE_URL cannot be parsed / has no driver
@@ -36,6 +37,13 @@ class MesError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InputError(MesError):
+    """A value given (an argument, an option) cannot be used as it is; a layer's error for such a value
+    derives from both its layer's base and this, and exits 2, as a command-line usage error does."""
+
+    exit_code = 2
 
 
 class ConfigError(MesError):

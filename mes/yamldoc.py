@@ -5,6 +5,12 @@ composed into nodes (never constructed as Python objects), so each value keeps
 its line and column; anchors and aliases, non-standard tags, duplicate keys,
 non-scalar keys, nesting deeper than ``MAX_DEPTH`` and files over ``MAX_BYTES``
 are refused, so no input can make a loader blow up or hang.
+
+Plain scalars are typed by the YAML 1.2 core schema, and a plain scalar that a
+YAML 1.1 reader (PyYAML, and this loader before) takes for another number or
+for a boolean is refused with what to write instead: ``010``, ``1:30``,
+``0b101``, ``0o17``, ``1_000``, ``on``/``off``/``yes``/``no``. See
+``docs/decisions/011-yaml-numbers.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.constructor import SafeConstructor
+
+from mes.yaml_core import CORE_TAGS, TRAP, CoreLoader, core_scalar
 
 MAX_BYTES = 1_048_576
 MAX_DEPTH = 40
@@ -112,6 +120,12 @@ class _Builder:
         return self._scalar(node, loc)
 
     def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        if node.tag == TRAP or node.tag in CORE_TAGS:
+            # Plain scalars, and explicit !!int / !!float / !!bool / !!null, by YAML 1.2 rules only.
+            try:
+                return core_scalar(node.tag, str(node.value))
+            except ValueError as exc:
+                raise DocumentRefused(_pos(node), loc, str(exc)) from None
         try:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -122,7 +136,7 @@ class _Builder:
 def parse_document(text: str) -> tuple[Any, SourceMap]:
     """Parse YAML into plain data plus a :class:`SourceMap`; raises :class:`DocumentRefused`."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=CoreLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -157,6 +171,9 @@ def data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
     return tuple(out)
 
 
+_BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"})
+
+
 def default_message(error: ErrorDetails, loc: Loc) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -170,6 +187,55 @@ def default_message(error: ErrorDetails, loc: Loc) -> str:
 
 MessageHook = Callable[[ErrorDetails, Loc, Any], str | None]
 SemanticCheck = Callable[[Any], Iterable[tuple[Loc, str]]]
+NOT_READ = "later checks did not run because the file could not be read as a YAML document"
+
+
+def _without(data: Any, locs: list[Loc]) -> Any:
+    """A copy of ``data`` without the mapping keys at ``locs``."""
+    if not locs:
+        return data
+    if isinstance(data, dict):
+        return {
+            k: _without(v, [loc[1:] for loc in locs if loc[:1] == (k,) and len(loc) > 1])
+            for k, v in data.items()
+            if (k,) not in locs
+        }
+    if isinstance(data, list):
+        return [_without(v, [loc[1:] for loc in locs if loc[:1] == (i,)]) for i, v in enumerate(data)]
+    return data
+
+
+def _boolean_message(value: Any) -> str:
+    return f"{'true' if value else 'false'} is a boolean, not a number; write the number"
+
+
+def _bools(data: Any, loc: Loc = ()) -> Iterable[Loc]:
+    if isinstance(data, bool):
+        yield loc
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _bools(value, (*loc, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _bools(value, (*loc, i))
+
+
+def _bools_taken_as_numbers(data: Any, instance: BaseModel) -> Iterable[tuple[Loc, str]]:
+    """Where the document says true/false and the model holds a number (pydantic's lax mode: 1, 0)."""
+    for loc in _bools(data):
+        value: Any = instance
+        for part in loc:
+            if isinstance(value, BaseModel) and isinstance(part, str):
+                value = getattr(value, part, None)
+            elif isinstance(value, dict | list):
+                try:
+                    value = value[part]  # type: ignore[index]
+                except (KeyError, IndexError, TypeError):
+                    value = None
+            else:
+                value = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            yield loc, _boolean_message(value == 1)
 
 
 def validate_document(
@@ -179,41 +245,77 @@ def validate_document(
     *,
     semantic: Callable[[M], Iterable[tuple[Loc, str]]] | None = None,
     message_hook: MessageHook | None = None,
+    parts: SemanticCheck | None = None,
+    whole_checks: str = "",
 ) -> tuple[M | None, list[Issue]]:
-    """Validate ``text`` as ``model``; never raises for bad input, returns every issue found."""
+    """Validate ``text`` as ``model``; never raises for bad input, returns every issue found.
+
+    The stages: the text is read as YAML, its structure validated as ``model``,
+    its meaning checked by ``semantic``. Every stage that can run does. Unknown
+    keys are reported and set aside, so a typo hides no later check; when the
+    structure is still invalid, ``parts`` checks each piece of the raw data that
+    is valid on its own, and an issue says that ``whole_checks`` (the checks that
+    need the whole document) did not run, and why. A stage that cannot run at all
+    (the text is not a YAML document) is said so too.
+    """
 
     def issue(position: Position, loc: Loc, message: str) -> Issue:
         return Issue(path, position[0], position[1], field_path(loc), message)
 
+    def refused(message: str, position: Position = (1, 1), loc: Loc = ()) -> tuple[None, list[Issue]]:
+        return None, sorted([issue(position, loc, message), Issue(path, 1, 1, "(file)", NOT_READ)])
+
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
-            return None, [issue((1, 1), (), f"file is larger than {MAX_BYTES} bytes")]
+            return refused(f"file is larger than {MAX_BYTES} bytes")
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return None, [issue((1, 1), (), f"not UTF-8 text (byte {exc.start})")]
+            return refused(f"not UTF-8 text (byte {exc.start})")
     if len(text) > MAX_BYTES:
-        return None, [issue((1, 1), (), f"file is larger than {MAX_BYTES} bytes")]
+        return refused(f"file is larger than {MAX_BYTES} bytes")
     try:
         data, source = parse_document(text)
-    except DocumentRefused as refused:
-        return None, [issue(refused.position, refused.loc, refused.message)]
+    except DocumentRefused as exc:
+        return refused(exc.message, exc.position, exc.loc)
+
+    def located(found: Iterable[tuple[Loc, str]]) -> set[Issue]:
+        return {issue(source.locate(loc), loc, msg) for loc, msg in found}
+
+    instance: M | None = None
+    issues: set[Issue] = set()
     try:
         instance = model.model_validate(data)
     except ValidationError as exc:
-        issues = []
+        unknown: list[Loc] = []
         for error in exc.errors():
             loc = data_loc(error["loc"], data)
             if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
                 loc = (*loc, discriminator) if discriminator else loc
+            if error["type"] == "extra_forbidden":
+                unknown.append(loc)
             position = source.locate(loc, key=error["type"] == "extra_forbidden")
-            message = (message_hook(error, loc, data) if message_hook else None) or default_message(
-                error, loc
-            )
-            issues.append(issue(position, loc, message))
-        return None, sorted(set(issues))
-    found = sorted(
-        {issue(source.locate(loc), loc, msg) for loc, msg in (semantic(instance) if semantic else ())}
-    )
-    return (instance if not found else None), found
+            if error["type"] in _BOUNDS and isinstance(error.get("input"), bool):
+                message = _boolean_message(error.get("input"))  # lax mode read it as 1 or 0
+            else:
+                message = (message_hook(error, loc, data) if message_hook else None) or default_message(
+                    error, loc
+                )
+            issues.add(issue(position, loc, message))
+        data = _without(data, unknown)
+        try:
+            checked = model.model_validate(data) if unknown else None
+        except ValidationError:
+            checked = None
+        if checked is None:
+            issues |= located(parts(data) if parts else ())
+            if semantic is not None:
+                skipped = whole_checks or "the checks of what the file means"
+                reason = "later checks did not run because the file's structure is invalid"
+                issues.add(Issue(path, 1, 1, "(file)", f"{reason}: {skipped}"))
+            return None, sorted(issues)
+        instance = checked
+    issues |= located(_bools_taken_as_numbers(data, instance))
+    issues |= located(semantic(instance) if semantic else ())
+    return (instance if not issues else None), sorted(issues)

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 YAMLISH = st.sampled_from(
     ["", " ", ":", "- ", "{", "}", "[", "]", "&a ", "*a", "!!str ", "!!binary ", "'", '"', "#", "\t", "\n",
-     "null", "~", ".nan", "-.inf", "1e999", "0x1F", "yes", "2026-01-01", "? ", "|", ">", "<<: ", "%YAML 1.1\n---\n"]
+     "null", "~", ".nan", "-.inf", "1e999", "0x1F", "yes", "2026-01-01", "? ", "|", ">", "<<: ", "%YAML 1.1\n---\n",
+     "010", "1:30", "0b101", "0o17", "1_000", "on", "true", "!!int "]
 )  # fmt: skip
 COMMON = ("delete", "duplicate", "swap", "char", "insert")
 

@@ -112,6 +112,12 @@ def limits_compute(
     segment_m: float = typer.Option(
         DEFAULT_SEGMENT_M, "--segment-m", help="Metres of band averaged into one charted point."
     ),
+    accept_few_lots: bool = typer.Option(
+        False, "--accept-few-lots", help="Store limits from fewer baseline lots than 20 (audited)."
+    ),
+    accept_violations: bool = typer.Option(
+        False, "--accept-violations", help="Store limits whose baseline breaks its own rules (audited)."
+    ),
     by: str = By,
     reason: str = Reason,
 ) -> None:
@@ -129,14 +135,18 @@ def limits_compute(
             segment_m=segment_m,
             by=by,
             reason=reason,
+            accept_few_lots=accept_few_lots,
+            accept_violations=accept_violations,
         )
     row = result.limit
     out.print(
         f"control limits for {recipe} {unit} {layer}.{characteristic}: center {row.center:.6g}, "
-        f"UCL {row.ucl:.6g}, LCL {row.lcl:.6g} (σ {row.sigma:.4g}, {row.n_baseline} segments "
-        f"of {row.segment_m:g} m); "
+        f"UCL {row.ucl:.6g}, LCL {row.lcl:.6g} (σ {row.sigma:.4g}); baseline {result.lots} lot(s), "
+        f"{result.segments} segments of {row.segment_m:g} m; "
         f"{result.baseline_violations} baseline point(s) violate the rules"
     )
+    for accepted in result.accepted:
+        out.print(f"accepted: {accepted}", markup=False)
 
 
 @limits_app.command("list")

@@ -226,6 +226,11 @@ def capability(
     out.print(f"capability of {input_path}: n {result.n}, mean {_fmt(result.mean)}")
     within_text = f"σ within {_fmt(result.sigma_within)} ({result.within_method})"
     out.print(f"{within_text}, σ overall {_fmt(result.sigma_overall)}")
-    out.print(f"Cp {_fmt(result.cp)}  Cpk {_fmt(result.cpk)}  Pp {_fmt(result.pp)}  Ppk {_fmt(result.ppk)}")
+    cp, cpk = (
+        ("not computable", "not computable") if result.within_note else (_fmt(result.cp), _fmt(result.cpk))
+    )
+    out.print(f"Cp {cp}  Cpk {cpk}  Pp {_fmt(result.pp)}  Ppk {_fmt(result.ppk)}")
+    if result.within_note:
+        out.print(f"Cp, Cpk {result.within_note}")
     if result.warning:
         out.print(f"warning: {result.warning}")

@@ -123,7 +123,9 @@ def load_line(path: Path) -> Line:
         raise ProfileError(
             f"{path}: cannot read line file: {exc.strerror} (set MES_LINE_CONFIG or --line)"
         ) from exc
-    config, issues = validate_document(raw, str(path), LineConfig, semantic=_line_checks)
+    config, issues = validate_document(
+        raw, str(path), LineConfig, semantic=_line_checks, whole_checks="unit names and endpoints used twice"
+    )
     if config is None:
         raise _raise(issues, f"line file {path}")
     return Line(path, config)

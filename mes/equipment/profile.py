@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from mes.equipment.errors import ProfileError
 from mes.equipment.models import EquipmentClass
 from mes.recipes.schema import CharacteristicName, Identifier
-from mes.vocabulary import SETPOINT_MODELS, setpoint_limits
+from mes.vocabulary import SETPOINT_MODELS
 from mes.yamldoc import Issue, Loc, validate_document
 
 
@@ -294,27 +294,13 @@ class Profile(Strict):
 
 
 def _profile_checks(profile: Profile) -> list[tuple[Loc, str]]:
+    from mes.equipment.profile_checks import entry_checks, setpoint_checks  # they read this module's models
+
     found: list[tuple[Loc, str]] = []
     cls = profile.equipment_class
     known = SETPOINT_MODELS[cls].model_fields
     for name, entry in profile.setpoints.items():
-        loc: Loc = ("setpoints", name)
-        limits = setpoint_limits(cls, name)
-        if name not in known or limits is None:
-            found.append((loc, f"{cls} has no setpoint {name!r}; it has {', '.join(sorted(known))}"))
-            continue
-        low, high, unit = limits
-        if entry.min >= entry.max:
-            found.append(((*loc, "min"), f"min {entry.min:g} must be below max {entry.max:g}"))
-        if entry.min < low or entry.max > high:
-            found.append(
-                (
-                    (*loc, "min" if entry.min < low else "max"),
-                    f"a profile may narrow the {cls} class limits {low:g}–{high:g} {unit}, never widen them",
-                )
-            )
-        if entry.data_type not in NUMERIC:
-            found.append(((*loc, "data_type"), f"a setpoint is numeric, not {entry.data_type}"))
+        found.extend(setpoint_checks(cls, name, entry))
     absent = set(profile.absent_setpoints)
     missing = [
         n for n, f in known.items() if f.is_required() and n not in profile.setpoints and n not in absent
@@ -337,8 +323,6 @@ def _profile_checks(profile: Profile) -> list[tuple[Loc, str]]:
     for gauge_id, gauge in profile.ring_buffer_gauges().items():
         if gauge.latest.data_type != DataType.DOUBLE or gauge.last_seq.data_type not in NUMERIC:
             found.append((("gauges", gauge_id), "latest is Double[] and last_seq an integer"))
-    from mes.equipment.profile_checks import entry_checks  # it reads this module's models
-
     found.extend(entry_checks(profile))
     return found
 
@@ -352,7 +336,16 @@ def load_profile(path: Path) -> Profile:
         raw = path.read_bytes()
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from exc
-    profile, issues = validate_document(raw, str(path), Profile, semantic=_profile_checks)
+    from mes.equipment.profile_checks import WHOLE_PROFILE_CHECKS, part_issues
+
+    profile, issues = validate_document(
+        raw,
+        str(path),
+        Profile,
+        semantic=_profile_checks,
+        parts=part_issues,
+        whole_checks=WHOLE_PROFILE_CHECKS,
+    )
     if profile is None:
         raise _raise(issues, f"profile {path}")
     return profile

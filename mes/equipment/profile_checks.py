@@ -1,24 +1,83 @@
-"""Load-time checks of a profile's entries beyond their shape: absent setpoints, scaling, data type
-ranges, variable gauges and two entries on one node. Each finding is ``(field path, message)``;
-:func:`mes.yamldoc.validate_document` places it at ``PATH:LINE:COL``, all at once."""
+"""Load-time checks of a profile's entries beyond their shape: setpoint limits, absent setpoints, scaling,
+data type ranges, variable gauges and two entries on one node. Each finding is ``(field path, message)``;
+:func:`mes.yamldoc.validate_document` places it at ``PATH:LINE:COL``, all at once. The checks of one
+entry also run, through :func:`part_issues`, on the entries that are valid on their own when the
+profile as a whole is not."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from pydantic import ValidationError
+
+from mes.equipment.models import EquipmentClass
 from mes.equipment.profile import (
     DATA_TYPE_RANGE,
     MAX_NUMERIC_NODE_ID,
+    NUMERIC,
     NodeRef,
     Profile,
+    SetpointEntry,
     Variable,
     VariableGauge,
     to_machine,
 )
-from mes.vocabulary import SETPOINT_MODELS
+from mes.vocabulary import SETPOINT_MODELS, setpoint_limits
 from mes.yamldoc import Loc
 
 Finding = tuple[Loc, str]
+# What needs the whole profile, named where a structural error keeps it from running.
+WHOLE_PROFILE_CHECKS = (
+    "missing and absent setpoints, state numbers, the data types of state, job, counters and gauges, "
+    "gauges' process values, two entries on one node"
+)
+
+
+def setpoint_checks(cls: EquipmentClass, name: str, entry: SetpointEntry) -> list[Finding]:
+    """A setpoint the class has, limits in order and within the class's, a numeric data type."""
+    loc: Loc = ("setpoints", name)
+    known = SETPOINT_MODELS[cls].model_fields
+    limits = setpoint_limits(cls, name)
+    if name not in known or limits is None:
+        return [(loc, f"{cls} has no setpoint {name!r}; it has {', '.join(sorted(known))}")]
+    found: list[Finding] = []
+    low, high, unit = limits
+    if entry.min >= entry.max:
+        found.append(((*loc, "min"), f"min {entry.min:g} must be below max {entry.max:g}"))
+    if entry.min < low or entry.max > high:
+        found.append(
+            (
+                (*loc, "min" if entry.min < low else "max"),
+                f"a profile may narrow the {cls} class limits {low:g}–{high:g} {unit}, never widen them",
+            )
+        )
+    if entry.data_type not in NUMERIC:
+        found.append(((*loc, "data_type"), f"a setpoint is numeric, not {entry.data_type}"))
+    return found
+
+
+def part_issues(data: Any) -> Iterator[Finding]:
+    """The checks of one entry, on every setpoint and process value of a structurally invalid profile
+    that is valid on its own (``data`` is the document as read, unknown keys set aside)."""
+    if not isinstance(data, dict):
+        return
+    raw_cls = str(data.get("equipment_class"))
+    cls = EquipmentClass(raw_cls) if raw_cls in set(EquipmentClass) else None
+    for group, model in (("setpoints", SetpointEntry), ("process_values", Variable)):
+        entries = data.get(group)
+        for name, raw in entries.items() if isinstance(entries, dict) else ():
+            try:
+                entry = model.model_validate(raw)
+            except ValidationError:
+                continue
+            loc: Loc = (group, name)
+            if isinstance(entry, SetpointEntry):
+                if cls is not None:
+                    yield from setpoint_checks(cls, str(name), entry)
+                yield from _range(loc, entry, entry.min, entry.max)
+            yield from _scaling(loc, entry)
+            yield from _node_id(loc, entry)
 
 
 def entry_checks(profile: Profile) -> list[Finding]:
@@ -45,13 +104,13 @@ def entry_checks(profile: Profile) -> list[Finding]:
 
 def _node_ids(profile: Profile) -> list[Finding]:
     refs: list[tuple[Loc, NodeRef]] = [(("object",), profile.object), *_variables(profile)]
-    found: list[Finding] = []
-    for loc, ref in refs:
-        if ref.node is not None and ref.node.startswith("i=") and int(ref.node[2:]) > MAX_NUMERIC_NODE_ID:
-            found.append(
-                ((*loc, "node"), f"numeric node id {ref.node[2:]} is above {MAX_NUMERIC_NODE_ID} (UInt32)")
-            )
-    return found
+    return [finding for loc, ref in refs for finding in _node_id(loc, ref)]
+
+
+def _node_id(loc: Loc, ref: NodeRef) -> list[Finding]:
+    if ref.node is not None and ref.node.startswith("i=") and int(ref.node[2:]) > MAX_NUMERIC_NODE_ID:
+        return [((*loc, "node"), f"numeric node id {ref.node[2:]} is above {MAX_NUMERIC_NODE_ID} (UInt32)")]
+    return []
 
 
 def _variables(profile: Profile) -> Iterator[tuple[Loc, Variable]]:

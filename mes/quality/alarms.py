@@ -189,7 +189,7 @@ def get_alarm(session: Session, alarm_id: int) -> Alarm:
 
 def acknowledge(session: Session, alarm_id: int, *, by: str, comment: str | None = None) -> Alarm:
     """The operator has seen it: active → active-acknowledged; cleared → normal (closed)."""
-    get_user(session, by)
+    by = get_user(session, by).name
     alarm = get_alarm(session, alarm_id)
     for _ in range(_ATTEMPTS):
         before = alarm.state
@@ -217,6 +217,7 @@ def shelve(session: Session, alarm_id: int, *, by: str, duration_s: float, reaso
     """Take an open alarm off the active list until ``now + duration_s`` (at most ``MAX_SHELVE_S``)."""
     user = get_user(session, by)
     require_role(user, ROLES_SHELVE, "shelve alarms")
+    by = user.name
     if not reason.strip():
         raise AlarmError("a reason is required to shelve an alarm")
     if not 0 < duration_s <= MAX_SHELVE_S:
@@ -247,7 +248,7 @@ def shelve(session: Session, alarm_id: int, *, by: str, duration_s: float, reaso
 
 
 def unshelve(session: Session, alarm_id: int, *, by: str, comment: str | None = None) -> Alarm:
-    get_user(session, by)
+    by = get_user(session, by).name
     alarm = get_alarm(session, alarm_id)
     if not is_shelved(alarm):
         raise AlarmError(f"alarm {alarm_id} is not shelved")

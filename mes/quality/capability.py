@@ -21,7 +21,6 @@ from mes.quality.spc_data import (
     Rules,
     _finite,
     _groups,
-    _no_variation,
     _readonly,
     _values,
     subgroups,
@@ -39,6 +38,8 @@ class Capability:
 
     Cp/Cpk use the within (short-term) σ, Pp/Ppk the overall sample standard
     deviation. With one spec limit Cp and Pp are None and Cpk/Ppk use that side.
+    When the within σ is 0 (every subgroup holds one value repeated) but the
+    values vary, Cp and Cpk are None and ``within_note`` says why.
     """
 
     n: int
@@ -49,10 +50,11 @@ class Capability:
     lsl: float | None
     usl: float | None
     cp: float | None
-    cpk: float
+    cpk: float | None
     pp: float | None
     ppk: float
     warning: str | None
+    within_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape printed by ``mes spc capability --json`` (``warning`` only when there is one)."""
@@ -71,6 +73,8 @@ class Capability:
         }
         if self.warning:
             out["warning"] = self.warning
+        if self.within_note:
+            out["within_note"] = self.within_note
         return out
 
 
@@ -95,7 +99,16 @@ def capability(
     Within σ: MR̄/d2(2) for individuals; for subgroups R̄/d2 (``range``) or S̄/c4
     (``s``). ``auto`` takes the range up to subgroups of 10 and S above, where the
     range wastes more of the information in the subgroup. Overall σ: the sample
-    standard deviation (n − 1) of all values. A warning is set below 30 values.
+    standard deviation (n − 1) of all values. Cp = (USL − LSL)/6σ, Cpk =
+    min(USL − x̄, x̄ − LSL)/3σ with the within σ, Pp and Ppk likewise with the
+    overall σ (AIAG SPC manual, 2nd ed., ch. IV; Montgomery, Introduction to
+    Statistical Quality Control, ch. 8). A warning is set below 30 values.
+
+    Refused only when the values do not vary at all. When every subgroup holds one
+    value repeated but the subgroups differ, the within σ is 0: Pp and Ppk are
+    given, Cp and Cpk are None and ``within_note`` names the cause. Whether a
+    spread is zero is decided on the ranges, which are exact, never on a σ computed
+    in floating point (identical values can give a σ of 1e-13).
     """
     x = _values(values)
     if lsl is None and usl is None:
@@ -107,32 +120,45 @@ def capability(
         raise SpcError(f"LSL ({lsl}) must be below USL ({usl})")
     if within not in ("auto", "range", "s"):
         raise SpcError(f"within must be auto, range or s, not {within!r}")
+    within_note = None
     if subgroup_size == 1:
         if within == "s":
             raise SpcError("within σ from S̄/c4 needs subgroups (subgroup size 2–25)")
         if x.size < 2:
             raise SpcError(f"capability needs at least 2 values, got {x.size}")
+        # Values that vary have a moving range somewhere: an individuals' within σ is never 0 then.
         method, sigma_within = "moving-range", float(np.abs(np.diff(x)).mean()) / CONSTANTS[2].d2
     else:
         g = _groups(subgroups(x, subgroup_size))
         k = CONSTANTS[subgroup_size]
         method = within if within != "auto" else ("range" if subgroup_size <= 10 else "s")
-        if method == "range":
-            sigma_within = float((g.max(axis=1) - g.min(axis=1)).mean()) / k.d2
+        ranges = g.max(axis=1) - g.min(axis=1)
+        if not ranges.any():
+            sigma_within = 0.0
+            means = g.mean(axis=1)
+            within_note = (
+                f"not computable (within σ = 0): the values within each subgroup of {subgroup_size} are "
+                f"identical while the subgroup means differ ({means.min():.6g} to {means.max():.6g}); "
+                "the gauge does not resolve the short-term spread, or each subgroup repeats one reading"
+            )
+        elif method == "range":
+            sigma_within = float(ranges.mean()) / k.d2
         else:
             sigma_within = float(g.std(axis=1, ddof=1).mean()) / k.c4
+    if not np.ptp(x):
+        raise SpcError(f"the data do not vary (every value is {x[0]:.6g}): no capability can be computed")
     sigma_overall = float(x.std(ddof=1))
-    if sigma_within == 0 or sigma_overall == 0:
-        raise _no_variation("the within σ" if sigma_within == 0 else "the overall σ")
     mean = float(x.mean())
-    cp, cpk = _indices(mean, sigma_within, lsl, usl)
+    cp, cpk = _indices(mean, sigma_within, lsl, usl) if sigma_within > 0 else (None, None)
     pp, ppk = _indices(mean, sigma_overall, lsl, usl)
     warning = None
     if x.size < MIN_CAPABILITY_POINTS:
         warning = (
             f"only {x.size} values: capability indices from fewer than {MIN_CAPABILITY_POINTS} are unreliable"
         )
-    return Capability(x.size, mean, sigma_within, sigma_overall, method, lsl, usl, cp, cpk, pp, ppk, warning)
+    return Capability(
+        x.size, mean, sigma_within, sigma_overall, method, lsl, usl, cp, cpk, pp, ppk, warning, within_note
+    )
 
 
 # --- cross-web × down-web -------------------------------------------------------------------------

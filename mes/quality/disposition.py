@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from mes.audit.service import record
 from mes.auth.models import Role
-from mes.auth.service import sign
+from mes.auth.service import recorded_name, sign
 from mes.base import pk, utcnow
 from mes.lots.genealogy import band_extent, lock_lot
 from mes.lots.models import Characteristic, IntervalStatus, Lot, LotStatus, OosInterval, StepRun, StepRunState
@@ -75,7 +75,7 @@ def decide(
 ) -> list[str]:
     """Apply ``decision`` to a lot or one of its intervals; returns the numbers of lots it blocked."""
     roles = ROLES_HOLD if decision == Decision.HOLD else ROLES_DECIDE
-    sign(session, by, password, roles, f"{decision.value} lots and intervals")
+    by = sign(session, by, password, roles, f"{decision.value} lots and intervals").name
     if not reason.strip():
         raise DispositionError(f"a reason is required to {decision.value} {lot_number}")
     lot = get_lot(session, lot_number)
@@ -230,7 +230,7 @@ def record_refusal(
     """Audit a refused decision (in its own transaction: the refused one rolled back)."""
     record(
         session,
-        actor=actor,
+        actor=recorded_name(actor),
         action=f"lot.{decision.value}.refused",
         entity_type="lot",
         entity_id=lot_number,

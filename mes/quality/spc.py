@@ -33,6 +33,7 @@ from mes.quality.spc_data import (
     Rules,
     _groups,
     _no_variation,
+    _no_within_variation,
     _readonly,
     _rules,
     _values,
@@ -321,9 +322,10 @@ def _xbar(
     # R̄ = d2·σ with the X̄ limits at A2·R̄ and the R chart at D3·R̄ / D4·R̄; likewise S̄ = c4·σ, A3, B3, B4.
     unbias, a, low, high = (k.d2, k.A2, k.D3, k.D4) if kind == "range" else (k.c4, k.A3, k.B3, k.B4)
     if limits is None:
+        # Decided on the ranges, which are exact: subgroups of one repeated value can have an S of 1e-13.
+        if not (g.max(axis=1) - g.min(axis=1)).any():
+            raise _no_within_variation(g, means)
         spread_bar = float(spreads.mean())
-        if spread_bar == 0:
-            raise _no_variation("the mean subgroup range" if kind == "range" else "the mean subgroup S")
         center = float(means.mean())
         limits = ControlLimits(
             center, center + a * spread_bar, center - a * spread_bar, spread_bar / unbias, n

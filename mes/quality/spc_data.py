@@ -79,6 +79,18 @@ def _no_variation(what: str) -> SpcError:
     return SpcError(f"the data do not vary ({what} is 0): control limits would have zero width")
 
 
+def _no_within_variation(g: FloatArray, means: FloatArray) -> SpcError:
+    """Every subgroup holds one value repeated: X̄ limits from the within spread would have zero width."""
+    if not np.ptp(means):
+        return _no_variation("the mean subgroup range")
+    return SpcError(
+        f"the values within each subgroup of {g.shape[1]} are identical (mean subgroup range 0) while the "
+        f"subgroup means differ ({means.min():.6g} to {means.max():.6g}): X̄ limits from the within-subgroup "
+        "spread would have zero width; chart the subgroup means as individuals (imr), or subgroup "
+        "readings the gauge can tell apart"
+    )
+
+
 def _readonly(array: FloatArray) -> FloatArray:
     array.flags.writeable = False
     return array

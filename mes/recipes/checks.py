@@ -2,13 +2,18 @@
 
 Each check yields ``(loc, message)`` with ``loc`` a path into the document, so
 the loader can point at the line. The claim rules of the product families come
-last (``rules.py``).
+last (``rules.py``). The checks of one piece (a characteristic, a layer's
+method, a winding, the substrate) also run, through :func:`part_issues`, on the
+pieces that are valid on their own when the recipe as a whole is not.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mes.recipes.errors import Loc
 from mes.recipes.rules import claim_issues
@@ -22,6 +27,7 @@ from mes.recipes.schema import (
     Substrate,
     Unit,
     WinderStep,
+    WindingSpec,
 )
 from mes.vocabulary import EquipmentClass
 
@@ -49,9 +55,25 @@ METHODS_FOR: dict[EquipmentClass, frozenset[Method]] = {
 }
 
 Found = Iterator[tuple[Loc, str]]
+P = TypeVar("P", bound=BaseModel)
+# What needs the whole recipe, named where a structural error keeps it from running.
+WHOLE_RECIPE_CHECKS = (
+    "unique step and layer names, what the recipe produces, the claim rules of its product family"
+)
 
 
-def _characteristic(spec: CharacteristicSpec, loc: Loc) -> Found:
+class _Limits(BaseModel):
+    """What the limit checks read of a characteristic: checked even when its other fields are wrong."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+    name: CharacteristicName
+    unit: Unit
+    target: float
+    lsl: float
+    usl: float
+
+
+def _characteristic(spec: CharacteristicSpec | _Limits, loc: Loc) -> Found:
     allowed = UNITS_FOR[spec.name]
     if spec.unit not in allowed:
         yield (
@@ -67,9 +89,9 @@ def _characteristic(spec: CharacteristicSpec, loc: Loc) -> Found:
         yield (*loc, "target"), f"target {spec.target:g} lies outside its limits [{spec.lsl:g}, {spec.usl:g}]"
 
 
-def _characteristics(specs: list[CharacteristicSpec], loc: Loc) -> Found:
+def _characteristics(specs: Iterable[tuple[int, CharacteristicSpec | _Limits]], loc: Loc) -> Found:
     seen: Counter[str] = Counter()
-    for i, spec in enumerate(specs):
+    for i, spec in specs:
         seen[spec.name] += 1
         if seen[spec.name] == 2:
             yield (*loc, i, "name"), f"characteristic {spec.name} is listed twice"
@@ -87,8 +109,14 @@ def _substrate(substrate: Substrate) -> Found:
         yield (*loc, "resin"), "a metal foil has no resin"
 
 
-def _winding(step: WinderStep, loc: Loc) -> Found:
-    winding = step.winding
+def _method(equipment_class: EquipmentClass, method: Method, loc: Loc) -> Found:
+    allowed = METHODS_FOR.get(equipment_class)
+    if allowed is not None and method not in allowed:
+        names = ", ".join(sorted(m.value for m in allowed))
+        yield (*loc, "layer", "method"), f"a {equipment_class} cannot do {method}; it does {names}"
+
+
+def _winding(winding: WindingSpec, loc: Loc) -> Found:
     roles = Counter(c.role for c in winding.consumes)
     for role in ("anode", "cathode", "separator"):
         if roles[role] != 1:
@@ -120,7 +148,6 @@ def _winding(step: WinderStep, loc: Loc) -> Found:
                     f"cathode + 2 × overhang = {need_m:g} m"
                 ),
             )
-    yield from _characteristics(step.inspection, (*loc, "inspection"))
 
 
 def semantic_issues(recipe: Recipe) -> Found:
@@ -153,11 +180,54 @@ def semantic_issues(recipe: Recipe) -> Found:
             layer_names[step.layer.name] += 1
             if layer_names[step.layer.name] == 2:
                 yield (*loc, "layer", "name"), f"layer name {step.layer.name!r} is used twice"
-            cls = EquipmentClass(step.equipment_class)
-            if step.layer.method not in METHODS_FOR[cls]:
-                allowed = ", ".join(sorted(m.value for m in METHODS_FOR[cls]))
-                yield (*loc, "layer", "method"), f"a {cls} cannot do {step.layer.method}; it does {allowed}"
-            yield from _characteristics(step.layer.characteristics, (*loc, "layer", "characteristics"))
+            yield from _method(EquipmentClass(step.equipment_class), step.layer.method, loc)
+            chars = enumerate(step.layer.characteristics)
+            yield from _characteristics(chars, (*loc, "layer", "characteristics"))
         else:
-            yield from _winding(step, loc)
+            yield from _winding(step.winding, loc)
+            yield from _characteristics(enumerate(step.inspection), (*loc, "inspection"))
     yield from claim_issues(recipe)
+
+
+def _valid(model: type[P], raw: Any) -> P | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _valid_items(model: type[P], raw: Any) -> Iterator[tuple[int, P]]:
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        valid = _valid(model, item)
+        if valid is not None:
+            yield i, valid
+
+
+def part_issues(data: Any) -> Found:
+    """The checks of one piece, on every piece of a structurally invalid recipe that is valid on its own.
+
+    ``data`` is the document as read (unknown keys set aside); what the checks
+    need of the whole recipe is in :data:`WHOLE_RECIPE_CHECKS` and does not run.
+    """
+    if not isinstance(data, dict):
+        return
+    inputs = data.get("inputs")
+    substrate = _valid(Substrate, inputs.get("substrate")) if isinstance(inputs, dict) else None
+    if substrate is not None:
+        yield from _substrate(substrate)
+    steps = data.get("steps")
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict):
+            continue
+        loc: Loc = ("steps", i)
+        layer = step.get("layer")
+        if isinstance(layer, dict):
+            cls, method = str(step.get("equipment_class")), str(layer.get("method"))
+            if cls in set(EquipmentClass) and method in set(Method):
+                yield from _method(EquipmentClass(cls), Method(method), loc)
+            chars = _valid_items(_Limits, layer.get("characteristics"))
+            yield from _characteristics(chars, (*loc, "layer", "characteristics"))
+        winding = _valid(WindingSpec, step.get("winding"))
+        if winding is not None:
+            yield from _winding(winding, loc)
+        yield from _characteristics(_valid_items(_Limits, step.get("inspection")), (*loc, "inspection"))

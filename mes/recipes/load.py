@@ -1,7 +1,9 @@
 """Recipe files: YAML text → validated :class:`~mes.recipes.schema.Recipe`.
 
 Every problem is reported as ``PATH:LINE:COL: field.path: message``, all of them
-at once (see :mod:`mes.yamldoc` for what is refused outright).
+at once: a structural error does not hide the checks of the pieces that are
+valid, and the checks that need the whole recipe say that they did not run (see
+:mod:`mes.yamldoc` for what is refused outright).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from pydantic_core import ErrorDetails
 
-from mes.recipes.checks import semantic_issues
+from mes.recipes.checks import WHOLE_RECIPE_CHECKS, part_issues, semantic_issues
 from mes.recipes.schema import Recipe
 from mes.vocabulary import EquipmentClass, setpoint_limits
 from mes.yamldoc import Issue, Loc, parse_document, validate_document
@@ -50,7 +52,13 @@ class LoadResult:
 def load_recipe_text(text: str | bytes, path: str = "<recipe>") -> LoadResult:
     """Validate recipe ``text``; never raises for bad input, returns every issue found."""
     recipe, issues = validate_document(
-        text, path, Recipe, semantic=semantic_issues, message_hook=_setpoint_message
+        text,
+        path,
+        Recipe,
+        semantic=semantic_issues,
+        message_hook=_setpoint_message,
+        parts=part_issues,
+        whole_checks=WHOLE_RECIPE_CHECKS,
     )
     return LoadResult(path, recipe, issues)
 

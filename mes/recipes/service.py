@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from mes.audit.service import record
 from mes.auth.models import Role
-from mes.auth.service import get_user, require_role, sign
+from mes.auth.service import get_user, recorded_name, require_role, sign
 from mes.base import utcnow
 from mes.recipes.errors import LifecycleError, RecipeError, RecipeNotFound
 from mes.recipes.models import Recipe as RecipeRow
@@ -181,28 +181,40 @@ def _transition(
 
 def approve(session: Session, ref: str, *, by: str, reason: str) -> RecipeRow:
     row = get_recipe(session, ref, version_required=True)
-    require_role(get_user(session, by), ROLES_APPROVE, "approve recipes")
+    user = get_user(session, by)
+    require_role(user, ROLES_APPROVE, "approve recipes")
     return _transition(
-        session, row, actor=by, to=RecipeStatus.APPROVED, allowed_from=(RecipeStatus.DRAFT,), reason=reason
+        session,
+        row,
+        actor=user.name,
+        to=RecipeStatus.APPROVED,
+        allowed_from=(RecipeStatus.DRAFT,),
+        reason=reason,
     )
 
 
 def release(session: Session, ref: str, *, by: str, password: str, reason: str) -> RecipeRow:
     """Release for production; needs the quality role and the password (electronic signature)."""
     row = get_recipe(session, ref, version_required=True)
-    sign(session, by, password, ROLES_RELEASE, "release recipes")
+    user = sign(session, by, password, ROLES_RELEASE, "release recipes")
     return _transition(
-        session, row, actor=by, to=RecipeStatus.RELEASED, allowed_from=(RecipeStatus.APPROVED,), reason=reason
+        session,
+        row,
+        actor=user.name,
+        to=RecipeStatus.RELEASED,
+        allowed_from=(RecipeStatus.APPROVED,),
+        reason=reason,
     )
 
 
 def obsolete(session: Session, ref: str, *, by: str, reason: str) -> RecipeRow:
     row = get_recipe(session, ref, version_required=True)
-    require_role(get_user(session, by), ROLES_OBSOLETE, "obsolete recipes")
+    user = get_user(session, by)
+    require_role(user, ROLES_OBSOLETE, "obsolete recipes")
     return _transition(
         session,
         row,
-        actor=by,
+        actor=user.name,
         to=RecipeStatus.OBSOLETE,
         allowed_from=(RecipeStatus.DRAFT, RecipeStatus.APPROVED, RecipeStatus.RELEASED),
         reason=reason,
@@ -272,7 +284,7 @@ def record_refusal(session: Session, ref: str, *, actor: str, action: str, error
     """Audit a refused transition (in its own transaction: the refused one rolled back)."""
     record(
         session,
-        actor=actor,
+        actor=recorded_name(actor),
         action=f"{action}.refused",
         entity_type="recipe",
         entity_id=ref,

@@ -10,6 +10,11 @@ from mes.equipment.errors import ProfileError
 from mes.equipment.profile import load_line, load_profile
 from tests.equipment.conftest import PROFILES, ROOT
 
+WHOLE = (
+    "missing and absent setpoints, state numbers, the data types of state, job, counters and gauges, "
+    "gauges' process values, two entries on one node"
+)
+
 
 @pytest.mark.parametrize("path", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_profiles_load(path: Path) -> None:
@@ -177,8 +182,9 @@ def test_variable_gauge_needs_a_position_or_a_speed(tmp_path: Path) -> None:
     (problem,) = _problems(path)
     assert "gauges.beta.position: no process value 'odometer_m'" in problem
     path.write_text(text + gauge)
-    (problem,) = _problems(path)
+    note, problem = _problems(path)
     assert "give exactly one of position" in problem
+    assert note.endswith(f"later checks did not run because the file's structure is invalid: {WHOLE}")
     path.write_text(text + gauge + "    position: position_m\n")
     profile = load_profile(path)
     assert list(profile.variable_gauges()) == ["beta"]
@@ -199,3 +205,43 @@ def test_a_scale_on_a_state_counter_or_sequence_number_is_refused(tmp_path: Path
     problems = _problems(path)
     assert any(p.startswith(f"{path}:{state + 1}:") and "state.scale: only setpoints" in p for p in problems)
     assert any(p.startswith(f"{path}:{seq + 1}:") and "last_seq.scale: only setpoints" in p for p in problems)
+
+
+def test_a_field_error_does_not_hide_the_checks_of_valid_entries(tmp_path: Path) -> None:
+    text = (PROFILES / "packml-sputter.yaml").read_text()
+    lines = text.splitlines()
+    power = next(i for i, line in enumerate(lines) if line.startswith("  power_w:"))
+    passes = next(i for i, line in enumerate(lines) if line.startswith("  passes:"))
+    # a field error (an unknown data type on the state) beside two setpoint mistakes
+    state = next(i for i, line in enumerate(lines) if line.startswith("state:"))
+    lines[state] = lines[state].replace("data_type: Int32", "data_type: Int33")
+    lines[power] = lines[power].replace("max: 6000", "max: 12000")
+    lines[passes] = lines[passes].replace("min: 1,", "min: -5,").replace("max: 50", "max: 20")
+    path = tmp_path / "p.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    problems = _problems(path)
+    # before: only the data type was reported; the widened limit and the UInt16 range came after fixing it
+    assert any(
+        p.startswith(f"{path}:{state + 1}:") and "state.data_type: Input should be" in p for p in problems
+    )
+    assert any(
+        p.startswith(f"{path}:{power + 1}:")
+        and "setpoints.power_w.max: a profile may narrow the sputter class" in p
+        for p in problems
+    ), problems
+    assert (
+        f"{path}:{passes + 1}:81: setpoints.passes.min: min -5 is outside the UInt16 range 0–65535"
+        in problems
+    )
+    assert (
+        f"{path}:1:1: (file): later checks did not run because the file's structure is invalid: {WHOLE}"
+        in (problems)
+    )
+
+
+def test_a_typo_in_a_profile_does_not_hide_a_widened_limit(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "min: 10, max: 6000}", "min: 10, max: 12000, colour: blue}")
+    problems = _problems(path)
+    assert any("setpoints.power_w.colour: unknown key 'colour'" in p for p in problems), problems
+    assert any("setpoints.power_w.max: a profile may narrow" in p for p in problems), problems
+    assert not any("did not run" in p for p in problems), problems  # the typo set aside, all checks ran

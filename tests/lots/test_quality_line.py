@@ -70,7 +70,10 @@ async def test_spc_alarms_on_a_drift_before_the_spec_limit(tmp_path: Path, pg_ur
                 by=ENGINEER,
                 reason="qualification run",
                 rules="nelson:1,2,3,5",
+                accept_few_lots=True,  # one lot: provisional limits, confirmed as such in the audit trail
+                accept_violations=True,  # chance rule firings in the noise are not what this test is about
             )
+            assert result.lots == 1 and result.accepted[0].startswith("few lots: 1 lot is fewer than 20")
             assert result.limit.n_baseline >= 25  # 0.5 m segments
             assert result.limit.lcl < 4000 < result.limit.ucl
 

@@ -319,7 +319,7 @@ MAD: Any = "mad"  # not a within method; Any lets the call reach the run-time ch
         (lambda: spc.xbar_s(np.ones((3, 26))), "subgroup size must be 2–25, not 26"),
         (lambda: spc.xbar_r([[1.0, 2.0], [3.0, float("nan")]]), "index 1, 1 is not a finite number"),
         (lambda: spc.xbar_r([1.0, 2.0, 3.0, 4.0]), "2-D array"),
-        (lambda: spc.xbar_s([[1.0, 1.0], [2.0, 2.0]]), "do not vary"),
+        (lambda: spc.xbar_s([[1.0, 1.0], [2.0, 2.0]]), "within each subgroup of 2 are identical"),
         (lambda: spc.subgroups([1.0, 2.0, 3.0, 4.0, 5.0], 2), "5 values do not make whole subgroups of 2"),
         (lambda: spc.ewma([1.0, 2.0], lam=0), "lambda must be in"),
         (lambda: spc.ewma([1.0, 2.0], lam=1.5), "lambda must be in"),

@@ -31,7 +31,8 @@ def test_every_setpoint_beyond_its_class_limit_is_reported_on_its_line(
     high = next(m.le for m in field.metadata if hasattr(m, "le"))
     line = line_of(text, ("steps", step, "setpoints", setpoint))
     result = load(set_value(text, line, setpoint, str(high * 2 + 1)))
-    [issue] = result.issues
+    [note, issue] = result.issues
+    assert note.field == "(file)" and "claim rules" in note.message  # they need a valid recipe
     assert issue.line == line
     assert issue.field == f"steps[{step}].setpoints.{setpoint}"
     assert f"outside the {cls} class limits" in issue.message
