@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from mes.equipment.models import EquipmentUnit
 from mes.lots.errors import ExecutionError, LotNotFound
 from mes.lots.models import (
     Characteristic,
@@ -42,6 +43,7 @@ from mes.lots.models import (
     LotKind,
     LotStatus,
     OosInterval,
+    StepRun,
 )
 from mes.lots.trace_models import (
     BackwardNode,
@@ -59,6 +61,8 @@ LAYER: sa.Table = Layer.__table__  # type: ignore[attr-defined]
 CHAR: sa.Table = Characteristic.__table__  # type: ignore[attr-defined]
 SCAN: sa.Table = GaugeScan.__table__  # type: ignore[attr-defined]
 OOS: sa.Table = OosInterval.__table__  # type: ignore[attr-defined]
+STEP: sa.Table = StepRun.__table__  # type: ignore[attr-defined]
+UNIT: sa.Table = EquipmentUnit.__table__  # type: ignore[attr-defined]
 
 DEFAULT_MAX_DEPTH = 10
 # An integer literal rendered inline: a bound 1 reaches PostgreSQL as smallint,
@@ -281,6 +285,7 @@ def _layers_query(used: sa.Subquery) -> sa.Select[Any]:
             LAYER.c.material,
             LAYER.c.method,
             LAYER.c.result.label("layer_result"),
+            UNIT.c.name.label("unit_name"),
             CHAR.c.id.label("char_id"),
             CHAR.c.name,
             CHAR.c.unit,
@@ -290,6 +295,8 @@ def _layers_query(used: sa.Subquery) -> sa.Select[Any]:
             CHAR.c.result,
         )
         .outerjoin(CHAR, CHAR.c.layer_id == LAYER.c.id)
+        .outerjoin(STEP, STEP.c.id == LAYER.c.step_run_id)
+        .outerjoin(UNIT, UNIT.c.id == STEP.c.equipment_unit_id)
         .where(LAYER.c.lot_id.in_(sa.select(used.c.parent_lot_id)))
         .order_by(LAYER.c.lot_id, LAYER.c.layer_index, CHAR.c.name)
     )
@@ -463,6 +470,7 @@ def backward(session: Session, lot_id: int, *, max_depth: int = DEFAULT_MAX_DEPT
                         material=layer["material"],
                         method=layer["method"],
                         result=layer["result"],
+                        unit=layer["unit"],
                         characteristics=[
                             CharacteristicTrace(**c, stats=stats.get((r.link_id, cid), ScanStats()))
                             for cid, c in layer["characteristics"]
@@ -494,6 +502,7 @@ def _layers(rows: Iterable[Any]) -> dict[int, list[dict[str, Any]]]:
                 "material": r.material,
                 "method": r.method,
                 "result": LayerResult(r.layer_result),
+                "unit": r.unit_name,
                 "characteristics": [],
             }
             seen[r.layer_id] = layer

@@ -11,7 +11,6 @@ characteristic; a new computation supersedes the active row and is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +27,7 @@ from mes.lots.orders import get_lot
 from mes.quality import spc
 from mes.quality.errors import SpcError
 from mes.quality.models import ControlLimit
+from mes.quality.schemas import ControlLimitPublic, LimitsComputed
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.service import get_recipe
 
@@ -36,12 +36,6 @@ MIN_BASELINE_SEGMENTS = 20  # fewer points than this give limits too uncertain t
 DEFAULT_SEGMENT_M = 0.5
 MAX_SEGMENT_M = 100.0
 RULES_MAX_CHARS = 32  # the stored column
-
-
-@dataclass(frozen=True)
-class LimitsResult:
-    limit: ControlLimit
-    baseline_violations: int
 
 
 def segment_means(
@@ -108,7 +102,7 @@ def compute_limits(
     rules: str = "nelson",
     run_length: int = 9,
     segment_m: float = DEFAULT_SEGMENT_M,
-) -> LimitsResult:
+) -> LimitsComputed:
     """Phase I individuals limits (center ± 3·MR̄/d2) of segment means of baseline lots; stored, audited."""
     require_role(get_user(session, by), ROLES_LIMITS, "set control limits")
     if not reason.strip():
@@ -169,7 +163,10 @@ def compute_limits(
         after=_limit_view(row, recipe, unit),
         reason=reason,
     )
-    return LimitsResult(row, len({v.index for v in chart.violations}))
+    return LimitsComputed(
+        limit=limit_public(row, f"{recipe.name}@{recipe.version}", unit),
+        baseline_violations=len({v.index for v in chart.violations}),
+    )
 
 
 def _limit_view(row: ControlLimit, recipe: RecipeRow, unit: str) -> dict[str, Any]:
@@ -192,7 +189,30 @@ def _limit_view(row: ControlLimit, recipe: RecipeRow, unit: str) -> dict[str, An
     }
 
 
-def list_limits(session: Session) -> list[dict[str, Any]]:
+def limit_public(row: ControlLimit, recipe: str, unit: str) -> ControlLimitPublic:
+    return ControlLimitPublic(
+        recipe=recipe,
+        unit=unit,
+        layer=row.layer_name,
+        characteristic=row.characteristic,
+        chart=row.chart,
+        segment_m=row.segment_m,
+        center=row.center,
+        ucl=row.ucl,
+        lcl=row.lcl,
+        sigma=row.sigma,
+        rules=row.rules,
+        run_length=row.run_length,
+        n_baseline=row.n_baseline,
+        source=row.source,
+        active=row.active,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def list_limits(session: Session) -> list[ControlLimitPublic]:
+    """The active limits, by recipe, unit and layer."""
     rows = session.exec(
         select(ControlLimit, RecipeRow, EquipmentUnit)
         .join(RecipeRow, col(RecipeRow.id) == col(ControlLimit.recipe_id))
@@ -200,7 +220,7 @@ def list_limits(session: Session) -> list[dict[str, Any]]:
         .where(col(ControlLimit.active))
         .order_by(col(RecipeRow.name), col(EquipmentUnit.name), col(ControlLimit.layer_name))
     ).all()
-    return [{**_limit_view(c, r, u.name), "created_at": c.created_at.isoformat()} for c, r, u in rows]
+    return [limit_public(c, f"{r.name}@{r.version}", u.name) for c, r, u in rows]
 
 
 def active_limits(
