@@ -6,7 +6,10 @@ plant is built once per backend).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,8 @@ from mes.quality.schemas import (
 )
 from mes.recipes.schemas import RecipeDetail, RecipeSummary
 from tests.read_model_plant import HELD_BY_FAULT, HELD_BY_SIGNATURE, LINK_LOST, RECIPE, Plant
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 @pytest.fixture
@@ -141,6 +146,21 @@ def test_alarms_and_steps_name_their_unit_and_lot(plant: Plant, capsys: pytest.C
     assert [a.unit for a in report.alarms] == ["sputter-1"]
     assert report.layers[0].characteristics[0].control_limits is not None
     assert report.layers[0].characteristics[0].control_limits.unit == "sputter-1"
+
+
+def test_alarm_list_csv_opens_in_a_spreadsheet(plant: Plant, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = list(csv.DictReader(io.StringIO(run(capsys, "alarm", "list", "--all", "--csv"))))
+    assert sorted(int(r["id"]) for r in rows) == sorted([plant.step_alarm, plant.oos_alarm])
+    by_id = {int(r["id"]): r for r in rows}
+    step = by_id[plant.step_alarm]
+    assert (step["unit"], step["lot"], step["priority"], step["state"]) == (
+        "sputter-1",
+        HELD_BY_FAULT,
+        "urgent",
+        "active_unack",
+    )
+    assert ISO_UTC.match(step["raised_at"]) and step["cleared_at"] == ""
+    assert by_id[plant.oos_alarm]["position_m"] == "1.00"
 
 
 def test_audit_list_filters_newest_first(plant: Plant, capsys: pytest.CaptureFixture[str]) -> None:

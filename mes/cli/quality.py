@@ -14,6 +14,7 @@ from mes.errors import MesError
 from mes.quality import alarms
 from mes.quality import disposition as dispo
 from mes.quality.alarm_views import alarm_list as alarm_list_of
+from mes.quality.alarm_views import alarms_csv
 from mes.quality.limits import DEFAULT_SEGMENT_M, compute_limits, list_limits
 
 alarm_app = typer.Typer(help="Alarms (ISA-18.2): list, acknowledge, shelve.", no_args_is_help=True)
@@ -28,13 +29,21 @@ Interval = typer.Option(None, "--interval", help="Only this out-of-spec interval
 def alarm_list(
     include_closed: bool = typer.Option(False, "--all", help="Closed alarms too (newest 500)."),
     as_json: bool = AsJson,
+    as_csv: bool = typer.Option(
+        False, "--csv", help="Print CSV for a spreadsheet: one row per alarm, ISO 8601 UTC times."
+    ),
 ) -> None:
     """Open alarms, most urgent first; shelved ones last."""
+    if as_json and as_csv:
+        raise MesError("give --json or --csv, not both")
     with database() as engine, session_scope(engine) as session:
         alarms.expire_shelving(session)
         rows = alarm_list_of(session, include_closed=include_closed)
     if as_json:
         print_json(rows)
+        return
+    if as_csv:
+        typer.echo(alarms_csv(rows), nl=False)
         return
     columns = [
         Column("id", justify="right"),

@@ -1,17 +1,21 @@
 """Alarms as people read them: the lot by number, the unit by name, the characteristic by its layer.
 
-Read models built from the alarm rows (:mod:`mes.quality.alarms` keeps the state machine).
+Read models built from the alarm rows (:mod:`mes.quality.alarms` keeps the state machine), and
+the spreadsheet form of the list: one row per alarm, ISO 8601 UTC timestamps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Iterable, Sequence
 
 from sqlmodel import Session, col, select
 
 from mes.equipment.models import EquipmentUnit
 from mes.lots.models import Characteristic, Layer, Lot
 from mes.quality.alarms import is_shelved, journal, list_alarms
+from mes.quality.csv_cells import iso_utc, metres, text
 from mes.quality.models import Alarm
 from mes.quality.schemas import AlarmDetail, AlarmEventPublic, AlarmPublic
 
@@ -81,3 +85,52 @@ def alarm_details(session: Session, alarms: Sequence[Alarm]) -> list[AlarmDetail
         )
         for view in alarm_views(session, alarms)
     ]
+
+
+ALARM_COLUMNS = (
+    "id",
+    "condition",
+    "priority",
+    "state",
+    "lot",
+    "unit",
+    "characteristic",
+    "position_m",
+    "raised_at",
+    "cleared_at",
+    "acknowledged_by",
+    "acknowledged_at",
+    "shelved_by",
+    "shelved_until",
+    "message",
+    "comment",
+)
+
+
+def alarms_csv(alarms: Iterable[AlarmPublic]) -> str:
+    """One row per alarm under a header row; timestamps ISO 8601 UTC (``…Z``), metres to the centimetre."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ALARM_COLUMNS)
+    for a in alarms:
+        writer.writerow(
+            [
+                a.id,
+                a.condition,
+                a.priority.value,
+                a.state.value,
+                a.lot or "",
+                a.unit or "",
+                a.characteristic or "",
+                metres(a.position_m),
+                iso_utc(a.raised_at),
+                iso_utc(a.cleared_at),
+                text(a.acknowledged_by),
+                iso_utc(a.acknowledged_at),
+                text(a.shelved_by),
+                iso_utc(a.shelved_until),
+                text(a.message),
+                text(a.comment),
+            ]
+        )
+    return buffer.getvalue()
