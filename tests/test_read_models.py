@@ -188,3 +188,49 @@ def test_audit_list_refuses_a_bad_since(plant: Plant, capsys: pytest.CaptureFixt
     assert exited.value.code == 1 and "Traceback" not in err
     [line] = err.strip().splitlines()
     assert line.startswith("mes: error: --since 'yesterday': give an ISO 8601 date")
+
+
+def sections(text: str) -> dict[str, list[list[str]]]:
+    """``# name`` line, header row, rows; sections separated by one blank line."""
+    found: dict[str, list[list[str]]] = {}
+    for block in text.rstrip("\n").split("\n\n"):
+        title, *lines = block.split("\n")
+        assert title.startswith("# "), block
+        rows = list(csv.reader(io.StringIO("\n".join(lines))))
+        assert rows and all(len(r) == len(rows[0]) for r in rows), block  # a header, every row as wide
+        found[title[2:]] = rows
+    return found
+
+
+def table(rows: list[list[str]]) -> list[dict[str, str]]:
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+def test_report_csv_is_tables_rounded_to_the_gauge(plant: Plant, capsys: pytest.CaptureFixture[str]) -> None:
+    text = run(capsys, "lot", "report", HELD_BY_SIGNATURE, "--format", "csv")
+    found = sections(text)
+    assert list(found) == [
+        "lot", "holds", "steps", "layers", "characteristics", "intervals", "segments", "lanes", "alarms",
+        "alarm_journal", "dispositions", "inputs", "made_from",
+    ]  # fmt: skip
+    [layer] = table(found["layers"])
+    assert (layer["layer"], layer["unit"]) == ("carbon-film", "sputter-1")
+    [char] = table(found["characteristics"])
+    # Thickness in nm: readings to 0.1 nm, statistics to 0.01 nm, capability to 0.01.
+    assert (char["lsl"], char["usl"], char["unit"]) == ("400.0", "600.0", "nm")
+    assert re.fullmatch(r"\d{3}\.\d", char["min"]) and re.fullmatch(r"\d{3}\.\d", char["max"])
+    assert re.fullmatch(r"\d{3}\.\d\d", char["mean"]) and re.fullmatch(r"\d+\.\d\d", char["stddev"])
+    assert re.fullmatch(r"\d+\.\d\d", char["cpk"]) and char["center"] == "501.23"
+    assert (char["measured_m"], char["coverage_pct"], char["scans"]) == ("3.00", "0.3", "300")
+    [interval] = table(found["intervals"])
+    assert (interval["start_m"], interval["end_m"], interval["status"]) == ("1.00", "1.09", "held")
+    assert re.fullmatch(r"6\d\d\.\d", interval["worst"]) and interval["limit"] == "600.0"
+    # The down-web profile: 3 m of scans in the limits' 0.5 m segments, one row each, to chart.
+    segments = table(found["segments"])
+    assert [s["start_m"] for s in segments] == ["0.00", "0.50", "1.00", "1.50", "2.00", "2.50"]
+    assert all(s["scans"] == "50" and re.fullmatch(r"\d{3}\.\d\d", s["mean"]) for s in segments)
+    assert len(table(found["lanes"])) == 8
+    [signed] = [h for h in table(found["holds"]) if h["source"] == "signed"]
+    assert (signed["by"], signed["signed"], signed["what"]) == (QUALITY, "yes", "suspect target")
+    assert ISO_UTC.match(signed["at"])
+    assert not re.search(r"\d\.\d{5,}", text)  # no float printed with every digit it has

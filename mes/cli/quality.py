@@ -243,16 +243,20 @@ class ReportFormat(enum.StrEnum):
 
 def lot_report(
     lot: str = typer.Argument(...),
-    fmt: ReportFormat = typer.Option(ReportFormat.JSON, "--format", help="json or csv."),
+    fmt: ReportFormat = typer.Option(
+        ReportFormat.JSON,
+        "--format",
+        help="json, or csv: one table per section under a '# section' line, values rounded to the gauge.",
+    ),
 ) -> None:
     """Quality report: layers, statistics, capability, intervals, alarms, dispositions, genealogy."""
     from mes.lots.orders import get_lot
     from mes.quality.report import lot_report as build
-    from mes.quality.report import report_csv
+    from mes.quality.report_csv import report_csv
 
     with database() as engine, session_scope(engine) as session:
         report = build(session, get_lot(session, lot))
     if fmt == ReportFormat.CSV:
-        typer.echo(report_csv(report.model_dump(mode="json")), nl=False)
+        typer.echo(report_csv(report), nl=False)
     else:
         print_json(report)

@@ -2,16 +2,10 @@
 
 Layers with their statistics, capability, web profile and down-web segments, the control limits
 they were watched with, out-of-spec intervals, alarms with their journal, every signed disposition
-from the audit trail, and genealogy both ways. CSV is the same content flattened to
-``section,item,field,value`` rows, so that a spreadsheet or a script can read any part of it
-without knowing the nesting.
+from the audit trail, and genealogy both ways. :mod:`mes.quality.report_csv` prints it as tables.
 """
 
 from __future__ import annotations
-
-import csv
-import io
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -171,36 +165,3 @@ def lot_report(session: Session, lot: Lot) -> LotReport:
         dispositions=[event_public(e) for e in dispositions],
         genealogy=Genealogy(backward=backward(session, lot.id), forward=forward(session, lot.id)),
     )
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), item, rows)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _flatten(f"{prefix}[{index}]", item, rows)
-    elif isinstance(value, str) and value.startswith(_FORMULA_START):
-        # Reasons and comments are typed by people; a spreadsheet must not run them as formulas.
-        rows.append((prefix, "'" + value))
-    else:
-        rows.append((prefix, "" if value is None else str(value)))
-
-
-def report_csv(report: dict[str, Any]) -> str:
-    """``section,item,field,value`` rows: section is the top-level key, item the list position."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["section", "item", "field", "value"])
-    for section, value in report.items():
-        items = value if isinstance(value, list) else [value]
-        for index, item in enumerate(items):
-            rows: list[tuple[str, str]] = []
-            _flatten("", item, rows)
-            item_id = str(index) if isinstance(value, list) else ""
-            for field, text in rows:
-                writer.writerow([section, item_id, field, text])
-    return buffer.getvalue()

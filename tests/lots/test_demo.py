@@ -74,7 +74,7 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     csv_text = run_mes(
         "lot", "report", by_recipe["capped-si-anode"][0]["lot"], "--format", "csv", cwd=tmp_path
     ).stdout
-    assert csv_text.startswith("section,item,field,value\n") and "capability.cpk" in csv_text
+    assert csv_text.startswith("# lot\n") and "\n# characteristics\n" in csv_text and ",cpk," in csv_text
     missing = run_mes("lot", "show", "NOPE", cwd=tmp_path)
     assert missing.returncode == 1
     assert "no lot NOPE" in missing.stderr

@@ -253,8 +253,10 @@ def test_cli_signs_and_audits_refusals(db_url: str, tmp_path: Path) -> None:
     assert data["intervals"][0]["status"] == "released"
     assert {h["number"] for h in data["genealogy"]["forward"]} == {"C-1", "C-2", "C-3"}
     csv_report = run_mes("lot", "report", "A-1", "--format", "csv", env=env, cwd=tmp_path)
-    assert csv_report.stdout.startswith("section,item,field,value\n")
-    assert "intervals,0,status,released" in csv_report.stdout
+    assert csv_report.stdout.startswith("# lot\nlot,kind,status,")
+    intervals = csv_report.stdout.split("# intervals\n")[1].split("\n\n")[0].splitlines()
+    header, [row] = intervals[0].split(","), [line.split(",") for line in intervals[1:]]
+    assert dict(zip(header, row, strict=True))["status"] == "released"
     assert_one_line_error(run_mes("lot", "report", "NOPE", env=env, cwd=tmp_path), "no lot NOPE")
     engine.dispose()
 
