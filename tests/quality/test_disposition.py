@@ -230,6 +230,10 @@ def test_cli_signs_and_audits_refusals(db_url: str, tmp_path: Path) -> None:
                    "--password-stdin", env=env, cwd=tmp_path, stdin=PW["op"] + "\n")  # fmt: skip
     assert held.returncode == 0, held.stderr
     assert "C-1" in held.stdout
+    # The cell says why it is held: made from the held metres, on op's signed decision.
+    [blocked] = json.loads(run_mes("lot", "show", "C-1", "--json", env=env, cwd=tmp_path).stdout)["holds"]
+    assert (blocked["source"], blocked["by"], blocked["signed"]) == ("blocked", "op", False)
+    assert blocked["what"].startswith("made from A-1 ") and blocked["what"].endswith(": check")
     assert_one_line_error(
         run_mes(*args, "--password-stdin", env=env, cwd=tmp_path, stdin="guess\n"), "wrong password"
     )
