@@ -6,7 +6,7 @@ import typer
 
 from mes.audit.service import list_events, parse_since, verify_chain
 from mes.cli.common import AsJson, database, out, print_json
-from mes.cli.tables import Column, ident, print_table, text, time
+from mes.cli.tables import Column, ident, print_table, text, timestamp
 from mes.db import session_scope
 from mes.errors import MesError
 
@@ -42,7 +42,7 @@ def list_(
         return
     columns = [
         Column("id", justify="right"),
-        time("at UTC"),
+        timestamp("at UTC"),
         ident("user"),
         Column("action"),
         ident("entity"),

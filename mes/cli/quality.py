@@ -8,7 +8,7 @@ from collections.abc import Callable
 import typer
 
 from mes.cli.common import AsJson, PasswordStdin, database, out, print_json, read_password
-from mes.cli.tables import Column, ident, print_table, text, time
+from mes.cli.tables import Column, ident, print_table, text, timestamp
 from mes.db import session_scope
 from mes.errors import MesError
 from mes.quality import alarms
@@ -49,7 +49,7 @@ def alarm_list(
         Column("id", justify="right"),
         Column("priority"),
         Column("state"),
-        time("raised UTC"),
+        timestamp("raised UTC"),
         ident("tag"),
         ident("lot"),
         ident("unit"),

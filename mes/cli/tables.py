@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from rich import box
 from rich.console import Console
@@ -36,7 +37,7 @@ class Column:
 
     header: str
     identifier: bool = False
-    justify: str = "left"
+    justify: Literal["left", "right"] = "left"
     min_width: int = MIN_OTHER
 
 
@@ -45,7 +46,7 @@ def text(header: str) -> Column:
     return Column(header, min_width=MIN_TEXT)
 
 
-def time(header: str) -> Column:
+def timestamp(header: str) -> Column:
     return Column(header, min_width=MIN_TIME)
 
 
@@ -112,7 +113,7 @@ def print_table(
             no_wrap=column.identifier,
             overflow="ignore" if column.identifier else "fold",
             width=size,
-            justify="right" if column.justify == "right" else "left",
+            justify=column.justify,
         )
     for row in rows:
         # Text, not markup: messages, materials and reasons may contain brackets.
