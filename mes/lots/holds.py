@@ -110,6 +110,17 @@ def _lot_holds(
                     layer=layer.name,
                 )
             )
+    if not reasons:
+        # Said rather than left blank: an empty list would read as "not held".
+        reasons.append(
+            HoldReason(
+                source=HoldSource.SYSTEM,
+                what="no cause found in the lot's record or the audit trail",
+                by=None,
+                at=lot.updated_at,
+                signed=False,
+            )
+        )
     return reasons
 
 
