@@ -1,4 +1,5 @@
-"""Shared building blocks of the SQLModel tables: naming convention, time, column types."""
+"""Shared building blocks of the SQLModel tables and of the read models: naming convention, time,
+column types, the read models' base class."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
@@ -95,6 +97,18 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if not isinstance(value, datetime):
             raise TypeError(f"the database returned {value!r} for a timestamp column")
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ReadModel(BaseModel):
+    """Base of every read model a service returns (``XPublic``, ``XSummary``, ``XDetail``).
+
+    Services build read models from table rows; table rows never leave the service layer. The
+    CLI's ``--json`` prints ``model_dump(mode="json")`` and an API can return the same model
+    unchanged. Frozen (an answer, not something to edit) and strict about keys, so that JSON
+    printed by one version validates against the model or says which field changed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def pk(row: SQLModel) -> int:

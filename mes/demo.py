@@ -33,6 +33,7 @@ from mes.execution.scheduler import TERMINAL, sync_units
 from mes.lots.models import Lot, LotKind, StepRun, StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import create_order, expand_order, receive_lot
 from mes.lots.report import lot_summary
+from mes.lots.schemas import LotSummary
 from mes.migrate import upgrade
 from mes.quality.models import Alarm
 from mes.recipes import service as recipes
@@ -64,7 +65,7 @@ FAULTS: dict[tuple[str, int, int], str] = {
 
 @dataclass
 class DemoResult:
-    lots: list[dict[str, object]]
+    lots: list[LotSummary]
     seconds: float
     scans: int
 
@@ -174,20 +175,29 @@ def _arm_faults(session: Session, runner: LineRunner, orders: list[int]) -> int:
     return armed
 
 
-def _table(rows: list[dict[str, object]]) -> Table:
+def _table(rows: list[LotSummary]) -> Table:
+    cells = [
+        [
+            r.lot,
+            r.recipe or "purchased",
+            r.kind.value,
+            r.status.value,
+            str(r.layers),
+            str(r.layers_out_of_spec),
+            f"{r.intervals} ({r.intervals_held})",
+        ]
+        for r in rows
+    ]
     table = Table(title="What the line made")
-    for column in ("lot", "recipe", "kind", "status", "layers", "out of spec", "intervals (held)"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            str(r["lot"]),
-            str(r["recipe"] or "purchased"),
-            str(r["kind"]),
-            str(r["status"]),
-            str(r["layers"]),
-            str(r["layers_out_of_spec"]),
-            f"{r['intervals']} ({r['intervals_held']})",
-        )
+    headers = ("lot", "recipe", "kind", "status", "layers", "out of spec", "intervals (held)")
+    for i, header in enumerate(headers):
+        if i < 2:  # lot numbers and recipes are what people type next: never cut, the rest wraps
+            width = max([len(header), *(len(c[i]) for c in cells)])
+            table.add_column(header, no_wrap=True, min_width=width)
+        else:
+            table.add_column(header, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
@@ -246,11 +256,11 @@ async def run_demo(
     scans = runner.collector.stored if runner.collector else 0
     engine.dispose()
     console.print(_table(rows))
-    held = sum(int(str(r["intervals_held"])) for r in rows)
-    cells = sum(int(str(r["material"]).split()[0]) for r in rows if r["kind"] == "cell")
+    held = sum(r.intervals_held for r in rows)
+    cells = sum(int(r.material.split()[0]) for r in rows if r.kind == LotKind.CELL)
     console.print(
-        f"{len(rows)} lots, {sum(int(str(r['layers'])) for r in rows)} layers, "
-        f"{sum(int(str(r['layers_out_of_spec'])) for r in rows)} out of spec, {held} interval(s) held, "
+        f"{len(rows)} lots, {sum(r.layers for r in rows)} layers, "
+        f"{sum(r.layers_out_of_spec for r in rows)} out of spec, {held} interval(s) held, "
         f"{cells} cells wound; {open_alarms} alarm(s) waiting for acknowledgement (mes alarm list)"
     )
     return DemoResult(rows, time.monotonic() - started, scans)

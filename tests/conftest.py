@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from mes.db import make_engine
 from mes.migrate import upgrade
 from mes.models import metadata
+from tests.read_model_plant import Plant
+from tests.read_model_plant import build as build_plant
 from tests.services import (
     ServiceUnavailable,
     ServiceUrls,
@@ -118,3 +120,26 @@ def redis_client(services: ServiceUrls) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(services.redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def read_model_plant(
+    request: pytest.FixtureRequest, services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Plant]]:
+    """A database URL with :mod:`tests.read_model_plant` built in it, shared by a module's
+    read-only tests (it is never emptied between them), on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("plant") / "mes.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = create_database(services.pg_admin_url)
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+    engine = make_engine(url)
+    plant = build_plant(engine)
+    engine.dispose()
+    yield url, plant
+    if request.param == "postgresql":
+        drop_database(services.pg_admin_url, url)

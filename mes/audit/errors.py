@@ -6,7 +6,7 @@ from mes.errors import MesError
 
 
 class AuditError(MesError):
-    """Base of the audit trail's errors."""
+    """Base of the audit trail's errors: a chain that does not verify, a question asked with a bad filter."""
 
 
 class AuditChainBroken(AuditError):

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
+from mes.audit.errors import AuditError
 from mes.audit.models import AuditEvent
+from mes.audit.schemas import AuditEventPublic
 from mes.base import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -113,3 +116,65 @@ def verify_chain(session: Session, batch_size: int = 5_000) -> ChainReport:
             if event.hash != event_hash(prev_hash, event):
                 return ChainReport(count, event.id, "its content does not match its hash")
             prev_hash = event.hash
+
+
+def event_public(event: AuditEvent) -> AuditEventPublic:
+    return AuditEventPublic(
+        id=event.id or 0,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        action=event.action,
+        entity_type=event.entity_type,
+        entity_id=event.entity_id,
+        before=event.before,
+        after=event.after,
+        reason=event.reason,
+        hash=event.hash,
+    )
+
+
+def list_events(
+    session: Session,
+    *,
+    entity: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    limit: int = 200,
+) -> list[AuditEventPublic]:
+    """Events newest first: about ``entity`` (its id; a lot's number also finds its intervals,
+    ``LOT#ID``), by ``actor``, at or after ``since`` (UTC)."""
+    query = select(AuditEvent)
+    if entity is not None:
+        query = query.where(
+            or_(
+                col(AuditEvent.entity_id) == entity,
+                col(AuditEvent.entity_id).startswith(f"{entity}#", autoescape=True),
+            )
+        )
+    if actor is not None:
+        query = query.where(AuditEvent.actor == actor)
+    if since is not None:
+        query = query.where(col(AuditEvent.occurred_at) >= since)
+    rows = session.exec(query.order_by(col(AuditEvent.id).desc()).limit(limit)).all()
+    return [event_public(e) for e in rows]
+
+
+_AGO = re.compile(r"^(?P<n>[0-9]{1,6})(?P<unit>[mhd])$")
+_AGO_UNIT = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """A time from ``2026-04-13``, ``2026-04-13T06:00`` (UTC unless it names its offset) or an age
+    before ``now``: ``30m``, ``8h``, ``7d``."""
+    value = text.strip()
+    ago = _AGO.match(value)
+    if ago is not None:
+        return (now or utcnow()) - timedelta(**{_AGO_UNIT[ago["unit"]]: int(ago["n"])})
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise AuditError(
+            f"--since {text!r}: give an ISO 8601 date or time (2026-04-13, 2026-04-13T06:00Z) "
+            "or an age (30m, 8h, 7d)"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

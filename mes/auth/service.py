@@ -22,10 +22,11 @@ import secrets
 import unicodedata
 from collections.abc import Iterable
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mes.auth.errors import AuthError, InvalidUserName
 from mes.auth.models import Role, User
+from mes.auth.schemas import UserPublic
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 8
@@ -146,3 +147,11 @@ def sign(session: Session, name: str, password: str, roles: Iterable[Role], doin
     session.add(user)
     session.flush()
     return user
+
+
+def list_users(session: Session) -> list[UserPublic]:
+    """Every user by name, with role and whether the account is active."""
+    return [
+        UserPublic(name=u.name, full_name=u.full_name, role=u.role, active=u.active, created_at=u.created_at)
+        for u in session.exec(select(User).order_by(col(User.name)))
+    ]

@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import typer
+from pydantic import BaseModel, TypeAdapter
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from mes.base import dumps_json
 from mes.config import get_settings
 from mes.db import make_engine
 from mes.errors import MesError
 
 # Rich assumes 80 columns when output is not a terminal; tables then wrap every
-# cell. Piped output gets room instead.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+# cell. Piped output gets room instead, unless COLUMNS says how much.
+_SIZED = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+out = Console(highlight=False, soft_wrap=True, width=None if _SIZED else 200)
+
+AsJson = typer.Option(False, "--json", help="Print JSON (and nothing else) on stdout.")
+
+
+def print_json(value: BaseModel | Sequence[BaseModel] | Any) -> None:
+    """Print a read model (or a list of them) as JSON: exactly ``model_dump(mode="json")``.
+
+    Anything else (a trace's dataclasses) goes through pydantic's serializer of its type. NaN and
+    ±Inf are written as null: JSON has no NaN.
+    """
+    data: Any
+    if isinstance(value, BaseModel):
+        data = value.model_dump(mode="json")
+    elif isinstance(value, Sequence) and all(isinstance(v, BaseModel) for v in value):
+        data = [v.model_dump(mode="json") for v in value]
+    else:
+        data = TypeAdapter(type(value)).dump_python(value, mode="json")
+    typer.echo(dumps_json(data, indent=2))
 
 
 @contextmanager

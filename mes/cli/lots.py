@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from dataclasses import asdict
 from pathlib import Path
 
 import typer
-from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
-from mes.base import dumps_json, pk
-from mes.cli.common import database, out
+from mes.base import pk
+from mes.cli.common import AsJson, database, out, print_json
+from mes.cli.lot_text import backward_tree, print_lot
+from mes.cli.tables import Column, ident, print_table
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.profile import load_line
 from mes.lots.errors import TraceRefused
-from mes.lots.models import IntervalKind, LotKind
+from mes.lots.models import LotKind
 from mes.lots.orders import create_order, get_lot, list_lots, receive_lot
-from mes.lots.report import lot_detail, lot_summary
+from mes.lots.report import lot_summary
+from mes.lots.schemas import ForwardTrace
 from mes.lots.trace import backward, forward
-from mes.lots.trace_models import BackwardNode
 
 order_app = typer.Typer(
     help="Work orders: ask the line to make lots of a released recipe.", no_args_is_help=True
@@ -55,78 +54,51 @@ def order_create(
 
 
 @lot_app.command("list")
-def lot_list(limit: int = typer.Option(200, "--limit", min=1, max=10_000)) -> None:
+def lot_list(limit: int = typer.Option(200, "--limit", min=1, max=10_000), as_json: bool = AsJson) -> None:
     """Newest lots first."""
     with database() as engine, session_scope(engine) as session:
         rows = [lot_summary(session, lot) for lot in list_lots(session, limit)]
-    table = Table("lot", "kind", "status", "recipe", "length m", "layers not good", "intervals (held)")
-    for r in rows:
-        table.add_row(
-            str(r["lot"]),
-            str(r["kind"]),
-            str(r["status"]),
-            str(r["recipe"] or "purchased"),
-            f"{r['length_m']:g}",
-            # Out of spec, or not judged (pending / incomplete): none of them is good.
-            f"{r['layers_out_of_spec'] + r['layers_not_judged']}/{r['layers']}",
-            f"{r['intervals']} ({r['intervals_held']})",
-        )
-    out.print(table)
+    if as_json:
+        print_json(rows)
+        return
+    columns = [
+        ident("lot"),
+        Column("kind"),
+        Column("status"),
+        ident("recipe"),
+        Column("length m", justify="right"),
+        Column("layers not good"),
+        Column("intervals (held)"),
+    ]
+    print_table(
+        columns,
+        [
+            [
+                r.lot,
+                r.kind.value,
+                r.status.value,
+                r.recipe or "purchased",
+                f"{r.length_m:g}",
+                # Out of spec, or not judged (pending / incomplete): none of them is good.
+                f"{r.layers_out_of_spec + r.layers_not_judged}/{r.layers}",
+                f"{r.intervals} ({r.intervals_held})",
+            ]
+            for r in rows
+        ],
+    )
 
 
 @lot_app.command("show")
-def lot_show(number: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Everything about one lot: steps, layers, statistics, intervals, inputs."""
+def lot_show(number: str = typer.Argument(...), as_json: bool = AsJson) -> None:
+    """Everything about one lot: why it is on hold, steps and units, layers, statistics, intervals, inputs."""
+    from mes.quality.lot_view import lot_view
+
     with database() as engine, session_scope(engine) as session:
-        detail = lot_detail(session, get_lot(session, number))
+        detail = lot_view(session, get_lot(session, number))
     if as_json:
-        out.print_json(dumps_json(detail, default=str))
+        print_json(detail)
         return
-    for key in (
-        "lot",
-        "kind",
-        "status",
-        "recipe",
-        "recipe_hash",
-        "length_m",
-        "material",
-        "supplier",
-        "supplier_lot",
-    ):
-        if detail.get(key) is not None:
-            out.print(f"{key}: {detail[key]}")
-    for step in detail["steps"]:
-        out.print(
-            f"step {step['index']} {step['name']}: {step['state']} (job {step['job_id']})"
-            + (f" — {step['error']}" if step["error"] else "")
-        )
-    for layer in detail["layers"]:
-        out.print(f"layer {layer['name']} ({layer['material']}, {layer['method']}): {layer['result']}")
-        for c in layer["characteristics"]:
-            stats = (
-                f"mean {c['mean']:.4g} [{c['min']:.4g}, {c['max']:.4g}]"
-                if c["mean"] is not None
-                else "no data"
-            )
-            out.print(
-                f"  {c['name']} {c['unit']} spec {c['lsl']:g}–{c['usl']:g}: {c['result']}, "
-                f"{c['scans']} scans, {stats}, {_coverage_text(c['coverage'])}"
-            )
-    for i in detail["intervals"]:
-        what = (
-            "unmeasured"
-            if i["kind"] == IntervalKind.UNMEASURED
-            else f"worst {i['worst']:.4g} vs {i['limit_kind'].upper()} {i['limit']:g}"
-        )
-        out.print(
-            f"interval {i['id']} {i['characteristic']} {i['start_m']:.2f}–{i['end_m']:.2f} m: {what}, "
-            f"{i['status']}"
-        )
-    for link in detail["inputs"]:
-        out.print(
-            f"input {link['role']}: {link['lot']} {link['start_m']:.2f}–{link['end_m']:.2f} m"
-            + (f" (supplier lot {link['supplier_lot']})" if link["supplier_lot"] else "")
-        )
+    print_lot(out, detail)
 
 
 @lot_app.command("receive")
@@ -163,7 +135,7 @@ def lot_trace(
     start_m: float | None = typer.Option(None, "--start-m", help="With --forward: first metre of the lot."),
     end_m: float | None = typer.Option(None, "--end-m", help="With --forward: last metre of the lot."),
     max_depth: int = typer.Option(10, "--max-depth", min=1, max=100, help="Levels of genealogy to follow."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    as_json: bool = AsJson,
 ) -> None:
     """Genealogy of a lot: its inputs' metres, layers and intervals, or every lot made from it."""
     if to_forward == to_backward:
@@ -176,23 +148,28 @@ def lot_trace(
         hits = forward(session, lot_id, start_m, end_m, max_depth=max_depth) if to_forward else []
     if tree is not None:
         if as_json:
-            typer.echo(dumps_json(asdict(tree), default=str))
+            print_json(tree)
         else:
-            out.print(_backward_tree(tree))
+            out.print(backward_tree(tree))
         return
     if as_json:
-        report = {"lot": number, "start_m": start_m, "end_m": end_m, "hits": [asdict(h) for h in hits]}
-        typer.echo(dumps_json(report, default=str))
+        print_json(ForwardTrace(lot=number, start_m=start_m, end_m=end_m, hits=hits))
         return
     where = f" {start_m:g}–{end_m:g} m" if start_m is not None and end_m is not None else ""
     if not hits:
-        out.print(f"nothing was made from lot {number}{where}")
+        out.print(Text(f"nothing was made from lot {number}{where}"))
         return
-    table = Table(
-        "depth", "lot", "kind", "status", "role", "from lot", "metres", title=f"made from {number}{where}"
-    )
-    for h in hits:
-        table.add_row(
+    columns = [
+        Column("depth", justify="right"),
+        ident("lot"),
+        Column("kind"),
+        Column("status"),
+        Column("role"),
+        ident("from lot"),
+        Column("metres"),
+    ]
+    rows = [
+        [
             str(h.depth),
             h.number,
             h.kind.value,
@@ -200,51 +177,10 @@ def lot_trace(
             h.role,
             h.parent_number,
             f"{h.start_m:.2f}–{h.end_m:.2f}",
-        )
-    out.print(table)
-
-
-def _coverage_text(cover: dict[str, float | None]) -> str:
-    if cover["measured_m"] is None:
-        return "coverage not judged yet"
-    return f"measured {cover['measured_m']:.2f} of {cover['length_m']:g} m ({cover['pct']:.1f} %)"
-
-
-def _backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
-    lot = node.lot
-    label = f"{lot.number} ({lot.kind.value}, {lot.status.value}"
-    label += f", {lot.material}" if lot.material else ""
-    label += f", {lot.supplier} lot {lot.supplier_lot}" if lot.supplier_lot else ""
-    label += ")"
-    if node.role is not None and node.start_m is not None and node.end_m is not None:
-        label = f"{node.role}: {label} {node.start_m:.2f}–{node.end_m:.2f} m"
-    label += " — cycle, not expanded" if node.cycle else ""
-    label += " — inputs beyond the depth limit" if node.truncated else ""
-    # Text, not markup: lot numbers and materials may contain brackets.
-    branch = Tree(Text(label)) if tree is None else tree.add(Text(label))
-    for layer in node.layers:
-        sub = branch.add(Text(f"layer {layer.name} ({layer.material}, {layer.method}): {layer.result.value}"))
-        for c in layer.characteristics:
-            s = c.stats
-            stats = (
-                f"{s.n_scans} scans ({s.n_values} values), "
-                f"mean {s.mean_value:.4g} [{s.min_value:.4g}, {s.max_value:.4g}]"
-                if s.mean_value is not None and s.min_value is not None and s.max_value is not None
-                else "no scans in these metres"
-            )
-            sub.add(Text(f"{c.name} {c.unit} spec {c.lsl:g}/{c.target:g}/{c.usl:g}: {stats}"))
-    for i in node.intervals:
-        what = (
-            "unmeasured"
-            if i.kind == IntervalKind.UNMEASURED or i.worst_value is None or i.limit_value is None
-            else f"worst {i.worst_value:.4g} vs {i.limit_kind.upper()} {i.limit_value:g}"
-        )
-        branch.add(
-            Text(f"interval {i.start_m:.2f}–{i.end_m:.2f} m: {i.characteristic} {what}, {i.status.value}")
-        )
-    for parent in node.parents:
-        _backward_tree(parent, branch)
-    return branch
+        ]
+        for h in hits
+    ]
+    print_table(columns, rows, title=f"made from {number}{where}")
 
 
 def collector(spool: Path = typer.Option(Path(".mes-collector/spool.sqlite"), "--spool")) -> None:

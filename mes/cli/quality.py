@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any
 
 import typer
-from rich.table import Table
 
-from mes.base import dumps_json
-from mes.cli.common import PasswordStdin, database, out, read_password
+from mes.cli.common import AsJson, PasswordStdin, database, out, print_json, read_password
+from mes.cli.tables import Column, ident, print_table, text, timestamp
 from mes.db import session_scope
 from mes.errors import MesError
 from mes.quality import alarms
 from mes.quality import disposition as dispo
+from mes.quality.alarm_views import alarm_list as alarm_list_of
+from mes.quality.alarm_views import alarms_csv
 from mes.quality.limits import DEFAULT_SEGMENT_M, compute_limits, list_limits
-from mes.quality.models import Alarm
 
 alarm_app = typer.Typer(help="Alarms (ISA-18.2): list, acknowledge, shelve.", no_args_is_help=True)
 limits_app = typer.Typer(help="Stored control limits per recipe version, unit and characteristic.")
@@ -26,39 +25,52 @@ Reason = typer.Option(..., "--reason", help="Why (recorded in the audit trail)."
 Interval = typer.Option(None, "--interval", help="Only this out-of-spec interval of the lot (its id).")
 
 
-def _alarm_row(alarm: Alarm) -> dict[str, Any]:
-    return {
-        "id": alarm.id,
-        "priority": alarm.priority.value,
-        "state": alarm.state.value,
-        "shelved_until": alarm.shelved_until.isoformat()
-        if alarms.is_shelved(alarm) and alarm.shelved_until
-        else None,
-        "condition": alarm.condition,
-        "message": alarm.message,
-        "raised_at": alarm.raised_at.isoformat(),
-        "acknowledged_by": alarm.acknowledged_by,
-        "position_m": alarm.position_m,
-    }
-
-
 @alarm_app.command("list")
 def alarm_list(
     include_closed: bool = typer.Option(False, "--all", help="Closed alarms too (newest 500)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = AsJson,
+    as_csv: bool = typer.Option(
+        False, "--csv", help="Print CSV for a spreadsheet: one row per alarm, ISO 8601 UTC times."
+    ),
 ) -> None:
     """Open alarms, most urgent first; shelved ones last."""
+    if as_json and as_csv:
+        raise MesError("give --json or --csv, not both")
     with database() as engine, session_scope(engine) as session:
         alarms.expire_shelving(session)
-        rows = [_alarm_row(a) for a in alarms.list_alarms(session, include_closed=include_closed)]
+        rows = alarm_list_of(session, include_closed=include_closed)
     if as_json:
-        typer.echo(dumps_json(rows))
+        print_json(rows)
         return
-    table = Table("id", "priority", "state", "raised", "message")
-    for r in rows:
-        state = r["state"] + (f", shelved until {r['shelved_until'][11:16]}" if r["shelved_until"] else "")
-        table.add_row(str(r["id"]), r["priority"], state, r["raised_at"][:19], r["message"])
-    out.print(table)
+    if as_csv:
+        typer.echo(alarms_csv(rows), nl=False)
+        return
+    columns = [
+        Column("id", justify="right"),
+        Column("priority"),
+        Column("state"),
+        timestamp("raised UTC"),
+        ident("tag"),
+        ident("lot"),
+        ident("unit"),
+        text("message"),
+    ]
+    table = []
+    for a in rows:
+        state = a.state.value + (f", shelved until {a.shelved_until:%H:%M}" if a.shelved_until else "")
+        table.append(
+            [
+                str(a.id),
+                a.priority.value,
+                state,
+                f"{a.raised_at:%Y-%m-%d %H:%M:%S}",
+                a.condition,
+                a.lot or "",
+                a.unit or "",
+                a.message,
+            ]
+        )
+    print_table(columns, table)
 
 
 @alarm_app.command("ack")
@@ -150,28 +162,41 @@ def limits_compute(
 
 
 @limits_app.command("list")
-def limits_list(as_json: bool = typer.Option(False, "--json")) -> None:
+def limits_list(as_json: bool = AsJson) -> None:
     """Active control limits."""
     with database() as engine, session_scope(engine) as session:
         rows = list_limits(session)
     if as_json:
-        typer.echo(dumps_json(rows, default=str))
+        print_json(rows)
         return
-    table = Table("recipe", "unit", "layer", "characteristic", "center", "LCL", "UCL", "rules", "n", "by")
-    for r in rows:
-        table.add_row(
-            r["recipe"],
-            r["unit"],
-            r["layer"],
-            r["characteristic"],
-            f"{r['center']:.6g}",
-            f"{r['lcl']:.6g}",
-            f"{r['ucl']:.6g}",
-            f"{r['rules']}/{r['run_length']}",
-            str(r["n_baseline"]),
-            r["created_by"],
-        )
-    out.print(table)
+    columns = [
+        ident("recipe"),
+        ident("unit"),
+        Column("layer"),
+        Column("characteristic"),
+        Column("center", justify="right"),
+        Column("LCL", justify="right"),
+        Column("UCL", justify="right"),
+        Column("rules"),
+        Column("n", justify="right"),
+        Column("by"),
+    ]
+    table = [
+        [
+            r.recipe,
+            r.unit,
+            r.layer,
+            r.characteristic,
+            f"{r.center:.6g}",
+            f"{r.lcl:.6g}",
+            f"{r.ucl:.6g}",
+            f"{r.rules}/{r.run_length}",
+            str(r.n_baseline),
+            r.created_by,
+        ]
+        for r in rows
+    ]
+    print_table(columns, table)
 
 
 def _decide(
@@ -228,16 +253,20 @@ class ReportFormat(enum.StrEnum):
 
 def lot_report(
     lot: str = typer.Argument(...),
-    fmt: ReportFormat = typer.Option(ReportFormat.JSON, "--format", help="json or csv."),
+    fmt: ReportFormat = typer.Option(
+        ReportFormat.JSON,
+        "--format",
+        help="json, or csv: one table per section under a '# section' line, values rounded to the gauge.",
+    ),
 ) -> None:
     """Quality report: layers, statistics, capability, intervals, alarms, dispositions, genealogy."""
     from mes.lots.orders import get_lot
     from mes.quality.report import lot_report as build
-    from mes.quality.report import report_csv
+    from mes.quality.report_csv import report_csv
 
     with database() as engine, session_scope(engine) as session:
         report = build(session, get_lot(session, lot))
     if fmt == ReportFormat.CSV:
         typer.echo(report_csv(report), nl=False)
     else:
-        typer.echo(dumps_json(report, default=str, indent=2))
+        print_json(report)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.table import Table
 
-from mes.cli.common import PasswordStdin, database, out, read_password
+from mes.cli.common import AsJson, PasswordStdin, database, out, print_json, read_password
+from mes.cli.tables import Column, ident, print_table, text
 from mes.db import session_scope
 from mes.errors import MesError
 from mes.recipes import service
@@ -92,52 +92,36 @@ def import_(paths: list[Path] = typer.Argument(...), by: str = By) -> None:
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = AsJson) -> None:
     """List every stored recipe version."""
     with database() as engine, session_scope(engine) as session:
         rows = service.list_recipes(session)
-    table = Table("recipe", "version", "family", "status", "sha256", "title")
-    for row in rows:
-        table.add_row(
-            row.name, str(row.version), row.product_family, row.status.value, row.content_hash[:12], row.title
-        )
-    out.print(table)
+    if as_json:
+        print_json(rows)
+        return
+    columns = [ident("recipe"), Column("family"), Column("status"), Column("sha256"), text("title")]
+    print_table(
+        columns,
+        [[r.ref, r.product_family, r.status.value, r.content_hash[:12], r.title] for r in rows],
+    )
 
 
 @app.command()
 def show(
     ref: str = typer.Argument(..., help="ID or ID@VERSION (newest version when no version is given)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = AsJson,
 ) -> None:
     """Show one recipe version: lifecycle and content."""
     with database() as engine, session_scope(engine) as session:
-        row = service.get_recipe(session, ref)
-    fields = (
-        "name",
-        "version",
-        "title",
-        "product_family",
-        "status",
-        "content_hash",
-        "source_path",
-        "created_by",
-        "created_at",
-        "approved_by",
-        "approved_at",
-        "released_by",
-        "released_at",
-        "obsoleted_by",
-        "obsoleted_at",
-    )
-    dumped = row.model_dump(mode="json")
-    meta = {key: dumped[key] for key in fields}
-    content = json.loads(row.content)
+        detail = service.recipe_detail(session, ref)
     if as_json:
-        out.print_json(json.dumps({**meta, "content": content}))
+        print_json(detail)
         return
-    for key, value in meta.items():
+    dumped = detail.model_dump(mode="json")
+    content = dumped.pop("content")
+    for key, value in dumped.items():
         if value not in (None, ""):
-            out.print(f"{key}: {value}")
+            out.print(f"{key}: {value}", markup=False)
     out.print("---")
     out.print(yaml.safe_dump(content, sort_keys=False, allow_unicode=True), markup=False)
 

@@ -15,16 +15,15 @@ import csv
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
-from mes.base import dumps_json
-from mes.cli.common import out
+from mes.cli.common import AsJson, out, print_json
 from mes.quality import capability as cap
 from mes.quality import spc
 from mes.quality.errors import SpcError
+from mes.quality.schemas import capability_public, chart_public
 
 app = typer.Typer(help="Statistical process control: control charts and capability.", no_args_is_help=True)
 
@@ -49,7 +48,6 @@ class WithinMethod(StrEnum):
 
 
 InputFile = typer.Option(..., "--input", help="CSV file: one column of values in time order.")
-AsJson = typer.Option(False, "--json", help="Print JSON (and nothing else) on stdout.")
 
 
 def read_values(path: Path) -> list[float]:
@@ -193,7 +191,7 @@ def chart(
     except SpcError as exc:
         raise SpcError(f"{input_path}: {exc}") from None
     if as_json:
-        typer.echo(dumps_json(result.to_dict()))
+        print_json(chart_public(result))
     elif isinstance(result, spc.EwmaChart):
         _print_ewma(input_path, result)
     else:
@@ -219,9 +217,8 @@ def capability(
         result = cap.capability(values, lsl=lsl, usl=usl, subgroup_size=subgroup_size, within=within.value)
     except SpcError as exc:
         raise SpcError(f"{input_path}: {exc}") from None
-    data: dict[str, Any] = result.to_dict()
     if as_json:
-        typer.echo(dumps_json(data))
+        print_json(capability_public(result))
         return
     out.print(f"capability of {input_path}: n {result.n}, mean {_fmt(result.mean)}")
     within_text = f"σ within {_fmt(result.sigma_within)} ({result.within_method})"

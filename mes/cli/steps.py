@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from mes.cli.common import database, out
+from mes.cli.common import AsJson, database, out, print_json
+from mes.cli.tables import Column, ident, print_table, text
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.driver import UnitDriver
@@ -34,31 +35,40 @@ unit_app = typer.Typer(help="Equipment units: health.", no_args_is_help=True)
 def step_list(
     state: list[StepRunState] = typer.Option([], "--state", help="Only steps in this state (repeatable)."),
     limit: int = typer.Option(200, "--limit", min=1, max=10_000),
+    as_json: bool = AsJson,
 ) -> None:
     """Newest steps first, with their unit and error."""
     with database() as engine, session_scope(engine) as session:
-        rows = [step_detail(session, s) for s in list_steps(session, state, limit)]
-    table = Table("id", "job", "lot", "state", "unit", "error")
-    for r in rows:
-        table.add_row(
-            str(r["id"]), r["job_id"], str(r["lot"]), r["state"], str(r["unit"] or ""), r["error"] or ""
-        )
-    out.print(table)
+        rows = list_steps(session, state, limit)
+    if as_json:
+        print_json(rows)
+        return
+    columns = [
+        Column("id", justify="right"),
+        ident("job"),
+        ident("lot"),
+        Column("step"),
+        Column("state"),
+        ident("unit"),
+        text("error"),
+    ]
+    print_table(
+        columns,
+        [[str(r.id), r.job_id, r.lot, r.step, r.state.value, r.unit or "", r.error or ""] for r in rows],
+    )
 
 
 @step_app.command("show")
-def step_show(
-    ref: str = typer.Argument(..., help="Step id or job id."), as_json: bool = typer.Option(False, "--json")
-) -> None:
+def step_show(ref: str = typer.Argument(..., help="Step id or job id."), as_json: bool = AsJson) -> None:
     """One step: state, unit and its health, error, link failures, evidence of running."""
     with database() as engine, session_scope(engine) as session:
         detail = step_detail(session, get_step(session, ref))
     if as_json:
-        typer.echo(json.dumps(detail, default=str))
+        print_json(detail)
         return
-    for key, value in detail.items():
+    for key, value in detail.model_dump(mode="json").items():
         if value is not None:
-            out.print(f"{key}: {value}")
+            out.print(Text(f"{key}: {value}"))
 
 
 async def _look(unit: str, job_id: str) -> UnitSeen:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
-from sqlmodel import col, select
 
-from mes.auth.models import Role, User
-from mes.auth.service import create_user
-from mes.cli.common import PasswordStdin, database, out, read_password
+from mes.auth.models import Role
+from mes.auth.service import create_user, list_users
+from mes.cli.common import AsJson, PasswordStdin, database, out, print_json, read_password
+from mes.cli.tables import Column, ident, print_table
 from mes.db import session_scope
 
 app = typer.Typer(help="Users and roles.", no_args_is_help=True)
@@ -29,11 +28,12 @@ def add(
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = AsJson) -> None:
     """List users and their roles."""
     with database() as engine, session_scope(engine) as session:
-        users = session.exec(select(User).order_by(col(User.name))).all()
-    table = Table("name", "role", "full name", "active")
-    for user in users:
-        table.add_row(user.name, user.role.value, user.full_name, "yes" if user.active else "no")
-    out.print(table)
+        users = list_users(session)
+    if as_json:
+        print_json(users)
+        return
+    columns = [ident("name"), Column("role"), Column("full name"), Column("active")]
+    print_table(columns, [[u.name, u.role.value, u.full_name, "yes" if u.active else "no"] for u in users])

@@ -130,19 +130,15 @@ class RecipeFit:
 def recipes_for_unit(session: Session, unit: str, profile: Profile) -> list[RecipeFit]:
     """Every released recipe with a step of the unit's class, step by step, with the reasons the
     scheduler would give for not picking this unit (:func:`mes.equipment.capability.profile_can_run`)."""
-    from mes.recipes.models import RecipeStatus
-    from mes.recipes.service import list_recipes, stored_recipe
+    from mes.recipes.service import released_recipes
 
     fits = []
-    for row in list_recipes(session):
-        if row.status != RecipeStatus.RELEASED:
-            continue
-        recipe = stored_recipe(row)
+    for ref, recipe in released_recipes(session):
         steps = [
             (i, step.name, profile_can_run(profile, unit, step))
             for i, step in enumerate(recipe.steps)
             if step.equipment_class == profile.equipment_class
         ]
         if steps:
-            fits.append(RecipeFit(f"{row.name}@{row.version}", steps))
+            fits.append(RecipeFit(ref, steps))
     return fits

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -38,6 +37,8 @@ from mes.lots.models import (
     WorkOrder,
     WorkOrderState,
 )
+from mes.lots.report import step_public, unit_names
+from mes.lots.schemas import StepRunDetail, StepRunPublic
 from mes.quality.alarms import clear_alarm, clear_conditions, open_alarm
 
 S = PackMLState
@@ -65,33 +66,33 @@ def get_step(session: Session, ref: str) -> StepRun:
     return step
 
 
-def list_steps(session: Session, states: list[StepRunState] | None = None, limit: int = 200) -> list[StepRun]:
-    query = select(StepRun).order_by(col(StepRun.id).desc()).limit(limit)
+def list_steps(
+    session: Session, states: list[StepRunState] | None = None, limit: int = 200
+) -> list[StepRunPublic]:
+    """Newest steps first, each with its lot's number and its unit's name."""
+    query = select(StepRun, Lot.number).join(Lot, col(Lot.id) == col(StepRun.lot_id))
     if states:
         query = query.where(col(StepRun.state).in_(states))
-    return list(session.exec(query).all())
+    units = unit_names(session)
+    rows = session.exec(query.order_by(col(StepRun.id).desc()).limit(limit)).all()
+    return [step_public(step, number, units) for step, number in rows]
 
 
-def step_detail(session: Session, step: StepRun) -> dict[str, Any]:
+def step_detail(session: Session, step: StepRun) -> StepRunDetail:
     lot = session.get(Lot, step.lot_id)
+    assert lot is not None  # noqa: S101 - foreign key
     unit = session.get(EquipmentUnit, step.equipment_unit_id) if step.equipment_unit_id else None
-    return {
-        "id": step.id,
-        "job_id": step.job_id,
-        "lot": lot.number if lot else None,
-        "lot_status": lot.status.value if lot else None,
-        "step": step.step_name,
-        "state": step.state.value,
-        "unit": unit.name if unit else None,
-        "unit_healthy": unit.healthy if unit else None,
-        "unit_health_reason": unit.health_reason if unit else None,
-        "error": step.error,
-        "link_failures": step.link_failures,
-        "faults": step.faults,
-        "seen_running_at": step.seen_running_at,
-        "started_at": step.started_at,
-        "ended_at": step.ended_at,
-    }
+    public = step_public(step, lot.number, {unit.id: unit.name} if unit and unit.id else {})
+    return StepRunDetail(
+        **public.model_dump(),
+        lot_status=lot.status,
+        unit_healthy=unit.healthy if unit else None,
+        unit_health_reason=unit.health_reason if unit else None,
+        link_failures=step.link_failures,
+        faults=step.faults,
+        seen_running_at=step.seen_running_at,
+        dispatched_at=step.dispatched_at,
+    )
 
 
 def _reason(reason: str) -> str:

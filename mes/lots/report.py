@@ -1,153 +1,210 @@
-"""Read models of lots for the CLI (and later the HMI/API): list rows and a full lot view."""
+"""Read models of lots (list rows and the full record of one lot), built from the table rows here."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session, col, func, select
 
+from mes.equipment.models import EquipmentUnit
 from mes.lots.genealogy import parents_of
+from mes.lots.holds import hold_reasons
 from mes.lots.models import (
     Characteristic,
     GaugeScan,
     IntervalKind,
+    IntervalStatus,
     Layer,
     LayerResult,
     Lot,
     OosInterval,
     StepRun,
+    WorkOrder,
+)
+from mes.lots.schemas import (
+    CharacteristicDetail,
+    Coverage,
+    InputLot,
+    IntervalPublic,
+    LayerDetail,
+    LotDetail,
+    LotSummary,
+    StepRunPublic,
 )
 from mes.recipes.models import Recipe as RecipeRow
 
+_NOT_JUDGED = (LayerResult.PENDING, LayerResult.INCOMPLETE)
 
-def lot_summary(session: Session, lot: Lot) -> dict[str, Any]:
+
+def recipe_ref(session: Session, recipe_id: int | None) -> str | None:
+    """``ID@VERSION`` of a stored recipe version; None for no recipe (a purchased lot)."""
+    recipe = session.get(RecipeRow, recipe_id) if recipe_id is not None else None
+    return f"{recipe.name}@{recipe.version}" if recipe else None
+
+
+def unit_names(session: Session) -> dict[int, str]:
+    """Every equipment unit's name by id: a line has a handful, so one query serves a whole answer."""
+    return {u.id: u.name for u in session.exec(select(EquipmentUnit)) if u.id is not None}
+
+
+def lot_summary(session: Session, lot: Lot) -> LotSummary:
     layers = session.exec(select(Layer).where(Layer.lot_id == lot.id)).all()
     intervals = session.exec(select(OosInterval).where(OosInterval.lot_id == lot.id)).all()
-    recipe = session.get(RecipeRow, lot.recipe_id) if lot.recipe_id else None
-    return {
-        "lot": lot.number,
-        "kind": lot.kind.value,
-        "status": lot.status.value,
-        "recipe": f"{recipe.name}@{recipe.version}" if recipe else None,
-        "length_m": lot.length_m,
-        "material": lot.material,
-        "layers": len(layers),
-        "layers_out_of_spec": sum(1 for layer in layers if layer.result == LayerResult.OUT_OF_SPEC),
+    return LotSummary(
+        lot=lot.number,
+        kind=lot.kind,
+        status=lot.status,
+        recipe=recipe_ref(session, lot.recipe_id),
+        length_m=lot.length_m,
+        material=lot.material,
+        supplier_lot=lot.supplier_lot,
+        layers=len(layers),
+        layers_out_of_spec=sum(1 for layer in layers if layer.result == LayerResult.OUT_OF_SPEC),
         # Not judged, or judged on less of the roll than the recipe requires: never good.
-        "layers_not_judged": sum(
-            1 for layer in layers if layer.result in (LayerResult.PENDING, LayerResult.INCOMPLETE)
-        ),
-        "intervals": len(intervals),
-        "intervals_unmeasured": sum(1 for i in intervals if i.kind == IntervalKind.UNMEASURED),
-        "intervals_held": sum(1 for i in intervals if i.status.value == "held"),
-        "supplier_lot": lot.supplier_lot,
-    }
+        layers_not_judged=sum(1 for layer in layers if layer.result in _NOT_JUDGED),
+        intervals=len(intervals),
+        intervals_unmeasured=sum(1 for i in intervals if i.kind == IntervalKind.UNMEASURED),
+        intervals_held=sum(1 for i in intervals if i.status == IntervalStatus.HELD),
+        created_at=lot.created_at,
+    )
 
 
-def lot_detail(session: Session, lot: Lot) -> dict[str, Any]:
-    out = lot_summary(session, lot)
-    out["recipe_hash"] = lot.recipe_hash
-    out["supplier"] = lot.supplier
-    out["steps"] = [
-        {
-            "index": s.step_index,
-            "name": s.step_name,
-            "state": s.state.value,
-            "job_id": s.job_id,
-            "unit_id": s.equipment_unit_id,
-            "started_at": _iso(s.started_at),
-            "ended_at": _iso(s.ended_at),
-            "error": s.error,
-        }
-        for s in session.exec(
-            select(StepRun).where(StepRun.lot_id == lot.id).order_by(col(StepRun.step_index))
-        )
-    ]
-    layers = []
-    for layer in session.exec(select(Layer).where(Layer.lot_id == lot.id).order_by(col(Layer.layer_index))):
-        chars = []
-        for c in session.exec(select(Characteristic).where(Characteristic.layer_id == layer.id)):
-            scans = session.exec(
-                select(func.count()).select_from(GaugeScan).where(GaugeScan.characteristic_id == c.id)
-            )
-            chars.append(
-                {
-                    "name": c.name,
-                    "unit": c.unit,
-                    "target": c.target,
-                    "lsl": c.lsl,
-                    "usl": c.usl,
-                    "result": c.result.value,
-                    "scans": scans.one(),
-                    "values": c.n_values,
-                    "min": c.min_value,
-                    "mean": c.mean_value,
-                    "max": c.max_value,
-                    "stddev": c.stddev_value,
-                    "coverage": coverage_of(c, lot.length_m),
-                }
-            )
-        layers.append(
-            {
-                "name": layer.name,
-                "material": layer.material,
-                "method": layer.method,
-                "result": layer.result.value,
-                "disposition_policy": layer.disposition_policy.value,
-                "characteristics": chars,
-            }
-        )
-    out["layers"] = layers
-    names = {
-        c.id: c.name
-        for c in session.exec(
-            select(Characteristic)
-            .join(Layer, col(Layer.id) == col(Characteristic.layer_id))
-            .where(Layer.lot_id == lot.id)
-        )
-    }
-    out["intervals"] = [
-        {
-            "id": i.id,
-            "kind": i.kind.value,
-            "characteristic_id": i.characteristic_id,
-            "characteristic": names.get(i.characteristic_id, ""),
-            "start_m": i.start_m,
-            "end_m": i.end_m,
-            "worst": i.worst_value,
-            "limit": i.limit_value,
-            "limit_kind": i.limit_kind,
-            "status": i.status.value,
-            "dispositioned_by": i.dispositioned_by,
-            "dispositioned_at": _iso(i.dispositioned_at),
-        }
-        for i in session.exec(
-            select(OosInterval).where(OosInterval.lot_id == lot.id).order_by(col(OosInterval.start_m))
-        )
-    ]
-    out["inputs"] = [
-        {
-            "role": link.role,
-            "lot": parent.number,
-            "start_m": link.parent_start_m,
-            "end_m": link.parent_end_m,
-            "supplier_lot": parent.supplier_lot,
-        }
-        for link, parent in parents_of(session, lot)
-    ]
-    return out
+def step_public(step: StepRun, lot_number: str, units: dict[int, str]) -> StepRunPublic:
+    return StepRunPublic(
+        id=step.id or 0,
+        job_id=step.job_id,
+        lot=lot_number,
+        step_index=step.step_index,
+        step=step.step_name,
+        state=step.state,
+        unit=units.get(step.equipment_unit_id) if step.equipment_unit_id is not None else None,
+        error=step.error,
+        started_at=step.started_at,
+        ended_at=step.ended_at,
+    )
 
 
-def coverage_of(char: Characteristic, length_m: float) -> dict[str, float | None]:
+def coverage_of(char: Characteristic, length_m: float) -> Coverage:
     """Measured metres of ``length_m`` and their share [%]; None before the layer's close judged them."""
     measured = char.measured_m
-    return {
-        "measured_m": measured,
-        "length_m": length_m,
-        "pct": 100.0 * measured / length_m if measured is not None and length_m > 0 else None,
-        "min_coverage_pct": char.min_coverage_pct,
-    }
+    return Coverage(
+        measured_m=measured,
+        length_m=length_m,
+        pct=100.0 * measured / length_m if measured is not None and length_m > 0 else None,
+        min_coverage_pct=char.min_coverage_pct,
+    )
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+def characteristic_detail(session: Session, char: Characteristic, length_m: float) -> CharacteristicDetail:
+    scans = session.exec(
+        select(func.count()).select_from(GaugeScan).where(GaugeScan.characteristic_id == char.id)
+    ).one()
+    return CharacteristicDetail(
+        name=char.name,
+        unit=char.unit,
+        target=char.target,
+        lsl=char.lsl,
+        usl=char.usl,
+        gauge=char.gauge,
+        lanes=char.lanes,
+        pitch_m=char.pitch_m,
+        result=char.result,
+        scans=scans,
+        values=char.n_values,
+        min=char.min_value,
+        mean=char.mean_value,
+        max=char.max_value,
+        stddev=char.stddev_value,
+        coverage=coverage_of(char, length_m),
+    )
+
+
+def lot_detail(session: Session, lot: Lot) -> LotDetail:
+    """The record of one lot. Holds name their cause from the record and the audit trail; the
+    alarms raised for them are the quality layer's to add (:func:`mes.quality.lot_view.lot_view`)."""
+    units = unit_names(session)
+    steps = session.exec(
+        select(StepRun).where(StepRun.lot_id == lot.id).order_by(col(StepRun.step_index))
+    ).all()
+    step_by_id = {s.id: s for s in steps}
+    layer_rows = session.exec(
+        select(Layer).where(Layer.lot_id == lot.id).order_by(col(Layer.layer_index))
+    ).all()
+    layers: list[LayerDetail] = []
+    char_names: dict[int | None, tuple[str, str]] = {}
+    for layer in layer_rows:
+        chars = session.exec(
+            select(Characteristic).where(Characteristic.layer_id == layer.id).order_by(col(Characteristic.id))
+        ).all()
+        char_names.update({c.id: (layer.name, c.name) for c in chars})
+        step = step_by_id.get(layer.step_run_id)
+        layers.append(
+            LayerDetail(
+                name=layer.name,
+                material=layer.material,
+                method=layer.method,
+                result=layer.result,
+                disposition_policy=layer.disposition_policy,
+                unit=units.get(step.equipment_unit_id) if step and step.equipment_unit_id else None,
+                job_id=step.job_id if step else None,
+                closed_at=layer.closed_at,
+                characteristics=[characteristic_detail(session, c, lot.length_m) for c in chars],
+            )
+        )
+    interval_rows = session.exec(
+        select(OosInterval).where(OosInterval.lot_id == lot.id).order_by(col(OosInterval.start_m))
+    ).all()
+    intervals = [
+        IntervalPublic(
+            id=i.id or 0,
+            kind=i.kind,
+            layer=char_names.get(i.characteristic_id, ("", ""))[0],
+            characteristic=char_names.get(i.characteristic_id, ("", ""))[1],
+            start_m=i.start_m,
+            end_m=i.end_m,
+            worst=i.worst_value,
+            limit=i.limit_value,
+            limit_kind=i.limit_kind,
+            disposition=i.disposition,
+            status=i.status,
+            opened_at=i.opened_at,
+            closed_at=i.closed_at,
+            dispositioned_by=i.dispositioned_by,
+            dispositioned_at=i.dispositioned_at,
+        )
+        for i in interval_rows
+    ]
+    order = session.get(WorkOrder, lot.work_order_id) if lot.work_order_id is not None else None
+    step_views = [step_public(s, lot.number, units) for s in steps]
+    return LotDetail(
+        lot=lot.number,
+        kind=lot.kind,
+        status=lot.status,
+        recipe=recipe_ref(session, lot.recipe_id),
+        recipe_hash=lot.recipe_hash,
+        order=order.number if order else None,
+        length_m=lot.length_m,
+        width_mm=lot.width_mm,
+        material=lot.material,
+        supplier=lot.supplier,
+        supplier_lot=lot.supplier_lot,
+        created_at=lot.created_at,
+        layers_out_of_spec=sum(1 for layer in layer_rows if layer.result == LayerResult.OUT_OF_SPEC),
+        layers_not_judged=sum(1 for layer in layer_rows if layer.result in _NOT_JUDGED),
+        intervals_unmeasured=sum(1 for i in interval_rows if i.kind == IntervalKind.UNMEASURED),
+        intervals_held=sum(1 for i in interval_rows if i.status == IntervalStatus.HELD),
+        holds=hold_reasons(session, lot, step_views, layers, intervals),
+        steps=step_views,
+        layers=layers,
+        intervals=intervals,
+        inputs=[
+            InputLot(
+                role=link.role,
+                lot=parent.number,
+                kind=parent.kind,
+                start_m=link.parent_start_m,
+                end_m=link.parent_end_m,
+                supplier=parent.supplier,
+                supplier_lot=parent.supplier_lot,
+            )
+            for link, parent in parents_of(session, lot)
+        ],
+    )

@@ -200,6 +200,7 @@ def backward(session: Session, lot_id: int, *, max_depth: int = DEFAULT_MAX_DEPT
                         material=layer["material"],
                         method=layer["method"],
                         result=layer["result"],
+                        unit=layer["unit"],
                         characteristics=[
                             CharacteristicTrace(**c, stats=stats.get((r.link_id, cid), ScanStats()))
                             for cid, c in layer["characteristics"]
@@ -231,6 +232,7 @@ def _layers(rows: Iterable[Any]) -> dict[int, list[dict[str, Any]]]:
                 "material": r.material,
                 "method": r.method,
                 "result": LayerResult(r.layer_result),
+                "unit": r.unit_name,
                 "characteristics": [],
             }
             seen[r.layer_id] = layer

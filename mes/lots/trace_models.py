@@ -79,11 +79,14 @@ class CharacteristicTrace:
 
 @dataclass(frozen=True)
 class LayerTrace:
+    """A layer of an input lot; ``unit`` is the equipment unit (by name) that made it."""
+
     name: str
     material: str
     method: str
     result: LayerResult
     characteristics: list[CharacteristicTrace]
+    unit: str | None = None
 
 
 @dataclass(frozen=True)

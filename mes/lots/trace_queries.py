@@ -19,7 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mes.lots.models import Characteristic, GaugeScan, GenealogyLink, Layer, Lot, OosInterval
+from mes.equipment.models import EquipmentUnit
+from mes.lots.models import Characteristic, GaugeScan, GenealogyLink, Layer, Lot, OosInterval, StepRun
 
 LINK: sa.Table = GenealogyLink.__table__  # type: ignore[attr-defined]
 LOT: sa.Table = Lot.__table__  # type: ignore[attr-defined]
@@ -27,6 +28,8 @@ LAYER: sa.Table = Layer.__table__  # type: ignore[attr-defined]
 CHAR: sa.Table = Characteristic.__table__  # type: ignore[attr-defined]
 SCAN: sa.Table = GaugeScan.__table__  # type: ignore[attr-defined]
 OOS: sa.Table = OosInterval.__table__  # type: ignore[attr-defined]
+STEP: sa.Table = StepRun.__table__  # type: ignore[attr-defined]
+UNIT: sa.Table = EquipmentUnit.__table__  # type: ignore[attr-defined]
 
 # An integer literal rendered inline: a bound 1 reaches PostgreSQL as smallint,
 # and a recursive CTE refuses a column whose type differs between its two terms.
@@ -161,6 +164,7 @@ def _layers_query(used: sa.Subquery) -> sa.Select[Any]:
             LAYER.c.material,
             LAYER.c.method,
             LAYER.c.result.label("layer_result"),
+            UNIT.c.name.label("unit_name"),
             CHAR.c.id.label("char_id"),
             CHAR.c.name,
             CHAR.c.unit,
@@ -170,6 +174,8 @@ def _layers_query(used: sa.Subquery) -> sa.Select[Any]:
             CHAR.c.result,
         )
         .outerjoin(CHAR, CHAR.c.layer_id == LAYER.c.id)
+        .outerjoin(STEP, STEP.c.id == LAYER.c.step_run_id)
+        .outerjoin(UNIT, UNIT.c.id == STEP.c.equipment_unit_id)
         .where(LAYER.c.lot_id.in_(sa.select(used.c.parent_lot_id)))
         .order_by(LAYER.c.lot_id, LAYER.c.layer_index, CHAR.c.name)
     )

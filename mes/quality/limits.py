@@ -35,6 +35,7 @@ from mes.lots.orders import get_lot
 from mes.quality import spc
 from mes.quality.errors import SpcError
 from mes.quality.models import ControlLimit
+from mes.quality.schemas import ControlLimitPublic, LimitsComputed
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.service import get_recipe
 
@@ -48,15 +49,6 @@ MAX_LISTED = 20  # violations listed in a refusal; the rest are counted
 DEFAULT_SEGMENT_M = 0.5
 MAX_SEGMENT_M = 100.0
 RULES_MAX_CHARS = 32  # the stored column
-
-
-@dataclass(frozen=True)
-class LimitsResult:
-    limit: ControlLimit
-    baseline_violations: int
-    lots: int
-    segments: int
-    accepted: tuple[str, ...] = ()  # what the engineer confirmed: few lots, the violations listed
 
 
 @dataclass(frozen=True)
@@ -170,7 +162,7 @@ def compute_limits(
     segment_m: float = DEFAULT_SEGMENT_M,
     accept_few_lots: bool = False,
     accept_violations: bool = False,
-) -> LimitsResult:
+) -> LimitsComputed:
     """Phase I individuals limits (center ± 3·MR̄/d2, MR̄/d2(2) = 1.128; Montgomery §6.4) of segment
     means of baseline lots, in the lots' order; stored and audited.
 
@@ -268,8 +260,12 @@ def compute_limits(
         after=after,
         reason=reason,
     )
-    return LimitsResult(
-        row, len({v.index for v in chart.violations}), len(lot_numbers), len(points), accepted
+    return LimitsComputed(
+        limit=limit_public(row, f"{recipe.name}@{recipe.version}", unit),
+        baseline_violations=len({v.index for v in chart.violations}),
+        lots=len(lot_numbers),
+        segments=len(points),
+        accepted=list(accepted),
     )
 
 
@@ -293,7 +289,30 @@ def _limit_view(row: ControlLimit, recipe: RecipeRow, unit: str) -> dict[str, An
     }
 
 
-def list_limits(session: Session) -> list[dict[str, Any]]:
+def limit_public(row: ControlLimit, recipe: str, unit: str) -> ControlLimitPublic:
+    return ControlLimitPublic(
+        recipe=recipe,
+        unit=unit,
+        layer=row.layer_name,
+        characteristic=row.characteristic,
+        chart=row.chart,
+        segment_m=row.segment_m,
+        center=row.center,
+        ucl=row.ucl,
+        lcl=row.lcl,
+        sigma=row.sigma,
+        rules=row.rules,
+        run_length=row.run_length,
+        n_baseline=row.n_baseline,
+        source=row.source,
+        active=row.active,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def list_limits(session: Session) -> list[ControlLimitPublic]:
+    """The active limits, by recipe, unit and layer."""
     rows = session.exec(
         select(ControlLimit, RecipeRow, EquipmentUnit)
         .join(RecipeRow, col(RecipeRow.id) == col(ControlLimit.recipe_id))
@@ -301,7 +320,7 @@ def list_limits(session: Session) -> list[dict[str, Any]]:
         .where(col(ControlLimit.active))
         .order_by(col(RecipeRow.name), col(EquipmentUnit.name), col(ControlLimit.layer_name))
     ).all()
-    return [{**_limit_view(c, r, u.name), "created_at": c.created_at.isoformat()} for c, r, u in rows]
+    return [limit_public(c, f"{r.name}@{r.version}", u.name) for c, r, u in rows]
 
 
 def active_limits(

@@ -1,42 +1,74 @@
-"""The quality report of one lot: what a customer or an auditor asks for, in JSON or CSV.
+"""The quality report of one lot: what a customer or an auditor asks for (:class:`LotReport`).
 
-Layers with their statistics and capability, the control limits they were
-watched with, out-of-spec intervals, alarms with their journal, every signed
-disposition from the audit trail, and genealogy both ways. CSV is the same
-content flattened to ``section,item,field,value`` rows, so that a spreadsheet
-or a script can read any part of it without knowing the nesting.
+Layers with their statistics, capability, web profile and down-web segments, the control limits
+they were watched with, out-of-spec intervals, alarms with their journal, every signed disposition
+from the audit trail, and genealogy both ways. :mod:`mes.quality.report_csv` prints it as tables.
 """
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
-from typing import Any
-
 import numpy as np
+from numpy.typing import NDArray
 from sqlmodel import Session, col, or_, select
 
 from mes.audit.models import AuditEvent
+from mes.audit.service import event_public
 from mes.lots.models import Characteristic, GaugeScan, Layer, Lot, StepRun
-from mes.lots.report import lot_detail
+from mes.lots.schemas import CharacteristicDetail
 from mes.lots.trace import backward, forward
 from mes.quality import capability as cap
 from mes.quality import spc
-from mes.quality.alarms import journal
+from mes.quality.alarm_views import alarm_details
 from mes.quality.coverage import scan_measures
 from mes.quality.errors import SpcError
-from mes.quality.limits import limits_at
+from mes.quality.limits import DEFAULT_SEGMENT_M, limit_public, limits_at, segment_means
+from mes.quality.lot_view import lot_view
 from mes.quality.models import Alarm
+from mes.quality.schemas import (
+    CapabilityPublic,
+    CharacteristicQuality,
+    CrossWebRange,
+    Genealogy,
+    LaneLimits,
+    LayerQuality,
+    LotReport,
+    Segment,
+    Unavailable,
+    WebProfilePublic,
+    capability_public,
+)
+from mes.recipes.models import Recipe as RecipeRow
 
 
-def characteristic_quality(session: Session, char: Characteristic) -> dict[str, Any]:
-    """Capability and the cross-web × down-web view of every lane value of a characteristic.
+def segments(positions_m: NDArray[np.float64], grid: NDArray[np.float64], segment_m: float) -> list[Segment]:
+    """The scans of each ``segment_m`` of band: count, mean of every lane value, min and max."""
+    keys, means = segment_means(positions_m, grid.mean(axis=1), segment_m)
+    index = np.floor(positions_m / segment_m).astype(np.int64)
+    out = []
+    for key, mean in zip(keys.tolist(), means.tolist(), strict=True):
+        inside = grid[index == key]
+        out.append(
+            Segment(
+                start_m=key * segment_m,
+                end_m=(key + 1) * segment_m,
+                scans=int(inside.shape[0]),
+                mean=float(mean),
+                min=float(inside.min()),
+                max=float(inside.max()),
+            )
+        )
+    return out
 
-    Capability takes each scan as a subgroup of its lanes (within σ from the
-    cross-web spread) against the whole layer (overall σ). The web profile gives
-    the mean of each lane (the cross-web profile), the cross-web range of the
-    scans, and each lane's down-web I-MR limits.
+
+def characteristic_quality(
+    session: Session, char: Characteristic, view: CharacteristicDetail, segment_m: float = DEFAULT_SEGMENT_M
+) -> CharacteristicQuality:
+    """Capability, web profile and down-web segments of every lane value of a characteristic.
+
+    Capability takes each scan as a subgroup of its lanes (within σ from the cross-web spread)
+    against the whole layer (overall σ). The web profile gives the mean of each lane, the
+    cross-web range of the scans and each lane's down-web I-MR limits. Segments are ``segment_m``
+    of band (the control limits' segment when the layer had limits).
     """
     rows = session.exec(
         select(GaugeScan.position_m, GaugeScan.lane_values)
@@ -46,153 +78,90 @@ def characteristic_quality(session: Session, char: Characteristic) -> dict[str, 
     # Only scans with every lane a number: a NaN lane is a missing value (coverage counts it), and
     # a subgroup of the cross-web lanes with a hole in it is not a subgroup.
     complete = [(p, v) for p, v in rows if scan_measures(v, char.lanes)]
-    left_out = len(rows) - len(complete)
-    rows = complete
-    if not rows or len({len(values) for _, values in rows}) != 1:
-        error = "no scans with every lane measured" if not rows else "scans differ in lane count"
-        return {"capability": {"error": error}, "scans_left_out": left_out}
-    grid = np.asarray([values for _, values in rows], dtype=np.float64)
+    base = {**view.model_dump(), "scans_left_out": len(rows) - len(complete), "segment_m": segment_m}
+    if not complete or len({len(values) for _, values in complete}) != 1:
+        missing = Unavailable(
+            error="no scans with every lane measured" if not complete else "scans differ in lane count"
+        )
+        return CharacteristicQuality(
+            **base, capability=missing, web_profile=missing, segments=[], control_limits=None
+        )
+    grid = np.asarray([values for _, values in complete], dtype=np.float64)
+    positions = np.asarray([p for p, _ in complete], dtype=np.float64)
     lanes = grid.shape[1]
     size = lanes if spc.MIN_SUBGROUP <= lanes <= spc.MAX_SUBGROUP else 1
-    out: dict[str, Any] = {"scans_left_out": left_out}
+    capability: CapabilityPublic | Unavailable
     try:
-        out["capability"] = cap.capability(
-            grid.ravel(), lsl=char.lsl, usl=char.usl, subgroup_size=size
-        ).to_dict()
-    except SpcError as exc:
-        out["capability"] = {"error": str(exc)}
-    try:
-        profile = cap.web_profile(grid, [p for p, _ in rows], rules=None)
-    except SpcError as exc:
-        out["web_profile"] = {"error": str(exc)}
-        return out
-    out["web_profile"] = {
-        "lane_means": profile.lane_means.tolist(),
-        "cross_web_range": {
-            "mean": float(profile.spread.mean()),
-            "max": float(profile.spread.max()),
-            "at_m": float(profile.positions[int(profile.spread.argmax())]),
-        },
-        "down_web": [{"center": c.center, "ucl": c.ucl, "lcl": c.lcl} for c in profile.lane_charts],
-    }
-    return out
-
-
-def _event(e: AuditEvent) -> dict[str, Any]:
-    return {
-        "at": e.occurred_at.isoformat(),
-        "by": e.actor,
-        "action": e.action,
-        "entity": e.entity_id,
-        "before": e.before,
-        "after": e.after,
-        "reason": e.reason,
-    }
-
-
-def lot_report(session: Session, lot: Lot) -> dict[str, Any]:
-    """Everything quality knows about ``lot`` as one JSON-ready dict."""
-    report = lot_detail(session, lot)
-    chars = {
-        c.id: c
-        for c in session.exec(
-            select(Characteristic)
-            .join(Layer, col(Layer.id) == col(Characteristic.layer_id))
-            .where(Layer.lot_id == lot.id)
-        ).all()
-    }
-    by_name = {(layer["name"], c["name"]): c for layer in report["layers"] for c in layer["characteristics"]}
-    for char in chars.values():
-        layer = session.get(Layer, char.layer_id)
-        if layer is None or (layer.name, char.name) not in by_name:
-            continue
-        view = by_name[(layer.name, char.name)]
-        view.update(characteristic_quality(session, char))
-        step = session.get(StepRun, layer.step_run_id) if layer.step_run_id else None
-        limits = None
-        if lot.recipe_id is not None and step is not None and step.equipment_unit_id is not None:
-            limits = limits_at(
-                session, lot.recipe_id, step.equipment_unit_id, layer.name, char.name, layer.closed_at
-            )
-        view["control_limits"] = (
-            None
-            if limits is None
-            else {
-                k: getattr(limits, k)
-                for k in ("center", "lcl", "ucl", "sigma", "segment_m", "rules", "source")
-            }
+        capability = capability_public(
+            cap.capability(grid.ravel(), lsl=char.lsl, usl=char.usl, subgroup_size=size)
         )
-    report["alarms"] = [
-        {
-            "id": a.id,
-            "priority": a.priority.value,
-            "state": a.state.value,
-            "condition": a.condition,
-            "message": a.message,
-            "position_m": a.position_m,
-            "raised_at": a.raised_at.isoformat(),
-            "journal": [
-                {
-                    "at": j.occurred_at.isoformat(),
-                    "transition": j.transition,
-                    "by": j.actor,
-                    "comment": j.comment,
-                }
-                for j in journal(session, a.id or 0)
-            ],
-        }
-        for a in session.exec(select(Alarm).where(Alarm.lot_id == lot.id).order_by(col(Alarm.id))).all()
-    ]
-    report["dispositions"] = [
-        _event(e)
-        for e in session.exec(
-            select(AuditEvent)
-            .where(
-                or_(
-                    (col(AuditEvent.entity_type) == "lot") & (col(AuditEvent.entity_id) == lot.number),
-                    (col(AuditEvent.entity_type) == "oos_interval")
-                    & col(AuditEvent.entity_id).startswith(f"{lot.number}#", autoescape=True),
-                )
-            )
-            .order_by(col(AuditEvent.id))
+    except SpcError as exc:
+        capability = Unavailable(error=str(exc))
+    profile: WebProfilePublic | Unavailable
+    try:
+        found = cap.web_profile(grid, positions.tolist(), rules=None)
+        profile = WebProfilePublic(
+            lane_means=found.lane_means.tolist(),
+            cross_web_range=CrossWebRange(
+                mean=float(found.spread.mean()),
+                max=float(found.spread.max()),
+                at_m=float(found.positions[int(found.spread.argmax())]),
+            ),
+            down_web=[LaneLimits(center=c.center, ucl=c.ucl, lcl=c.lcl) for c in found.lane_charts],
+        )
+    except SpcError as exc:
+        profile = Unavailable(error=str(exc))
+    return CharacteristicQuality(
+        **base,
+        capability=capability,
+        web_profile=profile,
+        segments=segments(positions, grid, segment_m),
+        control_limits=None,
+    )
+
+
+def lot_report(session: Session, lot: Lot) -> LotReport:
+    """Everything quality knows about ``lot``."""
+    detail = lot_view(session, lot)
+    recipe = session.get(RecipeRow, lot.recipe_id) if lot.recipe_id is not None else None
+    layers = []
+    rows = session.exec(select(Layer).where(Layer.lot_id == lot.id).order_by(col(Layer.layer_index))).all()
+    for layer, layer_view in zip(rows, detail.layers, strict=True):  # both in layer order
+        step = session.get(StepRun, layer.step_run_id) if layer.step_run_id else None
+        chars = []
+        char_rows = session.exec(
+            select(Characteristic).where(Characteristic.layer_id == layer.id).order_by(col(Characteristic.id))
         ).all()
-    ]
+        for char, view in zip(char_rows, layer_view.characteristics, strict=True):
+            limits = None
+            if recipe is not None and step is not None and step.equipment_unit_id is not None:
+                limits = limits_at(
+                    session, recipe.id or 0, step.equipment_unit_id, layer.name, char.name, layer.closed_at
+                )
+            quality = characteristic_quality(
+                session, char, view, limits.segment_m if limits is not None else DEFAULT_SEGMENT_M
+            )
+            if limits is not None and recipe is not None and layer_view.unit is not None:
+                public = limit_public(limits, f"{recipe.name}@{recipe.version}", layer_view.unit)
+                quality = quality.model_copy(update={"control_limits": public})
+            chars.append(quality)
+        layers.append(LayerQuality(**{**layer_view.model_dump(), "characteristics": chars}))
+    alarms = session.exec(select(Alarm).where(Alarm.lot_id == lot.id).order_by(col(Alarm.id))).all()
+    dispositions = session.exec(
+        select(AuditEvent)
+        .where(
+            or_(
+                (col(AuditEvent.entity_type) == "lot") & (col(AuditEvent.entity_id) == lot.number),
+                (col(AuditEvent.entity_type) == "oos_interval")
+                & col(AuditEvent.entity_id).startswith(f"{lot.number}#", autoescape=True),
+            )
+        )
+        .order_by(col(AuditEvent.id))
+    ).all()
     assert lot.id is not None  # noqa: S101 - a stored lot
-    report["genealogy"] = {
-        "backward": dataclasses.asdict(backward(session, lot.id)),
-        "forward": [dataclasses.asdict(h) for h in forward(session, lot.id)],
-    }
-    return report
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), item, rows)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _flatten(f"{prefix}[{index}]", item, rows)
-    elif isinstance(value, str) and value.startswith(_FORMULA_START):
-        # Reasons and comments are typed by people; a spreadsheet must not run them as formulas.
-        rows.append((prefix, "'" + value))
-    else:
-        rows.append((prefix, "" if value is None else str(value)))
-
-
-def report_csv(report: dict[str, Any]) -> str:
-    """``section,item,field,value`` rows: section is the top-level key, item the list position."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["section", "item", "field", "value"])
-    for section, value in report.items():
-        items = value if isinstance(value, list) else [value]
-        for index, item in enumerate(items):
-            rows: list[tuple[str, str]] = []
-            _flatten("", item, rows)
-            item_id = str(index) if isinstance(value, list) else ""
-            for field, text in rows:
-                writer.writerow([section, item_id, field, text])
-    return buffer.getvalue()
+    return LotReport(
+        **{**detail.model_dump(), "layers": layers},
+        alarms=alarm_details(session, alarms),
+        dispositions=[event_public(e) for e in dispositions],
+        genealogy=Genealogy(backward=backward(session, lot.id), forward=forward(session, lot.id)),
+    )

@@ -22,6 +22,7 @@ from mes.recipes.errors import LifecycleError, RecipeError, RecipeNotFound
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.models import RecipeStatus
 from mes.recipes.schema import Recipe
+from mes.recipes.schemas import RecipeDetail, RecipeSummary
 
 _REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]{0,62})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
 
@@ -69,8 +70,50 @@ def get_recipe(session: Session, ref: str, *, version_required: bool = False) ->
     return row
 
 
-def list_recipes(session: Session) -> list[RecipeRow]:
-    return list(session.exec(select(RecipeRow).order_by(col(RecipeRow.name), col(RecipeRow.version))).all())
+def list_recipes(session: Session) -> list[RecipeSummary]:
+    """Every stored version, by name and version."""
+    rows = session.exec(select(RecipeRow).order_by(col(RecipeRow.name), col(RecipeRow.version))).all()
+    return [recipe_summary(row) for row in rows]
+
+
+def released_recipes(session: Session) -> list[tuple[str, Recipe]]:
+    """``(ID@VERSION, validated content)`` of every released version, by name and version."""
+    rows = session.exec(
+        select(RecipeRow)
+        .where(RecipeRow.status == RecipeStatus.RELEASED)
+        .order_by(col(RecipeRow.name), col(RecipeRow.version))
+    ).all()
+    return [(f"{row.name}@{row.version}", stored_recipe(row)) for row in rows]
+
+
+def recipe_summary(row: RecipeRow) -> RecipeSummary:
+    return RecipeSummary(
+        ref=f"{row.name}@{row.version}",
+        name=row.name,
+        version=row.version,
+        title=row.title,
+        product_family=row.product_family,
+        status=row.status,
+        content_hash=row.content_hash,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def recipe_detail(session: Session, ref: str) -> RecipeDetail:
+    """One version (the newest of ``ID`` when no version is given) with its lifecycle and content."""
+    row = get_recipe(session, ref)
+    return RecipeDetail(
+        **recipe_summary(row).model_dump(),
+        source_path=row.source_path,
+        approved_by=row.approved_by,
+        approved_at=row.approved_at,
+        released_by=row.released_by,
+        released_at=row.released_at,
+        obsoleted_by=row.obsoleted_by,
+        obsoleted_at=row.obsoleted_at,
+        content=stored_recipe(row),
+    )
 
 
 def _state(row: RecipeRow) -> dict[str, Any]:

@@ -38,7 +38,9 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
 
     listing = run_mes("lot", "list", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
-    numbers = [line.split()[1] for line in listing.stdout.splitlines() if "WO-" in line]
+    lots = json.loads(run_mes("lot", "list", "--json", cwd=tmp_path).stdout)
+    numbers = [r["lot"] for r in lots if r["lot"].startswith("WO-")]
+    assert all(n in listing.stdout for n in numbers)
     assert len(numbers) == 11  # 2 lots each of 5 electrode recipes + 1 cell lot
     details = [json.loads(run_mes("lot", "show", n, "--json", cwd=tmp_path).stdout) for n in numbers]
     by_recipe: dict[str, list[dict[str, Any]]] = {}
@@ -62,7 +64,7 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     assert all(a["state"] == "cleared_unack" for a in oos)
     report = json.loads(run_mes("lot", "report", cell["lot"], cwd=tmp_path).stdout)
     assert report["alarms"]
-    assert [(d["action"], d["by"]) for d in report["dispositions"]] == [("lot.hold", "system")]
+    assert [(d["action"], d["actor"]) for d in report["dispositions"]] == [("lot.hold", "system")]
     parents = {n["lot"]["kind"] for n in report["genealogy"]["backward"]["parents"]}
     assert parents == {"anode", "cathode", "separator"}
     anode = json.loads(run_mes("lot", "report", by_recipe["capped-si-anode"][0]["lot"], cwd=tmp_path).stdout)
@@ -72,7 +74,7 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     csv_text = run_mes(
         "lot", "report", by_recipe["capped-si-anode"][0]["lot"], "--format", "csv", cwd=tmp_path
     ).stdout
-    assert csv_text.startswith("section,item,field,value\n") and "capability.cpk" in csv_text
+    assert csv_text.startswith("# lot\n") and "\n# characteristics\n" in csv_text and ",cpk," in csv_text
     missing = run_mes("lot", "show", "NOPE", cwd=tmp_path)
     assert missing.returncode == 1
     assert "no lot NOPE" in missing.stderr

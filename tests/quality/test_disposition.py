@@ -231,6 +231,10 @@ def test_cli_signs_and_audits_refusals(db_url: str, tmp_path: Path) -> None:
                    "--password-stdin", env=env, cwd=tmp_path, stdin=PW["op"] + "\n")  # fmt: skip
     assert held.returncode == 0, held.stderr
     assert "C-1" in held.stdout
+    # The cell says why it is held: made from the held metres, on op's signed decision.
+    [blocked] = json.loads(run_mes("lot", "show", "C-1", "--json", env=env, cwd=tmp_path).stdout)["holds"]
+    assert (blocked["source"], blocked["by"], blocked["signed"]) == ("blocked", "op", False)
+    assert blocked["what"].startswith("made from A-1 ") and blocked["what"].endswith(": check")
     assert_one_line_error(
         run_mes(*args, "--password-stdin", env=env, cwd=tmp_path, stdin="guess\n"), "wrong password"
     )
@@ -254,8 +258,10 @@ def test_cli_signs_and_audits_refusals(db_url: str, tmp_path: Path) -> None:
     assert data["intervals"][0]["status"] == "released"
     assert {h["number"] for h in data["genealogy"]["forward"]} == {"C-1", "C-2", "C-3"}
     csv_report = run_mes("lot", "report", "A-1", "--format", "csv", env=env, cwd=tmp_path)
-    assert csv_report.stdout.startswith("section,item,field,value\n")
-    assert "intervals,0,status,released" in csv_report.stdout
+    assert csv_report.stdout.startswith("# lot\nlot,kind,status,")
+    intervals = csv_report.stdout.split("# intervals\n")[1].split("\n\n")[0].splitlines()
+    header, [row] = intervals[0].split(","), [line.split(",") for line in intervals[1:]]
+    assert dict(zip(header, row, strict=True))["status"] == "released"
     assert_one_line_error(run_mes("lot", "report", "NOPE", env=env, cwd=tmp_path), "no lot NOPE")
     engine.dispose()
 

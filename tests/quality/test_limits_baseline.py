@@ -147,7 +147,7 @@ def test_a_baseline_in_control_with_enough_lots_needs_no_confirmation(engine: En
     _baseline(engine, lots)
     with session_scope(engine) as session:
         result = compute_limits(session, **BASE, lot_numbers=list(lots))
-        assert (result.lots, result.segments, result.baseline_violations, result.accepted) == (20, 60, 0, ())
+        assert (result.lots, result.segments, result.baseline_violations, result.accepted) == (20, 60, 0, [])
         assert result.limit.lcl < 4000 < result.limit.ucl
     event = _audit(engine)
     assert event.after is not None and "accepted" not in event.after

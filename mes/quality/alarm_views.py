@@ -1,0 +1,136 @@
+"""Alarms as people read them: the lot by number, the unit by name, the characteristic by its layer.
+
+Read models built from the alarm rows (:mod:`mes.quality.alarms` keeps the state machine), and
+the spreadsheet form of the list: one row per alarm, ISO 8601 UTC timestamps.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+from sqlmodel import Session, col, select
+
+from mes.equipment.models import EquipmentUnit
+from mes.lots.models import Characteristic, Layer, Lot
+from mes.quality.alarms import is_shelved, journal, list_alarms
+from mes.quality.csv_cells import iso_utc, metres, text
+from mes.quality.models import Alarm
+from mes.quality.schemas import AlarmDetail, AlarmEventPublic, AlarmPublic
+
+
+def alarm_views(session: Session, alarms: Sequence[Alarm]) -> list[AlarmPublic]:
+    """Read models of ``alarms``, in their order: three queries whatever their number."""
+    lot_ids = {a.lot_id for a in alarms if a.lot_id is not None}
+    char_ids = {a.characteristic_id for a in alarms if a.characteristic_id is not None}
+    lots = (
+        dict(session.exec(select(Lot.id, Lot.number).where(col(Lot.id).in_(lot_ids))).all())
+        if lot_ids
+        else {}
+    )
+    chars = {
+        cid: f"{layer}.{name}"
+        for cid, layer, name in session.exec(
+            select(Characteristic.id, Layer.name, Characteristic.name)
+            .join(Layer, col(Layer.id) == col(Characteristic.layer_id))
+            .where(col(Characteristic.id).in_(char_ids))
+        ).all()
+    }
+    units = {u.id: u.name for u in session.exec(select(EquipmentUnit))}
+    return [
+        AlarmPublic(
+            id=a.id or 0,
+            condition=a.condition,
+            priority=a.priority,
+            state=a.state,
+            message=a.message,
+            lot=lots.get(a.lot_id) if a.lot_id is not None else None,
+            unit=units.get(a.equipment_unit_id) if a.equipment_unit_id is not None else None,
+            characteristic=chars.get(a.characteristic_id) if a.characteristic_id is not None else None,
+            position_m=a.position_m,
+            raised_at=a.raised_at,
+            cleared_at=a.cleared_at,
+            acknowledged_by=a.acknowledged_by,
+            acknowledged_at=a.acknowledged_at,
+            shelved_by=a.shelved_by,
+            shelved_until=a.shelved_until if is_shelved(a) else None,
+            comment=a.comment,
+        )
+        for a in alarms
+    ]
+
+
+def alarm_list(session: Session, *, include_closed: bool = False) -> list[AlarmPublic]:
+    """Open alarms (or all, newest 500), most urgent first, shelved ones after the others."""
+    return alarm_views(session, list_alarms(session, include_closed=include_closed))
+
+
+def alarm_details(session: Session, alarms: Sequence[Alarm]) -> list[AlarmDetail]:
+    """Read models of ``alarms`` with each one's journal."""
+    return [
+        AlarmDetail(
+            **view.model_dump(),
+            journal=[
+                AlarmEventPublic(
+                    at=j.occurred_at,
+                    transition=j.transition,
+                    from_state=j.from_state,
+                    to_state=j.to_state,
+                    by=j.actor,
+                    comment=j.comment,
+                )
+                for j in journal(session, view.id)
+            ],
+        )
+        for view in alarm_views(session, alarms)
+    ]
+
+
+ALARM_COLUMNS = (
+    "id",
+    "condition",
+    "priority",
+    "state",
+    "lot",
+    "unit",
+    "characteristic",
+    "position_m",
+    "raised_at",
+    "cleared_at",
+    "acknowledged_by",
+    "acknowledged_at",
+    "shelved_by",
+    "shelved_until",
+    "message",
+    "comment",
+)
+
+
+def alarms_csv(alarms: Iterable[AlarmPublic]) -> str:
+    """One row per alarm under a header row; timestamps ISO 8601 UTC (``…Z``), metres to the centimetre."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ALARM_COLUMNS)
+    for a in alarms:
+        writer.writerow(
+            [
+                a.id,
+                a.condition,
+                a.priority.value,
+                a.state.value,
+                a.lot or "",
+                a.unit or "",
+                a.characteristic or "",
+                metres(a.position_m),
+                iso_utc(a.raised_at),
+                iso_utc(a.cleared_at),
+                text(a.acknowledged_by),
+                iso_utc(a.acknowledged_at),
+                text(a.shelved_by),
+                iso_utc(a.shelved_until),
+                text(a.message),
+                text(a.comment),
+            ]
+        )
+    return buffer.getvalue()
