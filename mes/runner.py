@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mes.collector.service import Collector
 from mes.db import make_engine
+from mes.equipment.ports import check_ports, unavailable
 from mes.equipment.profile import Line
 from mes.equipment.sim.unit import SimUnit
 from mes.lots.execution import unit_queue
@@ -38,7 +39,13 @@ class LineRunner:
     _stop: asyncio.Event | None = None
     _collector_task: asyncio.Task[None] | None = None
 
+    def check_ports(self) -> None:
+        """Refuse (:class:`PortUnavailable`) a line whose simulators could not all listen."""
+        check_ports(self.line, [u for u in self.line.units if u not in self.external])
+
     async def start_sims(self) -> None:
+        """Every simulator of the line, or none: a port that cannot be bound stops the others."""
+        self.check_ports()
         for i, (name, cfg) in enumerate(self.line.units.items()):
             if name in self.external:
                 continue
@@ -50,7 +57,13 @@ class LineRunner:
                 security=cfg.security,
                 seed=self.seed + i,
             )
-            await sim.start()
+            try:
+                await sim.start()
+            except OSError as exc:  # taken after the check, by a faster process
+                for started in self.sims.values():
+                    await started.stop()
+                self.sims.clear()
+                raise unavailable(name, cfg.endpoint, exc) from exc
             self.sims[name] = sim
 
     def worker_command(self, queue: str, *, beat: bool = False) -> list[str]:
