@@ -24,6 +24,12 @@ DEFAULT_SECRET_KEY = "dev-secret"  # noqa: S105 - the development placeholder pr
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
+def redacted(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``: fit for a log line or an error."""
+    password = urlsplit(url).password
+    return url.replace(f":{password}@", ":***@") if password else url
+
+
 def redis_url_problem(url: str) -> str | None:
     """Why ``url`` is not a Redis URL that means what it says, or None.
 
@@ -31,8 +37,7 @@ def redis_url_problem(url: str) -> str | None:
     silently drops others (``redis://host:6379/x`` is database 0), so they are
     caught here, at start, with the setting named by the caller.
     """
-    parts = urlsplit(url)
-    shown = url.replace(f":{parts.password}@", ":***@") if parts.password else url
+    parts, shown = urlsplit(url), redacted(url)
     if parts.scheme not in REDIS_SCHEMES:
         return f"{shown!r} is not a Redis URL (redis://HOST:PORT/DB, rediss://… or unix://PATH)"
     if parts.scheme == "unix":

@@ -37,18 +37,21 @@ from sqlmodel import col, select
 
 from mes.base import dumps_json
 from mes.collector.spool import Spool
+from mes.config import redacted
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
 from mes.equipment.errors import EquipmentError
 from mes.equipment.gauges import GaugeSampler, Sample, position_by_speed
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Line
+from mes.logs import StateLog
 from mes.lots.execution import StepPlan, plan
 from mes.lots.models import GaugeScan, StepRun, StepRunState
 from mes.lots.steps import ingest
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
+LIVE_CHECK_S = 2.0  # how often the live values' Redis is asked whether it answers
 
 
 @dataclass
@@ -59,21 +62,26 @@ class UnitFeed:
     numbered: dict[tuple[int, str], tuple[int, float]] = field(default_factory=dict)
     sampler: GaugeSampler | None = None
     stored: int = 0
+    link: StateLog = field(default_factory=lambda: StateLog(log))
 
 
 class Collector:
     def __init__(self, engine: Engine, line: Line, *, spool_path: Path, poll_s: float = 0.2,
-                 live_url: str = "") -> None:  # fmt: skip
+                 live_url: str = "", live_setting: str = "MES_LIVE_URL") -> None:  # fmt: skip
         self.engine, self.line, self.poll_s = engine, line, poll_s
         self.spool = Spool(spool_path)
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-db")
         self.feeds = {u: UnitFeed(u) for u in line.units}
         self.live = None
+        # Where live values go, for the one line that says it is away: the URL without its password.
+        self.live_where = f"{redacted(live_url)} ({live_setting})"
+        self.live_state = StateLog(log)
         if live_url:
             import redis
 
             self.live = redis.Redis.from_url(live_url, socket_timeout=2, socket_connect_timeout=2)
         self.db_ok = True
+        self.database = StateLog(log)
 
     @property
     def stored(self) -> int:
@@ -81,6 +89,8 @@ class Collector:
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._unit(u, stop), name=f"collect-{u}") for u in self.line.units]
+        if self.live is not None:
+            tasks.append(asyncio.create_task(self._watch_live(stop), name="collect-live"))
         try:
             await stop.wait()
         finally:
@@ -111,20 +121,30 @@ class Collector:
                         feed.sampler = GaugeSampler(driver)
                         await feed.sampler.start()
                     await self._poll(driver, feed)
+                    feed.link.back(f"collector: {unit} answers again; collecting")
                 except EquipmentError as exc:
-                    log.warning("collector: %s: %s", unit, exc)
+                    # The message names the unit already. One line while it stays away, not one per retry.
+                    feed.link.lost(
+                        type(exc).__name__,
+                        f"collector: {exc}; retrying until it answers (is the unit on, and its endpoint "
+                        "in the line file right?)",
+                    )
                     if driver is not None:
                         await driver.disconnect()
                     driver, feed.sampler = None, None
                     await asyncio.sleep(1.0)
                 except DBAPIError as exc:
-                    log.warning("collector: database: %s", exc.orig)
+                    self._database_lost(exc)
                     await asyncio.sleep(1.0)
-                except Exception:
+                except Exception as exc:
                     # A bug or bad data must not silence this unit for the rest of the run: ring-buffer
                     # scans stay on the machine for the step's completion, and variable-gauge samples
                     # were put back above.
-                    log.exception("collector: %s: unexpected error; retrying", unit)
+                    feed.link.lost(
+                        f"bug:{type(exc).__name__}",
+                        f"collector: {unit}: unexpected error; retrying",
+                        exc_info=True,
+                    )
                     await asyncio.sleep(5.0)
                 await asyncio.sleep(self.poll_s)
         finally:
@@ -158,6 +178,7 @@ class Collector:
         if not await self._db(self._drain_spool):
             return  # the database is still away: leave the scans in the unit's ring buffer
         collected = await self._db(self._collected, feed.unit)
+        self._database_back()
         if feed.sampler is not None:
             samples = feed.sampler.drain()
             try:
@@ -237,10 +258,10 @@ class Collector:
         try:
             with session_scope(self.engine) as session:
                 ingest(session, current, {gauge: scans}, low=current.gauge_seq_start)
-            self.db_ok = True
+            self._database_back()
             return True
-        except DBAPIError:  # the database is away or refused the connection: spool, lose nothing
-            self.db_ok = False
+        except DBAPIError as exc:  # the database is away or refused the connection: spool, lose nothing
+            self._database_lost(exc)
             self.spool.push((current, gauge), [s.__dict__ for s in scans])
             return False
 
@@ -256,18 +277,53 @@ class Collector:
                         {gauge: [ScanRecord(**r) for r in rows]},
                         low=current.gauge_seq_start,
                     )
-            except DBAPIError:
-                self.db_ok = False
+            except DBAPIError as exc:
+                self._database_lost(exc)
                 return False
             self.spool.pop(batch_id)
-        self.db_ok = True
+            self._database_back()
         return True
 
+    def _database_lost(self, exc: DBAPIError) -> None:
+        self.db_ok = False
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        where = self.engine.url.render_as_string(hide_password=True)
+        self.database.lost(
+            "database",
+            f"collector: database {where} (MES_DATABASE_URL) refused: {reason}; scans read from here on "
+            "wait in the disk spool, and scans not yet read in the units' ring buffers, until it is back",
+        )
+
+    def _database_back(self) -> None:
+        self.db_ok = True
+        self.database.back("collector: database answers again; writing what waited")
+
     def _publish(self, current: StepPlan) -> None:
-        if self.live is None:
-            return
+        if self.live is None or not self.live_state.ok:
+            return  # away: _watch_live says when it answers again, without a timeout per publish
         message = {"unit": current.unit, "lot": current.lot_number, "job": current.job_id, "t": time.time()}
         try:
             self.live.publish(f"mes:live:{current.unit}", dumps_json(message))
-        except Exception:  # live values are best effort; the database has the record
-            log.debug("live publish failed", exc_info=True)
+        except Exception as exc:  # live values are best effort; the database has the record
+            self._live_lost(exc)
+
+    async def _watch_live(self, stop: asyncio.Event) -> None:
+        """Ask the live values' Redis every few seconds whether it answers: lost and back, one line each."""
+        assert self.live is not None  # noqa: S101 - started only with a live URL
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.live.ping)
+                self.live_state.back(f"collector: live values: Redis at {self.live_where} answers again")
+            except Exception as exc:  # noqa: BLE001 - any failure means no live values for the HMI
+                self._live_lost(exc)
+            try:
+                await asyncio.wait_for(stop.wait(), LIVE_CHECK_S)
+            except TimeoutError:
+                pass
+
+    def _live_lost(self, exc: Exception) -> None:
+        self.live_state.lost(
+            "live",
+            f"collector: live values: cannot reach Redis at {self.live_where}: {str(exc).rstrip('.')}; "
+            "the HMI shows no live values until it answers (scans still go to the database)",
+        )

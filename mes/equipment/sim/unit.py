@@ -28,6 +28,7 @@ from mes.equipment.sim.packml import PackMLMachine, Refused
 from mes.equipment.sim.physics import EROSION_PER_1000_M, Process
 from mes.equipment.sim.security import configure_server_security
 from mes.equipment.sim.store import StateStore
+from mes.logs import StateLog
 
 log = logging.getLogger(__name__)
 TICK_S = 0.02
@@ -249,6 +250,7 @@ class SimUnit(NodeFaults):
 
     async def _run(self) -> None:
         last = time.monotonic()
+        ticks = StateLog(log)  # a tick every 20 ms: a failing one is reported once, not 50 times a second
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
@@ -256,8 +258,11 @@ class SimUnit(NodeFaults):
             last = now
             try:
                 await self._tick(dt)
-            except Exception:  # a simulator bug must not kill the machine silently
-                log.exception("%s: tick failed", self.name)
+                ticks.back(f"{self.name}: ticking again")
+            except Exception as exc:  # a simulator bug must not kill the machine silently
+                ticks.lost(
+                    type(exc).__name__, f"{self.name}: tick failed", exc_info=True, level=logging.ERROR
+                )
 
     async def _tick(self, dt_s: float) -> None:
         if self.server is None:

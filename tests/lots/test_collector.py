@@ -1,0 +1,137 @@
+"""The collector against peers that go away and come back: units, Redis, the database.
+
+Real simulators, a real redis-server and real databases; a peer that is "away" is a
+closed port, or a listener that takes the connection and closes it at once (so the
+test can count the collector's attempts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy.engine import Engine
+
+from mes.collector.service import Collector
+from mes.db import make_engine
+from mes.equipment.profile import load_line
+from mes.equipment.sim.unit import SimUnit
+from mes.migrate import upgrade
+from tests.lots.harness import write_line
+from tests.services import free_port
+
+COLLECTOR_LOG = "mes.collector.service"
+
+
+async def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Refuser:
+    """A TCP listener that counts connections and closes each at once: a peer that is there but broken."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self, port: int) -> None:
+        async def close(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.close()
+
+        self.server = await asyncio.start_server(close, "127.0.0.1", port)
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@contextmanager
+def redis_server(port: int, directory: Path) -> Iterator[None]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed: this test starts one (apt-get install redis-server)")
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", "",
+           "--appendonly", "no", "--daemonize", "no"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'mes.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _lines(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == COLLECTOR_LOG and r.levelno >= logging.WARNING and needle in r.getMessage()
+    ]
+
+
+async def test_a_unit_or_redis_away_is_one_line_when_lost_and_one_when_back(
+    tmp_path: Path, sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    unit_port, redis_port = free_port(), free_port()
+    endpoint = f"opc.tcp://127.0.0.1:{unit_port}"
+    line = load_line(write_line(tmp_path / "line.yaml", ["sputter-1"],
+                                external={"sputter-1": (endpoint, "packml-sputter")}))  # fmt: skip
+    unit_peer, redis_peer = Refuser(), Refuser()
+    await unit_peer.start(unit_port)
+    await redis_peer.start(redis_port)
+    live_url = f"redis://127.0.0.1:{redis_port}/0"
+    collector = Collector(sqlite_engine, line, spool_path=tmp_path / "spool.sqlite", live_url=live_url)
+    stop = asyncio.Event()
+    run = asyncio.create_task(collector.run(stop))
+    sim: SimUnit | None = None
+    try:
+        # Several retries against each peer.
+        await _wait(lambda: unit_peer.connections >= 4 and redis_peer.connections >= 3, 90, "retries")
+        # Expected: one line per peer, not one per retry; the unit named once in its line (it
+        # used to be "collector: sputter-1: sputter-1: cannot connect …", and Redis was never
+        # reported at all).
+        [unit_lost] = _lines(caplog, "sputter-1")
+        assert unit_lost.count("sputter-1") == 1, unit_lost
+        assert endpoint in unit_lost
+        [redis_lost] = _lines(caplog, f"127.0.0.1:{redis_port}")
+        assert "MES_LIVE_URL" in redis_lost
+
+        await unit_peer.stop()
+        await redis_peer.stop()
+        sim = SimUnit("sputter-1", line.profiles["sputter-1"], endpoint, time_scale=100, seed=3)
+        await sim.start()
+        with redis_server(redis_port, tmp_path):
+            await _wait(lambda: len(_lines(caplog, "sputter-1")) == 2, 60, "the unit back")
+            await _wait(lambda: len(_lines(caplog, f"127.0.0.1:{redis_port}")) == 2, 60, "Redis back")
+            assert redis.Redis(port=redis_port).ping()
+            # Expected: exactly one more line each, saying it is back.
+            assert "again" in _lines(caplog, "sputter-1")[1]
+            assert "again" in _lines(caplog, f"127.0.0.1:{redis_port}")[1]
+            stop.set()
+            await run
+    finally:
+        stop.set()
+        await asyncio.gather(run, return_exceptions=True)
+        if sim is not None:
+            await sim.stop()
