@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +34,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
-from mes.base import dumps_json
+from mes.collector.live import LiveValues
 from mes.collector.spool import Spool
-from mes.config import redacted
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
 from mes.equipment.errors import EquipmentError
@@ -51,7 +49,6 @@ from mes.lots.steps import ingest
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
-LIVE_CHECK_S = 2.0  # how often the live values' Redis is asked whether it answers
 
 
 @dataclass
@@ -72,14 +69,7 @@ class Collector:
         self.spool = Spool(spool_path)
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-db")
         self.feeds = {u: UnitFeed(u) for u in line.units}
-        self.live = None
-        # Where live values go, for the one line that says it is away: the URL without its password.
-        self.live_where = f"{redacted(live_url)} ({live_setting})"
-        self.live_state = StateLog(log)
-        if live_url:
-            import redis
-
-            self.live = redis.Redis.from_url(live_url, socket_timeout=2, socket_connect_timeout=2)
+        self.live = LiveValues(live_url, live_setting) if live_url else None
         self.db_ok = True
         self.database = StateLog(log)
 
@@ -90,7 +80,7 @@ class Collector:
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._unit(u, stop), name=f"collect-{u}") for u in self.line.units]
         if self.live is not None:
-            tasks.append(asyncio.create_task(self._watch_live(stop), name="collect-live"))
+            tasks.append(asyncio.create_task(self.live.watch(stop), name="collect-live"))
         try:
             await stop.wait()
         finally:
@@ -299,31 +289,5 @@ class Collector:
         self.database.back("collector: database answers again; writing what waited")
 
     def _publish(self, current: StepPlan) -> None:
-        if self.live is None or not self.live_state.ok:
-            return  # away: _watch_live says when it answers again, without a timeout per publish
-        message = {"unit": current.unit, "lot": current.lot_number, "job": current.job_id, "t": time.time()}
-        try:
-            self.live.publish(f"mes:live:{current.unit}", dumps_json(message))
-        except Exception as exc:  # live values are best effort; the database has the record
-            self._live_lost(exc)
-
-    async def _watch_live(self, stop: asyncio.Event) -> None:
-        """Ask the live values' Redis every few seconds whether it answers: lost and back, one line each."""
-        assert self.live is not None  # noqa: S101 - started only with a live URL
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(self.live.ping)
-                self.live_state.back(f"collector: live values: Redis at {self.live_where} answers again")
-            except Exception as exc:  # noqa: BLE001 - any failure means no live values for the HMI
-                self._live_lost(exc)
-            try:
-                await asyncio.wait_for(stop.wait(), LIVE_CHECK_S)
-            except TimeoutError:
-                pass
-
-    def _live_lost(self, exc: Exception) -> None:
-        self.live_state.lost(
-            "live",
-            f"collector: live values: cannot reach Redis at {self.live_where}: {str(exc).rstrip('.')}; "
-            "the HMI shows no live values until it answers (scans still go to the database)",
-        )
+        if self.live is not None:
+            self.live.publish(current)

@@ -28,7 +28,7 @@ from mes.migrate import upgrade
 from tests.lots.harness import write_line
 from tests.services import free_port
 
-COLLECTOR_LOG = "mes.collector.service"
+COLLECTOR_LOG = "mes.collector"
 
 
 async def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -85,7 +85,7 @@ def _lines(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == COLLECTOR_LOG and r.levelno >= logging.WARNING and needle in r.getMessage()
+        if r.name.startswith(COLLECTOR_LOG) and r.levelno >= logging.WARNING and needle in r.getMessage()
     ]
 
 
