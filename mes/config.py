@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # with an alarm and is marked unhealthy (counted on the step row, see decision 008).
     step_link_attempts: int = Field(default=10, ge=1)
     step_link_budget_s: float = Field(default=60.0, ge=0)
+    # The collector's disk spool (scans the database could not take yet): at this size it stops
+    # pulling scans from the units, which keep them in their ring buffers, and raises an alarm.
+    collector_spool_max_mb: float = Field(default=256.0, gt=0)
 
     @field_validator("live_url")
     @classmethod

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mes.collector.service import Collector
+from mes.config import get_settings
 from mes.db import make_engine
 from mes.equipment.ports import check_ports, unavailable
 from mes.equipment.profile import Line
@@ -112,10 +113,16 @@ class LineRunner:
         os.killpg(proc.pid, sig)
         proc.wait(timeout=30)
 
-    async def start_collector(self, database_url: str, live_url: str = "") -> None:
+    async def start_collector(
+        self, database_url: str, live_url: str = "", spool_max_mb: float | None = None
+    ) -> None:
         engine = make_engine(database_url)
         self.collector = Collector(
-            engine, self.line, spool_path=self.workdir / "collector-spool.sqlite", live_url=live_url
+            engine,
+            self.line,
+            spool_path=self.workdir / "collector-spool.sqlite",
+            spool_max_mb=spool_max_mb or get_settings().collector_spool_max_mb,
+            live_url=live_url,
         )
         self._stop = asyncio.Event()
         self._collector_task = asyncio.create_task(self.collector.run(self._stop))

@@ -5,8 +5,14 @@ unit's ring buffer (so a missed notification or a reconnect loses nothing), or,
 for a gauge without one, takes the samples of a subscription
 (:mod:`mes.equipment.gauges`) and numbers them itself; it stores them in
 batches, folds excursions into out-of-spec intervals as they arrive, and
-publishes live values on Redis for the HMI. When the database is away, rows go
-to a bounded on-disk spool and are written when it is back.
+publishes live values on Redis for the HMI.
+
+When the database is away, the steps it last named are collected on (while
+their machine shows their job) into an on-disk spool, written in order when it
+is back. At ``MES_COLLECTOR_SPOOL_MAX_MB`` pulling stops — the scans wait in the
+units' ring buffers, none is dropped here — and resumes once the spool is
+written out; the alarm for it is raised as soon as the database takes it (until
+then the log says so, once) and cleared with the spool.
 
 A step is collected for as long as its machine runs the job, whatever the
 step's state: a step held by the MES (an unknown state number, a lost answer)
@@ -24,16 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
+from mes.base import utcnow
 from mes.collector.live import LiveValues
 from mes.collector.spool import Spool
 from mes.db import session_scope
@@ -46,9 +55,12 @@ from mes.logs import StateLog
 from mes.lots.execution import StepPlan, plan
 from mes.lots.models import GaugeScan, StepRun, StepRunState
 from mes.lots.steps import ingest
+from mes.quality.alarms import clear_conditions, raise_alarm
+from mes.quality.models import AlarmPriority
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
+SPOOL_FULL = "collector:spool-full"  # the alarm's condition
 
 
 @dataclass
@@ -60,13 +72,28 @@ class UnitFeed:
     sampler: GaugeSampler | None = None
     stored: int = 0
     link: StateLog = field(default_factory=lambda: StateLog(log))
+    # The unit's steps as the database last told them: collected on while the database is away.
+    collected: list[StepPlan] = field(default_factory=list)
 
 
 class Collector:
-    def __init__(self, engine: Engine, line: Line, *, spool_path: Path, poll_s: float = 0.2,
-                 live_url: str = "", live_setting: str = "MES_LIVE_URL") -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: Engine,
+        line: Line,
+        *,
+        spool_path: Path,
+        spool_max_mb: float,
+        poll_s: float = 0.2,
+        live_url: str = "",
+        live_setting: str = "MES_LIVE_URL",
+    ) -> None:
         self.engine, self.line, self.poll_s = engine, line, poll_s
-        self.spool = Spool(spool_path)
+        self.spool = Spool(spool_path, max_bytes=int(spool_max_mb * 1_000_000))
+        # Set (on the database thread) from the spool's filling up until it is written out again:
+        # meanwhile nothing is read from the units.
+        self.spool_full_since: datetime | None = None
+        self.spool_alarm_raised = False
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-db")
         self.feeds = {u: UnitFeed(u) for u in line.units}
         self.live = LiveValues(live_url, live_setting) if live_url else None
@@ -91,7 +118,13 @@ class Collector:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._db(self._drain_spool)
+            if not await self._db(self._drain_spool):
+                log.warning(
+                    "collector: %d scans left in the disk spool %s; they are written when the collector "
+                    "next runs with the database",
+                    self.spool.rows,
+                    self.spool.path,
+                )
             self.db_thread.shutdown(wait=True)
             self.spool.close()
 
@@ -165,11 +198,18 @@ class Collector:
         return [p for p in plans if p is not None]
 
     async def _poll(self, driver: UnitDriver, feed: UnitFeed) -> None:
-        if not await self._db(self._drain_spool):
-            return  # the database is still away: leave the scans in the unit's ring buffer
-        collected = await self._db(self._collected, feed.unit)
-        self._database_back()
-        if feed.sampler is not None:
+        if await self._db(self._drain_spool):
+            try:
+                feed.collected = await self._db(self._collected, feed.unit)
+                self._database_back()
+            except DBAPIError as exc:
+                self._database_lost(exc)
+        if await self._db(self._spool_is_full):
+            return  # pulling stopped: the scans wait in the unit's ring buffer
+        # The database away, the steps it last knew are collected on (into the spool), as long as
+        # their machine still shows their job.
+        collected, away = feed.collected, not self.db_ok
+        if feed.sampler is not None and not away:  # a variable gauge's samples are numbered from the database
             samples = feed.sampler.drain()
             try:
                 await self._store_samples(feed, collected, samples)
@@ -180,12 +220,12 @@ class Collector:
                 feed.numbered.clear()
                 raise
         held = [c for c in collected if c.state == StepRunState.HELD]
-        job = await driver.read_job_id() if held else ""
+        job = await driver.read_job_id() if held or away else ""
         ring = driver.profile.ring_buffer_gauges()
         for current in collected:
             if current.state == StepRunState.DISPATCHED:
                 continue  # its machine may still be on the previous job: the ring buffer waits
-            if current.state == StepRunState.HELD and job != current.job_id:
+            if (current.state == StepRunState.HELD or away) and job != current.job_id:
                 continue  # the machine has moved on: nothing more of this job will come
             start = current.gauge_seq_start or {}
             for gauge in (g for g in current.gauges if g in ring):
@@ -245,6 +285,9 @@ class Collector:
         return int(seq or 0), float(position) if position is not None else -1.0
 
     def _store(self, current: StepPlan, gauge: str, scans: list[ScanRecord]) -> bool:
+        if self.spool.rows:  # behind what waits in the spool, in order (and no connection attempt per batch)
+            self.spool.push((current, gauge), [s.__dict__ for s in scans])
+            return False
         try:
             with session_scope(self.engine) as session:
                 ingest(session, current, {gauge: scans}, low=current.gauge_seq_start)
@@ -256,7 +299,15 @@ class Collector:
             return False
 
     def _drain_spool(self) -> bool:
-        """Write spooled batches in order; False while the database refuses."""
+        """Write spooled batches in order; False while the database refuses.
+
+        A full spool's alarm is raised first (it could not be while the database was
+        away) and cleared once the spool is written out, when pulling resumes.
+        """
+        if self.spool_full_since is not None and not self.spool_alarm_raised:
+            if not self._in_database(self._raise_spool_alarm):
+                return False
+            self.spool_alarm_raised = True
         while (item := self.spool.peek()) is not None:
             batch_id, (current, gauge), rows = item
             try:
@@ -272,6 +323,48 @@ class Collector:
                 return False
             self.spool.pop(batch_id)
             self._database_back()
+        if self.spool_full_since is not None:
+            if not self._in_database(lambda session: clear_conditions(session, [SPOOL_FULL])):
+                return False
+            self.spool_full_since, self.spool_alarm_raised = None, False
+            log.warning("collector: disk spool written to the database; pulling scans from the units again")
+        return True
+
+    def _spool_is_full(self) -> bool:
+        """Whether pulling is stopped: from the spool reaching its size until it is written out."""
+        if self.spool_full_since is None and self.spool.full:
+            self.spool_full_since = utcnow()
+            log.error(
+                "collector: disk spool %s full (%.3g MB, MES_COLLECTOR_SPOOL_MAX_MB=%g): pulling scans from "
+                "the units stopped, they wait in the units' ring buffers; alarm %s is raised when the "
+                "database is back, and pulling resumes once the spool is written to it",
+                self.spool.path,
+                self.spool.bytes / 1e6,
+                self.spool.max_bytes / 1e6,
+                SPOOL_FULL,
+            )
+        return self.spool_full_since is not None
+
+    def _raise_spool_alarm(self, session: Session) -> None:
+        assert self.spool_full_since is not None  # noqa: S101 - raised only while full
+        raise_alarm(
+            session,
+            SPOOL_FULL,
+            f"collector disk spool full since {self.spool_full_since:%Y-%m-%d %H:%M:%S} UTC "
+            f"(MES_COLLECTOR_SPOOL_MAX_MB={self.spool.max_bytes / 1e6:g}) while the database was away: "
+            "scans were left in the units' ring buffers; a unit whose buffer wrapped meanwhile lost its "
+            "oldest (unmeasured intervals show where)",
+            priority=AlarmPriority.HIGH,
+        )
+
+    def _in_database(self, work: Callable[[Session], object]) -> bool:
+        try:
+            with session_scope(self.engine) as session:
+                work(session)
+        except DBAPIError as exc:
+            self._database_lost(exc)
+            return False
+        self._database_back()
         return True
 
     def _database_lost(self, exc: DBAPIError) -> None:

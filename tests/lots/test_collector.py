@@ -19,16 +19,19 @@ from pathlib import Path
 import pytest
 import redis
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from mes.collector.service import Collector
-from mes.db import make_engine
+from mes.db import make_engine, session_scope
 from mes.equipment.profile import load_line
 from mes.equipment.sim.unit import SimUnit
 from mes.migrate import upgrade
-from tests.lots.harness import write_line
-from tests.services import free_port
+from mes.quality.models import Alarm, AlarmState
+from tests.lots.harness import LineUnderTest, write_line
+from tests.services import ServiceUrls, allow_connections, free_port
 
 COLLECTOR_LOG = "mes.collector"
+SI = "capped-si-anode@1"
 
 
 async def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -101,7 +104,9 @@ async def test_a_unit_or_redis_away_is_one_line_when_lost_and_one_when_back(
     await unit_peer.start(unit_port)
     await redis_peer.start(redis_port)
     live_url = f"redis://127.0.0.1:{redis_port}/0"
-    collector = Collector(sqlite_engine, line, spool_path=tmp_path / "spool.sqlite", live_url=live_url)
+    collector = Collector(
+        sqlite_engine, line, spool_path=tmp_path / "spool.sqlite", spool_max_mb=1, live_url=live_url
+    )
     stop = asyncio.Event()
     run = asyncio.create_task(collector.run(stop))
     sim: SimUnit | None = None
@@ -135,3 +140,58 @@ async def test_a_unit_or_redis_away_is_one_line_when_lost_and_one_when_back(
         await asyncio.gather(run, return_exceptions=True)
         if sim is not None:
             await sim.stop()
+
+
+async def test_a_full_spool_stops_pulling_raises_an_alarm_and_resumes_when_written(
+    tmp_path: Path, pg_url: str, broker: str, services: ServiceUrls, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    line = LineUnderTest(tmp_path, pg_url, broker, ["sputter-1"], time_scale=600, stale_after_s=5)
+    try:
+        await line.start(collector=False)
+        await line.runner.start_collector(pg_url, spool_max_mb=0.01)  # about a hundred scans
+        collector = line.runner.collector
+        assert collector is not None
+        feed = collector.feeds["sputter-1"]
+        line.order(SI, 1, lot_size=40)
+        await _wait(lambda: feed.stored > 0, 90, "scans stored live")
+
+        allow_connections(services.pg_admin_url, pg_url, False)
+        try:
+            # Expected: the collector goes on pulling the running step's scans into the spool
+            # until it holds MES_COLLECTOR_SPOOL_MAX_MB, then stops pulling (it used to stop at
+            # once, and a spool that filled was never checked).
+            await _wait(lambda: collector.spool_full_since is not None, 60, "the spool to fill")
+            assert collector.spool.bytes >= collector.spool.max_bytes
+            cursor, spooled = dict(feed.cursor), collector.spool.rows
+            sim = line.runner.sims["sputter-1"]
+            gauges = {gauge for _, gauge in cursor}
+            # The machine makes 300 more scans of each gauge; none of them is read meanwhile.
+            await _wait(lambda: all(sim.rings[g][-1][0] >= cursor[k] + 300 for k in cursor for g in gauges
+                                    if k[1] == g), 60, "the machine to go on")  # fmt: skip
+            assert feed.cursor == cursor
+            assert collector.spool.rows == spooled
+        finally:
+            allow_connections(services.pg_admin_url, pg_url, True)
+
+        await line.wait_for(line.orders_done, 150, "the lot to complete with the database back")
+        await _wait(lambda: collector.spool_full_since is None, 30, "the spool written out")
+        assert collector.spool.rows == 0
+        for step in line.steps():
+            line.assert_scans_complete(step)  # none dropped: they waited in the ring buffer
+        with session_scope(line.engine) as session:
+            alarms = [a for a in session.exec(select(Alarm)).all() if a.condition == "collector:spool-full"]
+        # Expected: one alarm, raised once the database was back and cleared with the spool written
+        # out, waiting for an operator's acknowledgement; the message says what happened.
+        [alarm] = alarms
+        assert alarm.state == AlarmState.CLEARED_UNACK
+        assert "MES_COLLECTOR_SPOOL_MAX_MB" in alarm.message
+        # Expected: one line each — database lost, spool full, database back, pulling again.
+        [lost] = _lines(caplog, "refused")
+        assert "MES_DATABASE_URL" in lost
+        [full] = _lines(caplog, "full")
+        assert "MES_COLLECTOR_SPOOL_MAX_MB" in full and "collector:spool-full" in full
+        assert len(_lines(caplog, "database answers again")) == 1
+        assert len(_lines(caplog, "pulling scans from the units again")) == 1
+    finally:
+        await line.stop()
