@@ -150,7 +150,7 @@ class Collector:
                     feed.link.lost(
                         type(exc).__name__,
                         f"collector: {exc}; retrying until it answers (is the unit on, and its endpoint "
-                        "in the line file right?)",
+                        "right in the line file, MES_LINE_CONFIG?)",
                     )
                     if driver is not None:
                         await driver.disconnect()
