@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mes.errors import ConfigError
@@ -20,6 +21,42 @@ from mes.yamldoc import DocumentRefused, field_path, parse_document
 # so that a demo secret never signs a real operator's session or release.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret", "password", "guest"})
 DEFAULT_SECRET_KEY = "dev-secret"  # noqa: S105 - the development placeholder production refuses
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``: fit for a log line or an error."""
+    password = urlsplit(url).password
+    return url.replace(f":{password}@", ":***@") if password else url
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a Redis URL that means what it says, or None.
+
+    redis-py refuses some mistakes only when the first connection is made and
+    silently drops others (``redis://host:6379/x`` is database 0), so they are
+    caught here, at start, with the setting named by the caller.
+    """
+    parts, shown = urlsplit(url), redacted(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        return f"{shown!r} is not a Redis URL (redis://HOST:PORT/DB, rediss://… or unix://PATH)"
+    if parts.scheme == "unix":
+        return None
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        return f"{shown!r}: the port is not a number from 1 to 65535"
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        return f"{shown!r}: {database!r} after the port is not a database number (redis://HOST:PORT/0)"
+    return None
+
+
+def _checked_redis_url(url: str) -> str:
+    problem = redis_url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
 
 
 class Settings(BaseSettings):
@@ -53,6 +90,21 @@ class Settings(BaseSettings):
     # with an alarm and is marked unhealthy (counted on the step row, see decision 008).
     step_link_attempts: int = Field(default=10, ge=1)
     step_link_budget_s: float = Field(default=60.0, ge=0)
+    # The collector's disk spool (scans the database could not take yet): at this size it stops
+    # pulling scans from the units, which keep them in their ring buffers, and raises an alarm.
+    collector_spool_max_mb: float = Field(default=256.0, gt=0)
+
+    @field_validator("live_url")
+    @classmethod
+    def _live_url(cls, url: str) -> str:
+        return _checked_redis_url(url) if url else url
+
+    @field_validator("broker_url", "result_backend")
+    @classmethod
+    def _broker_url(cls, url: str) -> str:
+        # Other transports (filesystem://, memory://, amqp://) are Celery's to judge.
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        return _checked_redis_url(url) if url and (scheme in REDIS_SCHEMES or not scheme) else url
 
     @property
     def is_production(self) -> bool:
@@ -123,7 +175,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"MES_{field.upper()}: {first['msg']}") from exc
+        message = str(first["msg"]).removeprefix("Value error, ")  # pydantic's prefix for our own checks
+        raise ConfigError(f"MES_{field.upper()}: {message}") from exc
     check_production(settings)
     return settings
 

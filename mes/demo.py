@@ -212,23 +212,18 @@ async def run_demo(
 ) -> DemoResult:
     """The whole flow; ``env`` carries the MES_* settings the worker processes need."""
     started = time.monotonic()
+    line = load_line(settings.line_config)
+    runner = LineRunner(line, env or {}, workdir, time_scale=time_scale)
+    runner.check_ports()  # a taken port is refused before the database is touched
     engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     console.print(f"database {engine.url.render_as_string(hide_password=True)}, broker {settings.broker_url}")
     upgrade(engine)
-    line = load_line(settings.line_config)
     with session_scope(engine) as session:
         sync_units(session, line)
     prepare(engine, ROOT / "recipes")
     console.print("recipes imported, approved and released; separator lot received")
-    runner = LineRunner(line, env or {}, workdir, time_scale=time_scale)
     try:
-        try:
-            await runner.start_sims()
-        except OSError as exc:
-            raise MesError(
-                f"cannot start the simulated line ({exc.strerror or exc}): is another demo or "
-                "`mes sim` using its ports?"
-            ) from exc
+        await runner.start_sims()
         console.print(f"{len(runner.sims)} simulated units up (time scale {time_scale:g})")
         runner.start_workers()
         await runner.start_collector(settings.database_url)

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mes.collector.service import Collector
+from mes.config import get_settings
 from mes.db import make_engine
+from mes.equipment.ports import check_ports, unavailable
 from mes.equipment.profile import Line
 from mes.execution.scheduler import unit_queue
 from mes.sim.unit import SimUnit
@@ -38,7 +40,13 @@ class LineRunner:
     _stop: asyncio.Event | None = None
     _collector_task: asyncio.Task[None] | None = None
 
+    def check_ports(self) -> None:
+        """Refuse (:class:`PortUnavailable`) a line whose simulators could not all listen."""
+        check_ports(self.line, [u for u in self.line.units if u not in self.external])
+
     async def start_sims(self) -> None:
+        """Every simulator of the line, or none: a port that cannot be bound stops the others."""
+        self.check_ports()
         for i, (name, cfg) in enumerate(self.line.units.items()):
             if name in self.external:
                 continue
@@ -50,7 +58,13 @@ class LineRunner:
                 security=cfg.security,
                 seed=self.seed + i,
             )
-            await sim.start()
+            try:
+                await sim.start()
+            except OSError as exc:  # taken after the check, by a faster process
+                for started in self.sims.values():
+                    await started.stop()
+                self.sims.clear()
+                raise unavailable(name, cfg.endpoint, exc) from exc
             self.sims[name] = sim
 
     def worker_command(self, queue: str, *, beat: bool = False) -> list[str]:
@@ -99,10 +113,16 @@ class LineRunner:
         os.killpg(proc.pid, sig)
         proc.wait(timeout=30)
 
-    async def start_collector(self, database_url: str, live_url: str = "") -> None:
+    async def start_collector(
+        self, database_url: str, live_url: str = "", spool_max_mb: float | None = None
+    ) -> None:
         engine = make_engine(database_url)
         self.collector = Collector(
-            engine, self.line, spool_path=self.workdir / "collector-spool.sqlite", live_url=live_url
+            engine,
+            self.line,
+            spool_path=self.workdir / "collector-spool.sqlite",
+            spool_max_mb=spool_max_mb or get_settings().collector_spool_max_mb,
+            live_url=live_url,
         )
         self._stop = asyncio.Event()
         self._collector_task = asyncio.create_task(self.collector.run(self._stop))

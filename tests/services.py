@@ -97,3 +97,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def allow_connections(admin_url: str, url: str, allowed: bool) -> None:
+    """Let the database of ``url`` take connections again, or refuse new ones and end those open.
+
+    Its clients then meet a database that is away, as after a crash or a failover, and
+    find it back later with everything committed before.
+    """
+    name = make_url(url).database
+    with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}')
+        if not allowed:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                "AND pid <> pg_backend_pid()",
+                (name,),
+            )

@@ -109,3 +109,28 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = run_mes("frobnicate")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "needle"),
+    [
+        ("MES_LIVE_URL", "localhost:6379", "not a Redis URL"),
+        ("MES_LIVE_URL", "redis://127.0.0.1:6379/x", "database number"),
+        ("MES_BROKER_URL", "redis://127.0.0.1:abc/0", "port"),
+    ],
+)
+def test_collector_refuses_a_malformed_redis_url(
+    variable: str, url: str, needle: str, tmp_path: Path
+) -> None:
+    # Expected: one line naming the setting, exit 1 — not "internal error" (70), and not a collector
+    # that runs on while the URL's database number is silently ignored.
+    line = tmp_path / "line.yaml"
+    line.write_text(
+        "line: t\nunits:\n  - {name: sputter-1, equipment_class: sputter, "
+        f"endpoint: 'opc.tcp://127.0.0.1:{free_port()}', "
+        f"profile: {Path(mes.__file__).parent.parent / 'recipes/profiles/packml-sputter.yaml'}}}\n"
+    )
+    env = {"MES_LINE_CONFIG": str(line)}
+    assert run_mes("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    result = run_mes("collector", env={**env, variable: url}, cwd=tmp_path)
+    assert_one_line_error(result, variable, needle)

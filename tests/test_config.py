@@ -103,3 +103,36 @@ def test_development_tolerates_placeholders(tmp_path: Path) -> None:
     line.write_text("units:\n  - name: sputter-1\n")
     settings = load_settings(secret_key="change-me", line_config=line, broker_url="filesystem://")
     assert settings.broker_url == "filesystem://"
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("live_url", "localhost:6379"),
+        ("live_url", "http://127.0.0.1:6379/0"),
+        ("live_url", "redis://127.0.0.1:99999/0"),
+        ("live_url", "redis://127.0.0.1:6379/zero"),
+        ("broker_url", "redis://127.0.0.1:abc/0"),
+        ("result_backend", "rediss://127.0.0.1:6379/one"),
+    ],
+)
+def test_a_malformed_redis_url_names_its_variable(field: str, url: str) -> None:
+    with pytest.raises(ConfigError, match=f"^MES_{field.upper()}: ") as info:
+        load_settings(**{field: url})
+    assert "Value error" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("live_url", ""),
+        ("live_url", "redis://127.0.0.1:6379/3"),
+        ("live_url", "rediss://:secret@cache.plant:6380"),
+        ("live_url", "unix:///run/redis.sock?db=2"),
+        ("broker_url", "filesystem://"),
+        ("broker_url", "redis://broker"),
+        ("result_backend", "memory://"),
+    ],
+)
+def test_redis_urls_that_redis_accepts(field: str, url: str) -> None:
+    assert getattr(load_settings(**{field: url}), field) == url

@@ -15,6 +15,7 @@ from rich.table import Table
 from mes.cli.common import out
 from mes.config import get_settings
 from mes.equipment.errors import EquipmentError
+from mes.equipment.ports import check_ports, unavailable
 from mes.equipment.profile import Line, PackMLState, load_line
 from mes.errors import MesError
 from mes.sim.faults import parse_line_faults
@@ -55,6 +56,7 @@ def sim(
 
     line = _line(line_path)
     armed = parse_line_faults(faults, set(line.units))
+    check_ports(line)  # every port first: a line comes up whole or not at all
     units = [
         SimUnit(
             name,
@@ -86,10 +88,8 @@ async def _serve(units: list[SimUnit]) -> None:
         for unit in units:
             try:
                 await unit.start()
-            except OSError as exc:
-                raise MesError(
-                    f"{unit.name}: cannot listen on {unit.endpoint}: {exc.strerror or exc}"
-                ) from exc
+            except OSError as exc:  # taken after the check, by a faster process
+                raise unavailable(unit.name, unit.endpoint, exc) from exc
             started.append(unit)
             out.print(
                 f"{unit.name}: {unit.profile.equipment_class} simulator at {unit.endpoint} "

@@ -190,6 +190,7 @@ def collector(spool: Path = typer.Option(Path(".mes-collector/spool.sqlite"), "-
     settings = get_settings()
     line = load_line(settings.line_config)
     live = settings.live_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
+    live_setting = "MES_LIVE_URL" if settings.live_url else "MES_BROKER_URL"
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -197,7 +198,14 @@ def collector(spool: Path = typer.Option(Path(".mes-collector/spool.sqlite"), "-
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         with database() as engine:
-            service = Collector(engine, line, spool_path=spool, live_url=live)
+            service = Collector(
+                engine,
+                line,
+                spool_path=spool,
+                spool_max_mb=settings.collector_spool_max_mb,
+                live_url=live,
+                live_setting=live_setting,
+            )
             out.print(f"collector: {len(line.units)} unit(s); Ctrl-C stops it")
             await service.run(stop)
         out.print(f"collector stopped; {service.stored} scans stored")

@@ -5,8 +5,14 @@ unit's ring buffer (so a missed notification or a reconnect loses nothing), or,
 for a gauge without one, takes the samples of a subscription
 (:mod:`mes.equipment.gauges`) and numbers them itself; it stores them in
 batches, folds excursions into out-of-spec intervals as they arrive, and
-publishes live values on Redis for the HMI. When the database is away, rows go
-to a bounded on-disk spool and are written when it is back.
+publishes live values on Redis for the HMI.
+
+When the database is away, the steps it last named are collected on (while
+their machine shows their job) into an on-disk spool, written in order when it
+is back. At ``MES_COLLECTOR_SPOOL_MAX_MB`` pulling stops — the scans wait in the
+units' ring buffers, none is dropped here — and resumes once the spool is
+written out; the alarm for it is raised as soon as the database takes it (until
+then the log says so, once) and cleared with the spool.
 
 A step is collected for as long as its machine runs the job, whatever the
 step's state: a step held by the MES (an unknown state number, a lost answer)
@@ -24,18 +30,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from mes.base import dumps_json
+from mes.base import utcnow
+from mes.collector.live import LiveValues
 from mes.collector.spool import Spool
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
@@ -45,10 +53,14 @@ from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Line
 from mes.execution.scheduler import StepPlan, plan
 from mes.execution.steps import ingest
+from mes.logs import StateLog
 from mes.lots.models import GaugeScan, StepRun, StepRunState
+from mes.quality.alarms import clear_conditions, raise_alarm
+from mes.quality.models import AlarmPriority
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
+SPOOL_FULL = "collector:spool-full"  # the alarm's condition
 
 
 @dataclass
@@ -59,21 +71,34 @@ class UnitFeed:
     numbered: dict[tuple[int, str], tuple[int, float]] = field(default_factory=dict)
     sampler: GaugeSampler | None = None
     stored: int = 0
+    link: StateLog = field(default_factory=lambda: StateLog(log))
+    # The unit's steps as the database last told them: collected on while the database is away.
+    collected: list[StepPlan] = field(default_factory=list)
 
 
 class Collector:
-    def __init__(self, engine: Engine, line: Line, *, spool_path: Path, poll_s: float = 0.2,
-                 live_url: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: Engine,
+        line: Line,
+        *,
+        spool_path: Path,
+        spool_max_mb: float,
+        poll_s: float = 0.2,
+        live_url: str = "",
+        live_setting: str = "MES_LIVE_URL",
+    ) -> None:
         self.engine, self.line, self.poll_s = engine, line, poll_s
-        self.spool = Spool(spool_path)
+        self.spool = Spool(spool_path, max_bytes=int(spool_max_mb * 1_000_000))
+        # Set (on the database thread) from the spool's filling up until it is written out again:
+        # meanwhile nothing is read from the units.
+        self.spool_full_since: datetime | None = None
+        self.spool_alarm_raised = False
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-db")
         self.feeds = {u: UnitFeed(u) for u in line.units}
-        self.live = None
-        if live_url:
-            import redis
-
-            self.live = redis.Redis.from_url(live_url, socket_timeout=2, socket_connect_timeout=2)
+        self.live = LiveValues(live_url, live_setting) if live_url else None
         self.db_ok = True
+        self.database = StateLog(log)
 
     @property
     def stored(self) -> int:
@@ -81,6 +106,8 @@ class Collector:
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._unit(u, stop), name=f"collect-{u}") for u in self.line.units]
+        if self.live is not None:
+            tasks.append(asyncio.create_task(self.live.watch(stop), name="collect-live"))
         try:
             await stop.wait()
         finally:
@@ -91,7 +118,13 @@ class Collector:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._db(self._drain_spool)
+            if not await self._db(self._drain_spool):
+                log.warning(
+                    "collector: %d scans left in the disk spool %s; they are written when the collector "
+                    "next runs with the database",
+                    self.spool.rows,
+                    self.spool.path,
+                )
             self.db_thread.shutdown(wait=True)
             self.spool.close()
 
@@ -111,20 +144,30 @@ class Collector:
                         feed.sampler = GaugeSampler(driver)
                         await feed.sampler.start()
                     await self._poll(driver, feed)
+                    feed.link.back(f"collector: {unit} answers again; collecting")
                 except EquipmentError as exc:
-                    log.warning("collector: %s: %s", unit, exc)
+                    # The message names the unit already. One line while it stays away, not one per retry.
+                    feed.link.lost(
+                        type(exc).__name__,
+                        f"collector: {exc}; retrying until it answers (is the unit on, and its endpoint "
+                        "right in the line file, MES_LINE_CONFIG?)",
+                    )
                     if driver is not None:
                         await driver.disconnect()
                     driver, feed.sampler = None, None
                     await asyncio.sleep(1.0)
                 except DBAPIError as exc:
-                    log.warning("collector: database: %s", exc.orig)
+                    self._database_lost(exc)
                     await asyncio.sleep(1.0)
-                except Exception:
+                except Exception as exc:
                     # A bug or bad data must not silence this unit for the rest of the run: ring-buffer
                     # scans stay on the machine for the step's completion, and variable-gauge samples
                     # were put back above.
-                    log.exception("collector: %s: unexpected error; retrying", unit)
+                    feed.link.lost(
+                        f"bug:{type(exc).__name__}",
+                        f"collector: {unit}: unexpected error; retrying",
+                        exc_info=True,
+                    )
                     await asyncio.sleep(5.0)
                 await asyncio.sleep(self.poll_s)
         finally:
@@ -155,10 +198,18 @@ class Collector:
         return [p for p in plans if p is not None]
 
     async def _poll(self, driver: UnitDriver, feed: UnitFeed) -> None:
-        if not await self._db(self._drain_spool):
-            return  # the database is still away: leave the scans in the unit's ring buffer
-        collected = await self._db(self._collected, feed.unit)
-        if feed.sampler is not None:
+        if await self._db(self._drain_spool):
+            try:
+                feed.collected = await self._db(self._collected, feed.unit)
+                self._database_back()
+            except DBAPIError as exc:
+                self._database_lost(exc)
+        if await self._db(self._spool_is_full):
+            return  # pulling stopped: the scans wait in the unit's ring buffer
+        # The database away, the steps it last knew are collected on (into the spool), as long as
+        # their machine still shows their job.
+        collected, away = feed.collected, not self.db_ok
+        if feed.sampler is not None and not away:  # a variable gauge's samples are numbered from the database
             samples = feed.sampler.drain()
             try:
                 await self._store_samples(feed, collected, samples)
@@ -169,12 +220,12 @@ class Collector:
                 feed.numbered.clear()
                 raise
         held = [c for c in collected if c.state == StepRunState.HELD]
-        job = await driver.read_job_id() if held else ""
+        job = await driver.read_job_id() if held or away else ""
         ring = driver.profile.ring_buffer_gauges()
         for current in collected:
             if current.state == StepRunState.DISPATCHED:
                 continue  # its machine may still be on the previous job: the ring buffer waits
-            if current.state == StepRunState.HELD and job != current.job_id:
+            if (current.state == StepRunState.HELD or away) and job != current.job_id:
                 continue  # the machine has moved on: nothing more of this job will come
             start = current.gauge_seq_start or {}
             for gauge in (g for g in current.gauges if g in ring):
@@ -234,18 +285,29 @@ class Collector:
         return int(seq or 0), float(position) if position is not None else -1.0
 
     def _store(self, current: StepPlan, gauge: str, scans: list[ScanRecord]) -> bool:
+        if self.spool.rows:  # behind what waits in the spool, in order (and no connection attempt per batch)
+            self.spool.push((current, gauge), [s.__dict__ for s in scans])
+            return False
         try:
             with session_scope(self.engine) as session:
                 ingest(session, current, {gauge: scans}, low=current.gauge_seq_start)
-            self.db_ok = True
+            self._database_back()
             return True
-        except DBAPIError:  # the database is away or refused the connection: spool, lose nothing
-            self.db_ok = False
+        except DBAPIError as exc:  # the database is away or refused the connection: spool, lose nothing
+            self._database_lost(exc)
             self.spool.push((current, gauge), [s.__dict__ for s in scans])
             return False
 
     def _drain_spool(self) -> bool:
-        """Write spooled batches in order; False while the database refuses."""
+        """Write spooled batches in order; False while the database refuses.
+
+        A full spool's alarm is raised first (it could not be while the database was
+        away) and cleared once the spool is written out, when pulling resumes.
+        """
+        if self.spool_full_since is not None and not self.spool_alarm_raised:
+            if not self._in_database(self._raise_spool_alarm):
+                return False
+            self.spool_alarm_raised = True
         while (item := self.spool.peek()) is not None:
             batch_id, (current, gauge), rows = item
             try:
@@ -256,18 +318,69 @@ class Collector:
                         {gauge: [ScanRecord(**r) for r in rows]},
                         low=current.gauge_seq_start,
                     )
-            except DBAPIError:
-                self.db_ok = False
+            except DBAPIError as exc:
+                self._database_lost(exc)
                 return False
             self.spool.pop(batch_id)
-        self.db_ok = True
+            self._database_back()
+        if self.spool_full_since is not None:
+            if not self._in_database(lambda session: clear_conditions(session, [SPOOL_FULL])):
+                return False
+            self.spool_full_since, self.spool_alarm_raised = None, False
+            log.warning("collector: disk spool written to the database; pulling scans from the units again")
         return True
 
-    def _publish(self, current: StepPlan) -> None:
-        if self.live is None:
-            return
-        message = {"unit": current.unit, "lot": current.lot_number, "job": current.job_id, "t": time.time()}
+    def _spool_is_full(self) -> bool:
+        """Whether pulling is stopped: from the spool reaching its size until it is written out."""
+        if self.spool_full_since is None and self.spool.full:
+            self.spool_full_since = utcnow()
+            log.error(
+                "collector: disk spool %s full (%.3g MB, MES_COLLECTOR_SPOOL_MAX_MB=%g): pulling scans from "
+                "the units stopped, they wait in the units' ring buffers; alarm %s is raised when the "
+                "database is back, and pulling resumes once the spool is written to it",
+                self.spool.path,
+                self.spool.bytes / 1e6,
+                self.spool.max_bytes / 1e6,
+                SPOOL_FULL,
+            )
+        return self.spool_full_since is not None
+
+    def _raise_spool_alarm(self, session: Session) -> None:
+        assert self.spool_full_since is not None  # noqa: S101 - raised only while full
+        raise_alarm(
+            session,
+            SPOOL_FULL,
+            f"collector disk spool full since {self.spool_full_since:%Y-%m-%d %H:%M:%S} UTC "
+            f"(MES_COLLECTOR_SPOOL_MAX_MB={self.spool.max_bytes / 1e6:g}) while the database was away: "
+            "scans were left in the units' ring buffers; a unit whose buffer wrapped meanwhile lost its "
+            "oldest (unmeasured intervals show where)",
+            priority=AlarmPriority.HIGH,
+        )
+
+    def _in_database(self, work: Callable[[Session], object]) -> bool:
         try:
-            self.live.publish(f"mes:live:{current.unit}", dumps_json(message))
-        except Exception:  # live values are best effort; the database has the record
-            log.debug("live publish failed", exc_info=True)
+            with session_scope(self.engine) as session:
+                work(session)
+        except DBAPIError as exc:
+            self._database_lost(exc)
+            return False
+        self._database_back()
+        return True
+
+    def _database_lost(self, exc: DBAPIError) -> None:
+        self.db_ok = False
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        where = self.engine.url.render_as_string(hide_password=True)
+        self.database.lost(
+            "database",
+            f"collector: database {where} (MES_DATABASE_URL) refused: {reason}; scans read from here on "
+            "wait in the disk spool, and scans not yet read in the units' ring buffers, until it is back",
+        )
+
+    def _database_back(self) -> None:
+        self.db_ok = True
+        self.database.back("collector: database answers again; writing what waited")
+
+    def _publish(self, current: StepPlan) -> None:
+        if self.live is not None:
+            self.live.publish(current)

@@ -14,6 +14,7 @@
      |    +-- EncodingRefused      a value the node's data type cannot hold (checked before any write)
      +-- NodeMismatch              a profile entry is missing, of the wrong type, or not writable
      +-- BadStatus                 a node answered a status that is not a link state (names node + status)
+     +-- PortUnavailable           a simulator cannot listen on its unit's endpoint (port taken, not local)
 """
 
 from __future__ import annotations
@@ -80,3 +81,7 @@ class BadStatus(EquipmentError):
 
 class NodeMismatch(EquipmentError):
     """A profile entry does not match what the server exposes."""
+
+
+class PortUnavailable(EquipmentError):
+    """A simulator cannot listen on its unit's endpoint: the port is taken or the address is not local."""

@@ -20,6 +20,7 @@ from typing import Any
 from asyncua import Server, ua
 
 from mes.equipment.profile import Command, PackMLState, Profile, Security, to_machine, to_mes
+from mes.logs import StateLog
 from mes.sim import nodes
 from mes.sim.errors import FaultSpecError, Refused
 from mes.sim.faults import Fault, parse_fault
@@ -235,6 +236,7 @@ class SimUnit(NodePublisher):
 
     async def _run(self) -> None:
         last = time.monotonic()
+        ticks = StateLog(log)  # a tick every 20 ms: a failing one is reported once, not 50 times a second
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
@@ -242,8 +244,11 @@ class SimUnit(NodePublisher):
             last = now
             try:
                 await self._tick(dt)
-            except Exception:  # a simulator bug must not kill the machine silently
-                log.exception("%s: tick failed", self.name)
+                ticks.back(f"{self.name}: ticking again")
+            except Exception as exc:  # a simulator bug must not kill the machine silently
+                ticks.lost(
+                    type(exc).__name__, f"{self.name}: tick failed", exc_info=True, level=logging.ERROR
+                )
 
     async def _tick(self, dt_s: float) -> None:
         if self.server is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -139,3 +140,28 @@ def test_certs_init(tmp_path: Path) -> None:
     assert "winder-1.pem" in own
     assert len(list((tmp_path / "pki" / "trusted").iterdir())) == 5
     assert oct((tmp_path / "pki" / "own" / "winder-1.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_sim_refuses_a_taken_port_before_starting_any_unit(tmp_path: Path) -> None:
+    profiles = ROOT / "recipes" / "profiles"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = tmp_path / "line.yaml"
+        line.write_text(
+            "line: ports\nunits:\n"
+            f"  - {{name: sputter-1, equipment_class: sputter, endpoint: 'opc.tcp://127.0.0.1:{free_port()}',"
+            f" profile: {profiles / 'packml-sputter.yaml'}}}\n"
+            f"  - {{name: coater-1, equipment_class: coater, endpoint: 'opc.tcp://127.0.0.1:{port}',"
+            f" profile: {profiles / 'packml-coater.yaml'}}}\n"
+        )
+        result = run_mes("sim", "--line", str(line))
+    # Expected: exit 1, one line naming the unit, the port and what to do, no traceback, and no
+    # simulator started (sputter-1 used to come up and be announced before coater-1 failed).
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stdout + result.stderr
+    [message] = result.stderr.strip().splitlines()
+    assert f"coater-1: port {port} on 127.0.0.1 is already in use" in message
+    assert "--line" in message
+    assert "simulator at" not in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from asyncua import ua
@@ -144,3 +145,30 @@ async def test_runtime_faults(sim_factory: SimFactory) -> None:
         await asyncio.sleep(0.1)
         assert await driver.read_state() == S.ABORTED  # the driver got its link back
         assert await driver.read_start_counts() == {"F-1": 1}
+
+
+async def test_a_failing_tick_is_one_traceback_not_one_per_tick(
+    sim_factory: SimFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A simulator bug cannot be produced on demand: the tick is replaced by one that fails
+    # for a while, then works again.
+    caplog.set_level(logging.WARNING, logger="mes.sim.unit")
+    async with sim_factory("packml-sputter", connect=False) as (sim, _):
+        real, calls, enough = sim._tick, 0, asyncio.Event()
+
+        async def flaky(dt_s: float) -> None:
+            nonlocal calls
+            calls += 1
+            if calls >= 25:
+                enough.set()
+            if calls <= 20:
+                raise RuntimeError("physics blew up")
+            await real(dt_s)
+
+        sim._tick = flaky  # type: ignore[method-assign]
+        await asyncio.wait_for(enough.wait(), 30)
+    records = [r for r in caplog.records if r.name == "mes.sim.unit"]
+    # Expected: one line with the traceback when the ticks start failing (not 20), one when they work.
+    assert [r.exc_info is not None for r in records] == [True, False], [r.getMessage() for r in records]
+    assert "physics blew up" in str(records[0].exc_info)
+    assert "ticking again" in records[1].getMessage()

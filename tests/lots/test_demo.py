@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from mes.equipment.errors import PortUnavailable
+from mes.equipment.profile import load_line
+from mes.runner import LineRunner
 from tests.lots.harness import write_line
 from tests.services import free_port
 from tests.test_cli import run_mes
@@ -78,3 +85,51 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     missing = run_mes("lot", "show", "NOPE", cwd=tmp_path)
     assert missing.returncode == 1
     assert "no lot NOPE" in missing.stderr
+
+
+def test_demo_refuses_a_taken_port_before_writing_the_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MES_")}
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    env.update({"MES_BROKER_URL": closed, "MES_RESULT_BACKEND": closed, "MES_LIVE_URL": closed})
+    assert run_mes("db", "upgrade", cwd=tmp_path).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = write_line(
+            tmp_path / "line.yaml",
+            ["sputter-1", "coater-1"],
+            external={"coater-1": (f"opc.tcp://127.0.0.1:{port}", "packml-coater")},
+        )
+        result = subprocess.run([str(Path(sys.executable).with_name("mes")), "demo", "--line", str(line)],
+                                capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False)  # fmt: skip
+    # Expected: exit 1 with one line naming the unit, the port and the way out; no asyncua
+    # traceback; and the database as it was — no separator lot, no recipes, no users.
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stdout + result.stderr
+    [message] = result.stderr.strip().splitlines()
+    assert f"coater-1: port {port} on 127.0.0.1 is already in use" in message
+    assert "--line" in message
+    with sqlite3.connect(tmp_path / "mes.db") as db:
+        assert db.execute("SELECT count(*) FROM lot").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM recipe").fetchone() == (0,)
+
+
+async def test_runner_starts_no_simulator_when_a_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = load_line(
+            write_line(
+                tmp_path / "line.yaml",
+                ["sputter-1", "sputter-2", "coater-1"],
+                external={"coater-1": (f"opc.tcp://127.0.0.1:{port}", "packml-coater")},
+            )
+        )
+        runner = LineRunner(line, {}, tmp_path)
+        # Expected: PortUnavailable naming coater-1 and the port, and no simulator left running
+        # (sputter-1 and sputter-2 used to be up, listening, when coater-1 failed).
+        with pytest.raises(PortUnavailable, match=f"coater-1: port {port} on 127.0.0.1 is already in use"):
+            await runner.start_sims()
+    assert runner.sims == {}

@@ -1,0 +1,59 @@
+"""Live values for the HMI: the collector publishes each collected step on Redis, best effort.
+
+The database has the record; live values only feed screens. So a Redis that
+does not answer is reported once (and once when it is back), and publishing is
+skipped meanwhile rather than waiting for a timeout on every message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from mes.base import dumps_json
+from mes.config import redacted
+from mes.execution.scheduler import StepPlan
+from mes.logs import StateLog
+
+log = logging.getLogger(__name__)
+LIVE_CHECK_S = 2.0  # how often the live values' Redis is asked whether it answers
+
+
+class LiveValues:
+    def __init__(self, url: str, setting: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # Where live values go, for the one line that says it is away: the URL without its password.
+        self.where = f"{redacted(url)} ({setting})"
+        self.state = StateLog(log)
+
+    def publish(self, current: StepPlan) -> None:
+        if not self.state.ok:
+            return  # away: watch() says when it answers again
+        message = {"unit": current.unit, "lot": current.lot_number, "job": current.job_id, "t": time.time()}
+        try:
+            self.redis.publish(f"mes:live:{current.unit}", dumps_json(message))
+        except Exception as exc:  # live values are best effort; the database has the record
+            self._lost(exc)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Ask Redis every few seconds whether it answers: lost and back, one line each."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.redis.ping)
+                self.state.back(f"collector: live values: Redis at {self.where} answers again")
+            except Exception as exc:  # noqa: BLE001 - any failure means no live values for the HMI
+                self._lost(exc)
+            try:
+                await asyncio.wait_for(stop.wait(), LIVE_CHECK_S)
+            except TimeoutError:
+                pass
+
+    def _lost(self, exc: Exception) -> None:
+        self.state.lost(
+            "live",
+            f"collector: live values: cannot reach Redis at {self.where}: {str(exc).rstrip('.')}; "
+            "the HMI shows no live values until it answers (scans still go to the database)",
+        )
