@@ -49,6 +49,13 @@ def test_version() -> None:
     assert result.stdout.strip() == f"mes {mes.__version__}"
 
 
+def test_version_option() -> None:
+    # Expected: `mes --version` prints the same line as `mes version` and exits 0 (it was "No such option").
+    result = run_mes("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"mes {mes.__version__}"
+
+
 def test_db_upgrade_twice_then_check(db_url: str, empty_db_url: str, tmp_path: Path) -> None:
     env = {"MES_DATABASE_URL": empty_db_url}
     first = run_mes("db", "upgrade", env=env, cwd=tmp_path)

@@ -56,10 +56,25 @@ lots_cli.lot_app.command("scrap")(quality_cli.lot_scrap)
 lots_cli.lot_app.command("report")(quality_cli.lot_report)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"mes {mes.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the MES version and exit."
+    ),
+) -> None:
+    """Manufacturing execution for lithium-ion electrode and cell lines."""
+
+
 @app.command()
 def version() -> None:
     """Print the MES version."""
-    out.print(f"mes {mes.__version__}")
+    _print_version(True)
 
 
 @db_app.command("upgrade")
