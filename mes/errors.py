@@ -9,6 +9,7 @@ message that says what was wrong and where, and is turned into an exit code
      +-- DatabaseError        the database cannot be used
      |    +-- DatabaseUrlError      MES_DATABASE_URL cannot be parsed / has no driver
      |    +-- DatabaseUnreachable   the server does not answer
+     |    +-- DatabaseMissing       the SQLite file named does not exist (only `mes db upgrade` makes it)
      |    +-- SchemaNotCurrent      the schema is missing or behind the code
      +-- RecipeError          (mes.recipes)
      +-- EquipmentError       (mes.equipment)
@@ -45,6 +46,10 @@ class DatabaseUrlError(DatabaseError):
 
 class DatabaseUnreachable(DatabaseError):
     """The database server did not accept a connection."""
+
+
+class DatabaseMissing(DatabaseError):
+    """``MES_DATABASE_URL`` names a SQLite file that does not exist."""
 
 
 class SchemaNotCurrent(DatabaseError):

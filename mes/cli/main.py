@@ -20,9 +20,9 @@ from mes.cli import recipes as recipe_cli
 from mes.cli import spc as spc_cli
 from mes.cli import steps as step_cli
 from mes.cli import users as user_cli
-from mes.cli.common import out
+from mes.cli.common import database, out
 from mes.config import get_settings
-from mes.db import make_engine
+from mes.db import describe, make_engine
 from mes.errors import MesError
 from mes.logs import configure as configure_logging
 
@@ -99,13 +99,9 @@ def db_check() -> None:
     """Connect to MES_DATABASE_URL and report its schema revision (exit 1 unless current)."""
     from mes.migrate import require_current
 
-    settings = get_settings()
-    engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    try:
+    with database(migrated=False) as engine:
         revision = require_current(engine)
-        url = engine.url.render_as_string(hide_password=True)
-    finally:
-        engine.dispose()
+        url = describe(engine.url)
     out.print(f"database {url}: schema at revision {revision} (current)")
 
 
