@@ -20,9 +20,7 @@ from __future__ import annotations
 
 
 class MesError(Exception):
-    """Base of every error the product reports to a user."""
-
-    exit_code: int = 1
+    """Base of every error the product reports to a user (exit codes: ``mes.cli.main.exit_code``)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -126,6 +126,8 @@ READ_COMMANDS = [
     ("lot", "show", "L-1"),
     ("lot", "trace", "L-1", "--backward"),
     ("lot", "report", "L-1"),
+    ("order", "list"),
+    ("order", "show", "WO-1"),
     ("step", "list"),
     ("unit", "list"),
     ("alarm", "list"),

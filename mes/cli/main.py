@@ -15,6 +15,7 @@ import mes
 from mes.cli import audit as audit_cli
 from mes.cli import equipment as equipment_cli
 from mes.cli import lots as lots_cli
+from mes.cli import orders as order_cli
 from mes.cli import quality as quality_cli
 from mes.cli import recipes as recipe_cli
 from mes.cli import spc as spc_cli
@@ -25,6 +26,7 @@ from mes.config import get_settings
 from mes.db import describe, make_engine
 from mes.errors import MesError
 from mes.logs import configure as configure_logging
+from workers.errors import BrokerUnreachable
 
 app = typer.Typer(
     name="mes",
@@ -41,7 +43,7 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(equipment_cli.equipment_app, name="equipment")
 app.add_typer(equipment_cli.certs_app, name="certs")
 app.command("sim")(equipment_cli.sim)
-app.add_typer(lots_cli.order_app, name="order")
+app.add_typer(order_cli.order_app, name="order")
 app.add_typer(lots_cli.lot_app, name="lot")
 app.add_typer(step_cli.step_app, name="step")
 app.add_typer(step_cli.unit_app, name="unit")
@@ -105,6 +107,19 @@ def db_check() -> None:
     out.print(f"database {url}: schema at revision {revision} (current)")
 
 
+# Exit codes, here and nowhere else (README, "Exit codes"): 0 done; 1 refused or failed (what was wrong
+# and where, on one line); 2 a usage error (typer); 70 internal error (a bug: EX_SOFTWARE); 75 what was
+# asked is saved but not yet handed on — the broker did not take it and the reconciler will (EX_TEMPFAIL:
+# do not repeat the command); 130 interrupted.
+EXIT_ERROR, EXIT_INTERNAL, EXIT_SAVED_NOT_SENT, EXIT_INTERRUPTED = 1, 70, 75, 130
+EXIT_CODES: tuple[tuple[type[MesError], int], ...] = ((BrokerUnreachable, EXIT_SAVED_NOT_SENT),)
+
+
+def exit_code(exc: MesError) -> int:
+    """The exit code of an error of any layer."""
+    return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), EXIT_ERROR)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, map errors to exit codes."""
     configure_logging()
@@ -112,10 +127,10 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="mes")
     except MesError as exc:
         typer.echo(f"mes: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code(exc))
     except KeyboardInterrupt:
         typer.echo("mes: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:
         # A bug, not a user error; still no traceback on the operator's screen
         # unless asked for.
@@ -125,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             f"mes: internal error: {type(exc).__name__}: {exc} (set MES_DEBUG=1 for the traceback)",
             err=True,
         )
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

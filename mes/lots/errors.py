@@ -13,5 +13,9 @@ class OrderRefused(ExecutionError):
     """A work order that cannot be accepted (unknown or unreleased recipe, no capable unit, bad size)."""
 
 
+class OrderNotFound(ExecutionError):
+    """No work order by that number."""
+
+
 class LotNotFound(ExecutionError):
     """No lot by that number."""
