@@ -20,6 +20,7 @@ from mes.cli import quality as quality_cli
 from mes.cli import recipes as recipe_cli
 from mes.cli import spc as spc_cli
 from mes.cli import steps as step_cli
+from mes.cli import units as unit_cli
 from mes.cli import users as user_cli
 from mes.cli.common import database, out
 from mes.config import get_settings
@@ -47,6 +48,8 @@ app.add_typer(order_cli.order_app, name="order")
 app.add_typer(lots_cli.lot_app, name="lot")
 app.add_typer(step_cli.step_app, name="step")
 app.add_typer(step_cli.unit_app, name="unit")
+step_cli.unit_app.command("list")(unit_cli.unit_list)
+step_cli.unit_app.command("show")(unit_cli.unit_show)
 app.command("collector")(lots_cli.collector)
 app.command("demo")(lots_cli.demo)
 app.add_typer(spc_cli.app, name="spc")

@@ -23,10 +23,14 @@ a gap in the positions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +39,22 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
-from mes.base import dumps_json
+from mes.base import dumps_json, utcnow
 from mes.collector.spool import Spool
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
-from mes.equipment.errors import EquipmentError
+from mes.equipment.errors import BadStatus, EquipmentError, UnknownState
 from mes.equipment.gauges import GaugeSampler, Sample, position_by_speed
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Line
 from mes.execution.scheduler import StepPlan, plan
 from mes.execution.steps import ingest
+from mes.execution.units import HEARTBEAT_S, beat
 from mes.lots.models import GaugeScan, StepRun, StepRunState
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
+STATE_EVERY_S = 2.0  # how often each unit's state is read for `mes unit` (one round trip)
 
 
 @dataclass
@@ -59,12 +65,16 @@ class UnitFeed:
     numbered: dict[tuple[int, str], tuple[int, float]] = field(default_factory=dict)
     sampler: GaugeSampler | None = None
     stored: int = 0
+    state_read: float = -1e9  # monotonic time of the last state read
 
 
 class Collector:
     def __init__(self, engine: Engine, line: Line, *, spool_path: Path, poll_s: float = 0.2,
                  live_url: str = "") -> None:  # fmt: skip
         self.engine, self.line, self.poll_s = engine, line, poll_s
+        self.started_at = utcnow()
+        # unit → (PackML state last read, when): written with the heartbeat for `mes unit` and `mes status`
+        self.seen: dict[str, tuple[str, datetime]] = {}
         self.spool = Spool(spool_path)
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-db")
         self.feeds = {u: UnitFeed(u) for u in line.units}
@@ -81,6 +91,7 @@ class Collector:
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._unit(u, stop), name=f"collect-{u}") for u in self.line.units]
+        tasks.append(asyncio.create_task(self._heartbeat(stop), name="collector-heartbeat"))
         try:
             await stop.wait()
         finally:
@@ -94,6 +105,36 @@ class Collector:
             await self._db(self._drain_spool)
             self.db_thread.shutdown(wait=True)
             self.spool.close()
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Say every few seconds that the collector is alive, with what it last read of each unit."""
+        while not stop.is_set():
+            try:
+                await self._db(self._beat, dict(self.seen))  # copied here, where the unit loops write it
+            except DBAPIError as exc:  # the database is away: the spool covers the scans, the beat waits
+                log.warning("collector: heartbeat: %s", exc.orig)
+            except Exception:
+                log.exception("collector: heartbeat failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_S)
+
+    def _beat(self, seen: dict[str, tuple[str, datetime]]) -> None:
+        with session_scope(self.engine) as session:
+            beat(session, "collector", host=socket.gethostname(), pid=os.getpid(), started_at=self.started_at,
+                 seen=seen)  # fmt: skip
+
+    async def _read_state(self, driver: UnitDriver, feed: UnitFeed) -> None:
+        """Every STATE_EVERY_S, the unit's PackML state for `mes unit` (a state the profile does not map,
+        or a Bad status on its node, is shown as such; the step task is the one that acts on it)."""
+        now = time.monotonic()
+        if now - feed.state_read < STATE_EVERY_S:
+            return
+        feed.state_read = now
+        try:
+            state = str(await driver.read_state())
+        except (UnknownState, BadStatus) as exc:
+            state = "unknown" if isinstance(exc, UnknownState) else f"Bad: {exc.status}"
+        self.seen[feed.unit] = (state, utcnow())
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, fn, *args)
@@ -110,6 +151,7 @@ class Collector:
                     if feed.sampler is None and driver.profile.variable_gauges():
                         feed.sampler = GaugeSampler(driver)
                         await feed.sampler.start()
+                    await self._read_state(driver, feed)
                     await self._poll(driver, feed)
                 except EquipmentError as exc:
                     log.warning("collector: %s: %s", unit, exc)

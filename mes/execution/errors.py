@@ -7,3 +7,7 @@ from mes.lots.errors import ExecutionError
 
 class StepRefused(ExecutionError):
     """A step or unit action that cannot be done now (wrong state, unit not where it must be)."""
+
+
+class UnitNotFound(ExecutionError):
+    """No equipment unit by that name."""
