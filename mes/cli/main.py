@@ -19,6 +19,7 @@ from mes.cli import orders as order_cli
 from mes.cli import quality as quality_cli
 from mes.cli import recipes as recipe_cli
 from mes.cli import spc as spc_cli
+from mes.cli import status as status_cli
 from mes.cli import steps as step_cli
 from mes.cli import units as unit_cli
 from mes.cli import users as user_cli
@@ -52,6 +53,7 @@ step_cli.unit_app.command("list")(unit_cli.unit_list)
 step_cli.unit_app.command("show")(unit_cli.unit_show)
 app.command("collector")(lots_cli.collector)
 app.command("demo")(lots_cli.demo)
+app.command("status")(status_cli.status)
 app.add_typer(spc_cli.app, name="spc")
 spc_cli.app.add_typer(quality_cli.limits_app, name="limits")
 app.add_typer(quality_cli.alarm_app, name="alarm")
