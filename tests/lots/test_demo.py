@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from mes.demo import DEMO_QUALITY_PASSWORD
 from tests.lots.harness import write_line
 from tests.services import free_port
 from tests.test_cli import run_mes
@@ -76,3 +78,23 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     missing = run_mes("lot", "show", "NOPE", cwd=tmp_path)
     assert missing.returncode == 1
     assert "no lot NOPE" in missing.stderr
+
+    # Expected: the summary says which injected fault hit which lot (by recipe and lot index, see
+    # mes.demo.FAULTS) …
+    hits = dict(re.findall(r"^  (\w+) \(.*\) on \S+ hit lot (WO-\S+), step", output, re.MULTILINE))
+    assert set(hits) == {"drift", "step", "arc", "tension_spike"}, output
+    made = {d["lot"]: str(d["recipe"]).split("@")[0] for d in details}
+    assert made[hits["drift"]] == "capped-si-anode" and hits["drift"].endswith("-L02")
+    assert made[hits["step"]] == "thin-composite-anode-oxide" and hits["step"].endswith("-L02")
+    assert made[hits["arc"]] == "thin-composite-anode-carbon" and hits["arc"].endswith("-L01")
+    assert made[hits["tension_spike"]] == "jelly-roll-alloy-film"
+    # … names the demo quality user and its password, and prints a signed release that works as printed.
+    assert (
+        f"Quality user: demo-quality, password {DEMO_QUALITY_PASSWORD} (the demo's database only)" in output
+    )
+    [release] = re.findall(r"^  (echo .* \| mes lot release .*)$", output, re.MULTILINE)
+    env_path = {**env, "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"}
+    signed = subprocess.run(["bash", "-c", release], capture_output=True, text=True, cwd=tmp_path, env=env_path,
+                            timeout=60, check=False)  # fmt: skip
+    assert signed.returncode == 0, signed
+    assert "released" in signed.stdout
