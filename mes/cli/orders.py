@@ -99,7 +99,7 @@ def order_show(number: str = typer.Argument(...), as_json: bool = Json) -> None:
     out.print(f"order: {detail.number}")
     out.print(f"recipe: {detail.recipe}")
     out.print(f"state: {detail.state.value}")
-    size = f", {detail.lot_size:g} per lot" if detail.lot_size is not None else ""
+    size = f", {detail.lot_size:g} {detail.lot_size_unit} per lot" if detail.lot_size is not None else ""
     out.print(
         f"lots: {detail.lots_created} of {detail.lots_requested} made{size}, priority {detail.priority}"
     )

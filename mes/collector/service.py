@@ -117,6 +117,8 @@ class Collector:
                 log.exception("collector: heartbeat failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_S)
+        with contextlib.suppress(Exception):  # a last word on the units' states, if the database takes it
+            await self._db(self._beat, dict(self.seen))
 
     def _beat(self, seen: dict[str, tuple[str, datetime]]) -> None:
         with session_scope(self.engine) as session:

@@ -7,6 +7,7 @@ Table rows never leave the service layer.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,8 +25,9 @@ class OrderPublic(BaseModel):
     state: WorkOrderState
     lots_requested: int
     lots_created: int
-    lot_size: float | None = Field(
-        description="Metres per electrode lot, cells per cell lot; None: the recipe's own size."
+    lot_size: float | None = Field(description="In lot_size_unit; None: the recipe's own lot size.")
+    lot_size_unit: Literal["m", "cells"] = Field(
+        description="Metres of an electrode lot, cells of a cell lot."
     )
     priority: int = Field(description="Lower runs first.")
     created_by: str

@@ -16,7 +16,7 @@ from mes.lots.models import Lot, StepRun, WorkOrder, WorkOrderState
 from mes.lots.order_models import OrderCancellation, OrderDetail, OrderLot, OrderPublic, OrderStep
 from mes.recipes.errors import RecipeError
 from mes.recipes.models import Recipe as RecipeRow
-from mes.recipes.service import parse_ref
+from mes.recipes.service import parse_ref, stored_recipe
 
 
 def _public(order: WorkOrder, recipe: RecipeRow) -> OrderPublic:
@@ -28,6 +28,7 @@ def _public(order: WorkOrder, recipe: RecipeRow) -> OrderPublic:
         lots_requested=order.lots_requested,
         lots_created=order.lots_created,
         lot_size=order.lot_size,
+        lot_size_unit="cells" if stored_recipe(recipe).produces.kind == "cell" else "m",
         priority=order.priority,
         created_by=order.created_by,
         created_at=order.created_at,

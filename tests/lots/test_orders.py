@@ -56,6 +56,7 @@ def test_an_idempotency_key_makes_one_order(prepared: Engine, line: Line) -> Non
     with session_scope(prepared) as session:
         first = place_order(session, "cathode-lco@1", 2, **ask)  # type: ignore[arg-type]
     assert first.created and first.order.idempotency_key == "erp-4711"
+    assert (first.order.lot_size, first.order.lot_size_unit) == (30.0, "m")
     # Expected: the same key and the same request return the same order; nothing new is made.
     with session_scope(prepared) as session:
         again = place_order(session, "cathode-lco@1", 2, **ask)  # type: ignore[arg-type]
