@@ -64,6 +64,8 @@ def cancel_order(session: Session, number: str, *, by: str, reason: str) -> Orde
                 f"work order {number}: a step of it was just given to a unit; see `mes order show`"
             )
     before = {"state": order.state.value, "lots": {lot.number: lot.status.value for lot in lots}}
+    # A lot quality has already scrapped keeps that decision; the others never existed as material.
+    lots = [lot for lot in lots if lot.status in (LotStatus.PLANNED, LotStatus.IN_PROCESS, LotStatus.ON_HOLD)]
     for lot in lots:
         lot.status, lot.updated_at = LotStatus.CANCELLED, now
         session.add(lot)
