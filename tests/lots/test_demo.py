@@ -98,3 +98,15 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
                             timeout=60, check=False)  # fmt: skip
     assert signed.returncode == 0, signed
     assert "released" in signed.stdout
+
+
+def test_the_demo_refuses_a_production_environment(tmp_path: Path) -> None:
+    # Expected: no demo users with a published password on a production database; one line, exit 1.
+    env = {"MES_ENVIRONMENT": "production", "MES_SECRET_KEY": "a-real-secret-for-this-test",
+           "MES_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/never_created",
+           "MES_BROKER_URL": "redis://127.0.0.1:6379/14", "MES_RESULT_BACKEND": "redis://127.0.0.1:6379/14"}  # fmt: skip
+    result = run_mes("demo", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "MES_ENVIRONMENT is production" in line and "development only" in line
