@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,12 +24,6 @@ DEFAULT_SECRET_KEY = "dev-secret"  # noqa: S105 - the development placeholder pr
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
-def redacted(url: str) -> str:
-    """``url`` with its password (if any) shown as ``***``: fit for a log line or an error."""
-    password = urlsplit(url).password
-    return url.replace(f":{password}@", ":***@") if password else url
-
-
 def redis_url_problem(url: str) -> str | None:
     """Why ``url`` is not a Redis URL that means what it says, or None.
 
@@ -37,7 +31,7 @@ def redis_url_problem(url: str) -> str | None:
     silently drops others (``redis://host:6379/x`` is database 0), so they are
     caught here, at start, with the setting named by the caller.
     """
-    parts, shown = urlsplit(url), redacted(url)
+    parts, shown = urlsplit(url), masked_url(url)
     if parts.scheme not in REDIS_SCHEMES:
         return f"{shown!r} is not a Redis URL (redis://HOST:PORT/DB, rediss://… or unix://PATH)"
     if parts.scheme == "unix":
@@ -109,6 +103,20 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+
+def masked_url(url: str) -> str:
+    """A URL fit to print: its password, if any, replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _unencrypted_links(line_config: Path) -> list[str]:

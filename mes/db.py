@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.exc import DatabaseError as SaDatabaseError
 from sqlmodel import Session
 
-from mes.errors import DatabaseUnreachable, DatabaseUrlError
+from mes.errors import DatabaseMissing, DatabaseUnreachable, DatabaseUrlError
 
 
 def _redact(url: str) -> str:
@@ -36,6 +37,42 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.removeprefix("postgres://")
     return url
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The absolute path of the file a SQLite URL names; None for a server or an in-memory database."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return None
+    name = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or name in ("", ":memory:") or name.startswith("file:"):
+        return None
+    return Path(name).expanduser().resolve()
+
+
+def describe(url: str | URL) -> str:
+    """How a user recognises the database: a SQLite file's absolute path, else the URL with the
+    password masked (and without the driver name the MES adds)."""
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path)
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return str(url)
+    return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
+
+
+def require_database(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist: only ``mes db upgrade`` may create a database
+    (opening a missing file would leave an empty one behind, wherever the command was run)."""
+    path = sqlite_file(normalise_url(url))
+    if path is not None and not path.exists():
+        raise DatabaseMissing(
+            f"MES_DATABASE_URL names the SQLite file {path}, which does not exist: point MES_DATABASE_URL "
+            "at the MES database, or run `mes db upgrade` to create one there"
+        )
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:

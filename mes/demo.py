@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shlex
 import shutil
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from mes.base import pk
 from mes.config import Settings
 from mes.db import make_engine, session_scope
 from mes.equipment.profile import load_line
-from mes.errors import MesError
+from mes.errors import ConfigError, MesError
 from mes.execution.scheduler import TERMINAL, sync_units
 from mes.lots.models import Lot, LotKind, StepRun, StepRunState, WorkOrder, WorkOrderState
 from mes.lots.orders import create_order, expand_order, receive_lot
@@ -44,6 +45,10 @@ from mes.sim.faults import parse_fault
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINEER, QUALITY = "demo-engineer", "demo-quality"
+# The demo quality user's password on the embedded default (a SQLite file), published in the README and
+# the demo's summary so that a signed release can be tried. Never set anywhere else: a demo pointed at a
+# database server gets a random password (printed), and a production environment refuses the demo.
+DEMO_QUALITY_PASSWORD = "demo-quality-pw"  # noqa: S105 - published on purpose, demo database only
 
 # recipe → (lots, lot size: metres, or cells for the jelly roll)
 ORDERS: list[tuple[str, int, float]] = [
@@ -70,21 +75,28 @@ class DemoResult:
     scans: int
 
 
-def prepare(engine: Engine, recipes_dir: Path) -> str:
-    """Users, recipes (imported, approved, released), a purchased separator lot."""
-    password = secrets.token_urlsafe(12)
+def prepare(engine: Engine, recipes_dir: Path, *, quality_password: str | None = None) -> str:
+    """Users, recipes (imported, approved, released), a purchased separator lot.
+
+    Returns the quality user's password: ``quality_password``, or a random one; the engineer's is
+    always random (nothing the demo suggests needs it).
+    """
+    password = quality_password or secrets.token_urlsafe(12)
     with session_scope(engine) as session:
         from mes.auth.models import User
 
-        for name, role in ((ENGINEER, Role.ENGINEER), (QUALITY, Role.QUALITY)):
+        for name, role, secret in (
+            (ENGINEER, Role.ENGINEER, secrets.token_urlsafe(12)),
+            (QUALITY, Role.QUALITY, password),
+        ):
             existing = session.exec(select(User).where(User.name == name)).first()
             if existing is not None:
                 from mes.auth.service import hash_password
 
-                existing.password_hash = hash_password(password)
+                existing.password_hash = hash_password(secret)
                 session.add(existing)
             else:
-                create_user(session, name, role, password, full_name="demo")
+                create_user(session, name, role, secret, full_name="demo")
     for path in sorted(recipes_dir.glob("*.yaml")):
         loaded = load_recipe_file(path)
         if loaded.recipe is None:
@@ -152,11 +164,21 @@ async def _watch(
             await asyncio.sleep(0.25)
 
 
-def _arm_faults(session: Session, runner: LineRunner, orders: list[int]) -> int:
+@dataclass(frozen=True)
+class ArmedFault:
+    """A fault armed on the simulated line for one step's job: which lot it will hit."""
+
+    spec: str
+    step_run_id: int
+    lot: str
+    step: str
+
+
+def _arm_faults(session: Session, runner: LineRunner, orders: list[int]) -> list[ArmedFault]:
     """Arm each planned fault on every simulator for its job id, before the job can start."""
     from mes.recipes.models import Recipe as RecipeRow
 
-    armed = 0
+    armed: list[ArmedFault] = []
     rows = session.exec(
         select(StepRun, Lot, RecipeRow)
         .join(Lot, col(Lot.id) == col(StepRun.lot_id))
@@ -171,8 +193,35 @@ def _arm_faults(session: Session, runner: LineRunner, orders: list[int]) -> int:
             fault = parse_fault(spec)
             fault.job = step.job_id
             sim.inject(fault)
-        armed += 1
+        armed.append(ArmedFault(spec, pk(step), lot.number, step.step_name))
     return armed
+
+
+def _fault_lines(session: Session, armed: list[ArmedFault]) -> tuple[list[str], str | None]:
+    """What each injected fault did to its lot, and a signed release to try (a held interval)."""
+    from mes.equipment.models import EquipmentUnit
+    from mes.lots.models import IntervalStatus, OosInterval
+
+    lines: list[str] = []
+    release: str | None = None
+    for fault in armed:
+        step = session.get(StepRun, fault.step_run_id)
+        lot = session.exec(select(Lot).where(Lot.number == fault.lot)).one()
+        unit = session.get(EquipmentUnit, step.equipment_unit_id) if step and step.equipment_unit_id else None
+        held = session.exec(
+            select(OosInterval).where(OosInterval.lot_id == lot.id, OosInterval.status == IntervalStatus.HELD)
+        ).all()
+        on = f" on {unit.name}" if unit else ""
+        lines.append(
+            f"  {fault.spec.split(',')[0]} ({fault.spec}){on} hit lot {fault.lot}, step {fault.step}: "
+            f"lot {lot.status.value}, {len(held)} interval(s) held"
+        )
+        if release is None and held:
+            release = (
+                f"echo {{password}} | mes lot release {fault.lot} --interval {held[0].id} --by {QUALITY} "
+                '--reason "demo: held metres reviewed" --password-stdin'
+            )
+    return lines, release
 
 
 def _table(rows: list[LotSummary]) -> Table:
@@ -211,6 +260,11 @@ async def run_demo(
     env: dict[str, str] | None = None,
 ) -> DemoResult:
     """The whole flow; ``env`` carries the MES_* settings the worker processes need."""
+    if settings.is_production:
+        raise ConfigError(
+            "MES_ENVIRONMENT is production: `mes demo` runs in development only (it makes users with a "
+            "published password and orders on whatever database it is given)"
+        )
     started = time.monotonic()
     line = load_line(settings.line_config)
     runner = LineRunner(line, env or {}, workdir, time_scale=time_scale)
@@ -220,7 +274,8 @@ async def run_demo(
     upgrade(engine)
     with session_scope(engine) as session:
         sync_units(session, line)
-    prepare(engine, ROOT / "recipes")
+    embedded = engine.dialect.name == "sqlite"
+    password = prepare(engine, ROOT / "recipes", quality_password=DEMO_QUALITY_PASSWORD if embedded else None)
     console.print("recipes imported, approved and released; separator lot received")
     try:
         await runner.start_sims()
@@ -239,7 +294,9 @@ async def run_demo(
             armed = _arm_faults(session, runner, orders)
         for order_id in orders:
             app.send_task("mes.dispatch_order", (order_id,), queue="dispatch")
-        console.print(f"{len(orders)} work orders dispatched; {armed} faults armed on the simulated line")
+        console.print(
+            f"{len(orders)} work orders dispatched; {len(armed)} faults armed on the simulated line"
+        )
         await _watch(engine, runner, orders, console, timeout_s)
     finally:
         await runner.stop()
@@ -248,6 +305,7 @@ async def run_demo(
         made = session.exec(select(Lot).where(col(Lot.work_order_id).in_(orders))).all()
         rows = [lot_summary(session, lot) for lot in made]
         open_alarms = len(session.exec(select(Alarm).where(col(Alarm.is_open))).all())
+        faults, release = _fault_lines(session, armed)
     scans = runner.collector.stored if runner.collector else 0
     engine.dispose()
     console.print(_table(rows))
@@ -258,6 +316,14 @@ async def run_demo(
         f"{sum(r.layers_out_of_spec for r in rows)} out of spec, {held} interval(s) held, "
         f"{cells} cells wound; {open_alarms} alarm(s) waiting for acknowledgement (mes alarm list)"
     )
+    console.print("Faults injected, and the lot each hit:", markup=False)
+    for text in faults:
+        console.print(text, markup=False)
+    where = "the demo's database only" if embedded else "random, for this run"
+    console.print(f"Quality user: {QUALITY}, password {password} ({where}).", markup=False)
+    if release is not None:
+        console.print("Try a signed release of held metres:", markup=False)
+        console.print(f"  {release.format(password=shlex.quote(password))}", markup=False)
     return DemoResult(rows, time.monotonic() - started, scans)
 
 

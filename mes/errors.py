@@ -10,6 +10,7 @@ message that says what was wrong and where, and is turned into an exit code
      +-- DatabaseError        the database cannot be used
      |    +-- DatabaseUrlError      MES_DATABASE_URL cannot be parsed / has no driver
      |    +-- DatabaseUnreachable   the server does not answer
+     |    +-- DatabaseMissing       the SQLite file named does not exist (only `mes db upgrade` makes it)
      |    +-- SchemaNotCurrent      the schema is missing or behind the code
      +-- AuditError           (mes.audit)
      +-- AuthError            (mes.auth)
@@ -27,9 +28,7 @@ from __future__ import annotations
 
 
 class MesError(Exception):
-    """Base of every error the product reports to a user."""
-
-    exit_code: int = 1
+    """Base of every error the product reports to a user (exit codes: ``mes.cli.app.exit_code``)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -42,8 +41,6 @@ class MesError(Exception):
 class InputError(MesError):
     """A value given (an argument, an option) cannot be used as it is; a layer's error for such a value
     derives from both its layer's base and this, and exits 2, as a command-line usage error does."""
-
-    exit_code = 2
 
 
 class ConfigError(MesError):
@@ -60,6 +57,10 @@ class DatabaseUrlError(DatabaseError):
 
 class DatabaseUnreachable(DatabaseError):
     """The database server did not accept a connection."""
+
+
+class DatabaseMissing(DatabaseError):
+    """``MES_DATABASE_URL`` names a SQLite file that does not exist."""
 
 
 class SchemaNotCurrent(DatabaseError):

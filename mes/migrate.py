@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError as SaDatabaseError
 from sqlalchemy.exc import OperationalError
 
-from mes.db import ping
+from mes.db import describe, ping
 from mes.errors import DatabaseUnreachable, SchemaNotCurrent
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -59,12 +59,12 @@ def require_current(engine: Engine) -> str:
     """Raise :class:`SchemaNotCurrent` unless the database is at the code's head revision."""
     current = current_revision(engine)
     head = head_revision()
+    where = f"the database {describe(engine.url)} (MES_DATABASE_URL)"
     if current is None:
-        raise SchemaNotCurrent("the database at MES_DATABASE_URL has no MES schema; run `mes db upgrade`")
+        raise SchemaNotCurrent(f"{where} has no MES schema; run `mes db upgrade`")
     if current != head:
         raise SchemaNotCurrent(
-            f"the database at MES_DATABASE_URL is at revision {current}, this MES needs {head}; "
-            "run `mes db upgrade`"
+            f"{where} is at revision {current}, this MES needs {head}; run `mes db upgrade`"
         )
     return current
 

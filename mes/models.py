@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 from mes.audit.models import AuditEvent
 from mes.auth.models import Role, User
 from mes.equipment.models import EquipmentClass, EquipmentUnit, UnitLease
+from mes.execution.models import ServiceHeartbeat
 from mes.lots.models import (
     Characteristic,
     GaugeScan,
@@ -39,6 +40,7 @@ __all__ = [
     "OosInterval",
     "Recipe",
     "Role",
+    "ServiceHeartbeat",
     "StepRun",
     "UnitLease",
     "User",

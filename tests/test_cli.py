@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 import mes
 from tests.services import free_port
@@ -49,6 +50,13 @@ def test_version() -> None:
     assert result.stdout.strip() == f"mes {mes.__version__}"
 
 
+def test_version_option() -> None:
+    # Expected: `mes --version` prints the same line as `mes version` and exits 0 (it was "No such option").
+    result = run_mes("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"mes {mes.__version__}"
+
+
 def test_db_upgrade_twice_then_check(db_url: str, empty_db_url: str, tmp_path: Path) -> None:
     env = {"MES_DATABASE_URL": empty_db_url}
     first = run_mes("db", "upgrade", env=env, cwd=tmp_path)
@@ -79,7 +87,8 @@ def test_unmigrated_database(empty_db_url: str, tmp_path: Path) -> None:
         ("not a url", "is not a database URL"),
         ("mysql://root@127.0.0.1/test", "sqlite or postgresql"),
         ("postgresql://postgres@127.0.0.1:5432/no_such_database_here", 'database "no_such_database_here"'),
-        ("sqlite:////no/such/directory/mes.db", "unable to open database file"),
+        # check: the file does not exist (never created); upgrade: it cannot be created there
+        ("sqlite:////no/such/directory/mes.db", "/no/such/directory/mes.db"),
     ],
 )
 def test_bad_database_url(url: str, needle: str, tmp_path: Path) -> None:
@@ -134,3 +143,49 @@ def test_collector_refuses_a_malformed_redis_url(
     assert run_mes("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     result = run_mes("collector", env={**env, variable: url}, cwd=tmp_path)
     assert_one_line_error(result, variable, needle)
+
+
+# Every command that reads the database goes through one check (mes.cli.common.database).
+READ_COMMANDS = [
+    ("lot", "list"),
+    ("lot", "show", "L-1"),
+    ("lot", "trace", "L-1", "--backward"),
+    ("lot", "report", "L-1"),
+    ("order", "list"),
+    ("order", "show", "WO-1"),
+    ("step", "list"),
+    ("unit", "list"),
+    ("alarm", "list"),
+    ("audit", "verify"),
+    ("recipe", "list"),
+    ("user", "list"),
+    ("spc", "limits", "list"),
+    ("db", "check"),
+]
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=" ".join)
+def test_a_read_command_never_creates_a_database(command: tuple[str, ...], tmp_path: Path) -> None:
+    # Expected: no file is made; one line names the absolute file and MES_DATABASE_URL, exit 1
+    # (it made an empty ./mes.db and said only "run `mes db upgrade`").
+    result = run_mes(*command, cwd=tmp_path)
+    assert_one_line_error(result, str(tmp_path / "mes.db"), "MES_DATABASE_URL", "does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_upgrade_hint_names_the_database(empty_db_url: str, tmp_path: Path) -> None:
+    # Expected: "run `mes db upgrade`" says which database: the SQLite file's absolute path, or the
+    # server's URL with its password masked.
+    url = empty_db_url
+    if url.startswith("sqlite"):
+        (tmp_path / "empty.db").touch()  # a file that exists but has no schema
+        named = str(tmp_path / "empty.db")
+    else:
+        with_password = make_url(url).set(password="s3cret")
+        url = with_password.render_as_string(hide_password=False)
+        named = with_password.set(drivername="postgresql").render_as_string(hide_password=True)
+        assert ":***@" in named
+    for command in (("lot", "list"), ("db", "check")):
+        result = run_mes(*command, env={"MES_DATABASE_URL": url}, cwd=tmp_path)
+        assert_one_line_error(result, named, "no MES schema", "run `mes db upgrade`")
+        assert "s3cret" not in result.stderr

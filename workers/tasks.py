@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 
 from celery import Task
+from kombu.exceptions import OperationalError
 from sqlmodel import col, select
 
-from mes.config import get_settings
+from mes.config import get_settings, masked_url
 from mes.db import session_scope
 from mes.equipment.errors import ConnectionLost, EquipmentError, NodeMismatch, SecurityRefused
 from mes.equipment.status import is_asyncua, translate
@@ -47,7 +48,7 @@ from mes.lots.orders import expand_order
 from mes.quality.alarms import expire_shelving
 from workers.app import app
 from workers.context import context
-from workers.errors import BridgeTimeout
+from workers.errors import BridgeTimeout, BrokerUnreachable
 
 log = logging.getLogger(__name__)
 MOVE_WINDOW_S = 5.0  # how long one move watches a running unit before handing over
@@ -58,6 +59,25 @@ RETRY_AFTER_S = 2.0  # a short countdown: long ETAs are delivered again and agai
 def enqueue(items: list[Enqueue]) -> None:
     for item in items:
         advance_step.apply_async((item.step_run_id, item.chain_token), queue=item.queue)
+
+
+# A command waits this long for a broker that does not answer, not kombu's default (about 5 s
+# against a closed port, far longer against one that drops packets).
+SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+
+
+def send_dispatch(order_id: int, number: str) -> None:
+    """Hand a committed work order to the dispatcher; :class:`BrokerUnreachable` when the broker does
+    not take it (the order stays; the reconciler expands it once the broker is back)."""
+    try:
+        dispatch_order.apply_async((order_id,), queue="dispatch", retry_policy=SEND_RETRY_POLICY)
+    except (OperationalError, OSError) as exc:
+        settings = get_settings()
+        raise BrokerUnreachable(
+            f"work order {number} is saved but was not sent to the dispatcher: the broker at "
+            f"MES_BROKER_URL {masked_url(settings.broker_url)} did not take it ({exc}). The reconciler "
+            "dispatches it once the broker is back; do not create it again"
+        ) from exc
 
 
 @app.task(name="mes.ping", ignore_result=False)
@@ -209,11 +229,17 @@ def reconcile() -> int:
     ctx = context()
     with session_scope(ctx.engine) as session:
         sync_units(session, ctx.line)
+        # Orders whose dispatch message was lost (or not yet taken). Locked as dispatch_order locks
+        # them, skipping one a dispatch or a cancel holds: an expansion never overwrites a cancel.
         for order in session.exec(
-            select(WorkOrder).where(col(WorkOrder.state).in_((WorkOrderState.READY, WorkOrderState.RUNNING)))
+            select(WorkOrder)
+            .where(
+                col(WorkOrder.state).in_((WorkOrderState.READY, WorkOrderState.RUNNING)),
+                col(WorkOrder.lots_created) < col(WorkOrder.lots_requested),
+            )
+            .with_for_update(skip_locked=True)
         ).all():
-            if order.lots_created < order.lots_requested:
-                expand_order(session, order)  # its dispatch message was lost
+            expand_order(session, order)
         items = stalled(session, get_settings().step_stale_after_s) + schedule(
             session, ctx.line, holder="reconciler"
         )

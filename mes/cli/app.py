@@ -15,16 +15,20 @@ import mes
 from mes.cli import audit as audit_cli
 from mes.cli import equipment as equipment_cli
 from mes.cli import lots as lots_cli
+from mes.cli import orders as order_cli
 from mes.cli import quality as quality_cli
 from mes.cli import recipes as recipe_cli
 from mes.cli import spc as spc_cli
+from mes.cli import status as status_cli
 from mes.cli import steps as step_cli
+from mes.cli import units as unit_cli
 from mes.cli import users as user_cli
-from mes.cli.common import out
+from mes.cli.common import database, out
 from mes.config import get_settings
-from mes.db import make_engine
-from mes.errors import MesError
+from mes.db import describe, make_engine
+from mes.errors import InputError, MesError
 from mes.logs import configure as configure_logging
+from workers.errors import BrokerUnreachable
 
 app = typer.Typer(
     name="mes",
@@ -41,12 +45,15 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(equipment_cli.equipment_app, name="equipment")
 app.add_typer(equipment_cli.certs_app, name="certs")
 app.command("sim")(equipment_cli.sim)
-app.add_typer(lots_cli.order_app, name="order")
+app.add_typer(order_cli.order_app, name="order")
 app.add_typer(lots_cli.lot_app, name="lot")
 app.add_typer(step_cli.step_app, name="step")
 app.add_typer(step_cli.unit_app, name="unit")
+step_cli.unit_app.command("list")(unit_cli.unit_list)
+step_cli.unit_app.command("show")(unit_cli.unit_show)
 app.command("collector")(lots_cli.collector)
 app.command("demo")(lots_cli.demo)
+app.command("status")(status_cli.status)
 app.add_typer(spc_cli.app, name="spc")
 spc_cli.app.add_typer(quality_cli.limits_app, name="limits")
 app.add_typer(quality_cli.alarm_app, name="alarm")
@@ -56,10 +63,25 @@ lots_cli.lot_app.command("scrap")(quality_cli.lot_scrap)
 lots_cli.lot_app.command("report")(quality_cli.lot_report)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"mes {mes.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the MES version and exit."
+    ),
+) -> None:
+    """Manufacturing execution for lithium-ion electrode and cell lines."""
+
+
 @app.command()
 def version() -> None:
     """Print the MES version."""
-    out.print(f"mes {mes.__version__}")
+    _print_version(True)
 
 
 @db_app.command("upgrade")
@@ -84,14 +106,26 @@ def db_check() -> None:
     """Connect to MES_DATABASE_URL and report its schema revision (exit 1 unless current)."""
     from mes.migrate import require_current
 
-    settings = get_settings()
-    engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    try:
+    with database(migrated=False) as engine:
         revision = require_current(engine)
-        url = engine.url.render_as_string(hide_password=True)
-    finally:
-        engine.dispose()
+        url = describe(engine.url)
     out.print(f"database {url}: schema at revision {revision} (current)")
+
+
+# Exit codes, here and nowhere else (README, "Exit codes"): 0 done; 1 refused or failed (what was wrong
+# and where, on one line); 2 a usage error (typer) or a value that cannot be used as it is (InputError);
+# 70 internal error (a bug: EX_SOFTWARE); 75 what was asked is saved but not yet handed on — the broker
+# did not take it and the reconciler will (EX_TEMPFAIL: do not repeat the command); 130 interrupted.
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_SAVED_NOT_SENT, EXIT_INTERRUPTED = 1, 2, 70, 75, 130
+EXIT_CODES: tuple[tuple[type[MesError], int], ...] = (
+    (BrokerUnreachable, EXIT_SAVED_NOT_SENT),
+    (InputError, EXIT_USAGE),
+)
+
+
+def exit_code(exc: MesError) -> int:
+    """The exit code of an error of any layer."""
+    return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), EXIT_ERROR)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,10 +135,10 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="mes")
     except MesError as exc:
         typer.echo(f"mes: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code(exc))
     except KeyboardInterrupt:
         typer.echo("mes: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:
         # A bug, not a user error; still no traceback on the operator's screen
         # unless asked for.
@@ -114,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             f"mes: internal error: {type(exc).__name__}: {exc} (set MES_DEBUG=1 for the traceback)",
             err=True,
         )
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from mes.base import dumps_json
 from mes.config import get_settings
-from mes.db import make_engine
+from mes.db import make_engine, require_database
 from mes.errors import MesError
 
 # Rich assumes 80 columns when output is not a terminal; tables then wrap every
@@ -44,10 +44,12 @@ def print_json(value: BaseModel | Sequence[BaseModel] | Any) -> None:
 
 @contextmanager
 def database(*, migrated: bool = True) -> Iterator[Engine]:
-    """An engine on MES_DATABASE_URL, checked to be at the current schema revision."""
+    """An engine on MES_DATABASE_URL, checked to exist (never created here: only `mes db upgrade` makes a
+    database) and to be at the current schema revision."""
     from mes.migrate import require_current
 
     settings = get_settings()
+    require_database(settings.database_url)
     engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         if migrated:

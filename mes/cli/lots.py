@@ -1,4 +1,4 @@
-"""``mes order …``, ``mes lot …``, ``mes collector``, ``mes demo``."""
+"""``mes lot …``, ``mes collector``, ``mes demo``."""
 
 from __future__ import annotations
 
@@ -18,39 +18,12 @@ from mes.db import session_scope
 from mes.equipment.profile import load_line
 from mes.lots.errors import TraceRefused
 from mes.lots.models import LotKind
-from mes.lots.orders import create_order, get_lot, list_lots, receive_lot
+from mes.lots.orders import get_lot, list_lots, receive_lot
 from mes.lots.report import lot_summary
 from mes.lots.schemas import ForwardTrace
 from mes.lots.trace import backward, forward
 
-order_app = typer.Typer(
-    help="Work orders: ask the line to make lots of a released recipe.", no_args_is_help=True
-)
 lot_app = typer.Typer(help="Lots: list, show, receive purchased material.", no_args_is_help=True)
-
-
-@order_app.command("create")
-def order_create(
-    recipe: str = typer.Option(..., "--recipe", help="Released recipe version, ID@VERSION."),
-    lots: int = typer.Option(1, "--lots", help="How many lots."),
-    priority: int = typer.Option(100, "--priority", help="Lower runs first."),
-    lot_size: float | None = typer.Option(
-        None, "--lot-size", help="Metres per electrode lot / cells per cell lot."
-    ),
-    by: str = typer.Option(..., "--by", help="Who orders (audit trail)."),
-) -> None:
-    """Create a work order and hand it to the dispatcher."""
-    line = load_line(get_settings().line_config)
-    with database() as engine, session_scope(engine) as session:
-        from mes.execution.scheduler import sync_units
-
-        sync_units(session, line)
-        order = create_order(session, recipe, lots, by=by, line=line, priority=priority, lot_size=lot_size)
-        number, order_id = order.number, order.id
-    from workers.tasks import dispatch_order
-
-    dispatch_order.apply_async((order_id,), queue="dispatch")  # after the commit
-    out.print(f"work order {number}: {lots} lot(s) of {recipe}, dispatched")
 
 
 @lot_app.command("list")

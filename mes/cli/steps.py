@@ -1,11 +1,10 @@
-"""``mes step list|show|resume|abort`` and ``mes unit list|set-healthy``: the ways back from a fault."""
+"""``mes step list|show|resume|abort`` and ``mes unit set-healthy``: the ways back from a fault."""
 
 from __future__ import annotations
 
 import asyncio
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from mes.cli.common import AsJson, database, out, print_json
@@ -28,7 +27,9 @@ from mes.execution.service import (
 from mes.lots.models import StepRunState
 
 step_app = typer.Typer(help="Step runs: list, show, resume or abort a held step.", no_args_is_help=True)
-unit_app = typer.Typer(help="Equipment units: health.", no_args_is_help=True)
+unit_app = typer.Typer(
+    help="Equipment units: state, current step, health; set healthy again.", no_args_is_help=True
+)
 
 
 @step_app.command("list")
@@ -118,20 +119,6 @@ def step_abort(
         step = abort_step(session, ref, by=by, reason=reason)
         job_id = step.job_id
     out.print(f"step {job_id} aborted; its lot stays on hold")
-
-
-@unit_app.command("list")
-def unit_list() -> None:
-    """Units with their health and why one is unhealthy."""
-    from sqlmodel import col, select
-
-    with database() as engine, session_scope(engine) as session:
-        units = session.exec(select(EquipmentUnit).order_by(col(EquipmentUnit.name))).all()
-        rows = [(u.name, u.equipment_class.value, u.healthy, u.health_reason or "") for u in units]
-    table = Table("unit", "class", "healthy", "reason")
-    for name, cls, healthy, why in rows:
-        table.add_row(name, cls, "yes" if healthy else "NO", why)
-    out.print(table)
 
 
 @unit_app.command("set-healthy")

@@ -12,7 +12,7 @@ import logging
 import time
 
 from mes.base import dumps_json
-from mes.config import redacted
+from mes.config import masked_url
 from mes.execution.scheduler import StepPlan
 from mes.logs import StateLog
 
@@ -26,7 +26,7 @@ class LiveValues:
 
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         # Where live values go, for the one line that says it is away: the URL without its password.
-        self.where = f"{redacted(url)} ({setting})"
+        self.where = f"{masked_url(url)} ({setting})"
         self.state = StateLog(log)
 
     def publish(self, current: StepPlan) -> None:

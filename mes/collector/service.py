@@ -29,7 +29,11 @@ a gap in the positions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,12 +51,13 @@ from mes.collector.live import LiveValues
 from mes.collector.spool import Spool
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
-from mes.equipment.errors import EquipmentError
+from mes.equipment.errors import BadStatus, EquipmentError, UnknownState
 from mes.equipment.gauges import GaugeSampler, Sample, position_by_speed
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Line
 from mes.execution.scheduler import StepPlan, plan
 from mes.execution.steps import ingest
+from mes.execution.units import HEARTBEAT_S, beat
 from mes.logs import StateLog
 from mes.lots.models import GaugeScan, StepRun, StepRunState
 from mes.quality.alarms import clear_conditions, raise_alarm
@@ -61,6 +66,7 @@ from mes.quality.models import AlarmPriority
 log = logging.getLogger(__name__)
 BATCH = 5_000
 SPOOL_FULL = "collector:spool-full"  # the alarm's condition
+STATE_EVERY_S = 2.0  # how often each unit's state is read for `mes unit` (one round trip)
 
 
 @dataclass
@@ -74,6 +80,7 @@ class UnitFeed:
     link: StateLog = field(default_factory=lambda: StateLog(log))
     # The unit's steps as the database last told them: collected on while the database is away.
     collected: list[StepPlan] = field(default_factory=list)
+    state_read: float = -1e9  # monotonic time of the last state read
 
 
 class Collector:
@@ -89,6 +96,9 @@ class Collector:
         live_setting: str = "MES_LIVE_URL",
     ) -> None:
         self.engine, self.line, self.poll_s = engine, line, poll_s
+        self.started_at = utcnow()
+        # unit → (PackML state last read, when): written with the heartbeat for `mes unit` and `mes status`
+        self.seen: dict[str, tuple[str, datetime]] = {}
         self.spool = Spool(spool_path, max_bytes=int(spool_max_mb * 1_000_000))
         # Set (on the database thread) from the spool's filling up until it is written out again:
         # meanwhile nothing is read from the units.
@@ -108,6 +118,7 @@ class Collector:
         tasks = [asyncio.create_task(self._unit(u, stop), name=f"collect-{u}") for u in self.line.units]
         if self.live is not None:
             tasks.append(asyncio.create_task(self.live.watch(stop), name="collect-live"))
+        tasks.append(asyncio.create_task(self._heartbeat(stop), name="collector-heartbeat"))
         try:
             await stop.wait()
         finally:
@@ -128,6 +139,40 @@ class Collector:
             self.db_thread.shutdown(wait=True)
             self.spool.close()
 
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Say every few seconds that the collector is alive, with what it last read of each unit."""
+        failing = StateLog(log)
+        while not stop.is_set():
+            try:
+                await self._db(self._beat, dict(self.seen))  # copied here, where the unit loops write it
+                failing.back("collector: heartbeat written again")
+            except DBAPIError as exc:  # the database is away (said once by the loops): the beat waits
+                log.debug("collector: heartbeat: %s", exc.orig)
+            except Exception as exc:
+                failing.lost(type(exc).__name__, "collector: heartbeat failed; retrying", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_S)
+        with contextlib.suppress(Exception):  # a last word on the units' states, if the database takes it
+            await self._db(self._beat, dict(self.seen))
+
+    def _beat(self, seen: dict[str, tuple[str, datetime]]) -> None:
+        with session_scope(self.engine) as session:
+            beat(session, "collector", host=socket.gethostname(), pid=os.getpid(), started_at=self.started_at,
+                 seen=seen)  # fmt: skip
+
+    async def _read_state(self, driver: UnitDriver, feed: UnitFeed) -> None:
+        """Every STATE_EVERY_S, the unit's PackML state for `mes unit` (a state the profile does not map,
+        or a Bad status on its node, is shown as such; the step task is the one that acts on it)."""
+        now = time.monotonic()
+        if now - feed.state_read < STATE_EVERY_S:
+            return
+        feed.state_read = now
+        try:
+            state = str(await driver.read_state())
+        except (UnknownState, BadStatus) as exc:
+            state = "unknown" if isinstance(exc, UnknownState) else f"Bad: {exc.status}"
+        self.seen[feed.unit] = (state, utcnow())
+
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, fn, *args)
 
@@ -143,6 +188,7 @@ class Collector:
                     if feed.sampler is None and driver.profile.variable_gauges():
                         feed.sampler = GaugeSampler(driver)
                         await feed.sampler.start()
+                    await self._read_state(driver, feed)
                     await self._poll(driver, feed)
                     feed.link.back(f"collector: {unit} answers again; collecting")
                 except EquipmentError as exc:

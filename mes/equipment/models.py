@@ -21,6 +21,9 @@ class EquipmentUnit(SQLModel, table=True):
     # Why the unit was taken out of scheduling (the fault that held its step), until
     # someone sets it healthy again with a reason of their own (audited).
     health_reason: str | None = Field(default=None, max_length=500)
+    # What the collector last read from the unit (every few seconds while it runs): its PackML state
+    # ("unknown" for a number the profile does not map) and when the unit last answered.
+    last_state: str | None = Field(default=None, max_length=32)
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -11,3 +11,7 @@ class ExecutionError(MesError):
 
 class StepRefused(ExecutionError):
     """A step or unit action that cannot be done now (wrong state, unit not where it must be)."""
+
+
+class UnitNotFound(ExecutionError):
+    """No equipment unit by that name."""

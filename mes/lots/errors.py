@@ -13,6 +13,10 @@ class OrderRefused(LotError):
     """A work order that cannot be accepted (unknown or unreleased recipe, no capable unit, bad size)."""
 
 
+class OrderNotFound(LotError):
+    """No work order by that number."""
+
+
 class LotNotFound(LotError):
     """No lot by that number."""
 

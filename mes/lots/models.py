@@ -17,7 +17,7 @@ from mes.vocabulary import EquipmentClass
 
 
 class WorkOrderState(enum.StrEnum):
-    """ISA-95 job order states."""
+    """ISA-95 job order states; a work order cancelled before production is ``aborted``."""
 
     WAITING = "waiting"
     READY = "ready"
@@ -47,6 +47,8 @@ class LotStatus(enum.StrEnum):
     RELEASED = "released"
     REJECTED = "rejected"
     CONSUMED = "consumed"
+    # Its work order was cancelled before anything of it was made: no material exists.
+    CANCELLED = "cancelled"
 
 
 class StepRunState(enum.StrEnum):
@@ -102,6 +104,9 @@ class WorkOrder(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The caller's key for "this request": asking again with it returns this order instead of
+    # making another (a retry after a lost answer, the API's Idempotency-Key header).
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
 
     __table_args__ = (sa.Index("ix_work_order_state_priority", "state", "priority"),)
 

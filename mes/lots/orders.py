@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mes.audit.service import record
@@ -28,6 +29,8 @@ from mes.lots.models import (
     WorkOrder,
     WorkOrderState,
 )
+from mes.lots.order_models import OrderAccepted
+from mes.lots.order_queries import order_public
 from mes.recipes.errors import RecipeError
 from mes.recipes.schema import CoaterStep, Recipe, SputterStep, WinderStep
 from mes.recipes.service import require_released, stored_recipe
@@ -52,8 +55,95 @@ def create_order(
     line: Line,
     priority: int = 100,
     lot_size: float | None = None,
+    idempotency_key: str | None = None,
 ) -> WorkOrder:
-    """Accept a work order for ``lots`` lots of a released recipe version; refuse with the reason."""
+    """Accept a work order for ``lots`` lots of a released recipe version; refuse with the reason.
+
+    With an ``idempotency_key`` already used, the order it made is returned (nothing new is made)
+    when this request asks for the same thing, and refused, naming that order, when it does not.
+    """
+    return _create(session, ref, lots, by=by, line=line, priority=priority, lot_size=lot_size,
+                   idempotency_key=idempotency_key)[0]  # fmt: skip
+
+
+def place_order(
+    session: Session,
+    ref: str,
+    lots: int,
+    *,
+    by: str,
+    line: Line,
+    priority: int = 100,
+    lot_size: float | None = None,
+    idempotency_key: str | None = None,
+) -> OrderAccepted:
+    """:func:`create_order` for the command line and the API: the order as they show it, and whether
+    this request made it."""
+    order, created = _create(session, ref, lots, by=by, line=line, priority=priority, lot_size=lot_size,
+                             idempotency_key=idempotency_key)  # fmt: skip
+    return OrderAccepted(order=order_public(session, order), created=created)
+
+
+def _check_key(key: str) -> str:
+    if not key.strip() or len(key) > 200 or not key.isprintable():
+        raise OrderRefused(
+            f"idempotency key {key!r}: give 1 to 200 printable characters, the same on every retry"
+        )
+    return key
+
+
+def _same_request(
+    session: Session, order: WorkOrder, ref: str, lots: int, by: str, priority: int, lot_size: float | None
+) -> None:
+    """Refuse a request that reuses ``order``'s idempotency key for something else, naming what differs."""
+    from mes.recipes.models import Recipe as RecipeRow
+    from mes.recipes.service import parse_ref
+
+    row = session.get(RecipeRow, order.recipe_id)
+    assert row is not None  # noqa: S101 - foreign key
+    ordered = f"{row.name}@{row.version}"
+    try:
+        name, version = parse_ref(ref, version_required=True)
+        asked = f"{name}@{version}"
+    except RecipeError:
+        asked = ref
+    differs = [
+        f"{what} {new} (it has {old})"
+        for what, new, old in (
+            ("recipe", asked, ordered),
+            ("lots", lots, order.lots_requested),
+            ("priority", priority, order.priority),
+            ("lot size", lot_size, order.lot_size),
+            ("by", by, order.created_by),
+        )
+        if new != old
+    ]
+    if differs:
+        raise OrderRefused(
+            f"idempotency key {order.idempotency_key!r} already made work order {order.number} "
+            f"({order.lots_requested} lot(s) of {ordered}); this request differs: {'; '.join(differs)}. "
+            "Use a new key for a new order"
+        )
+
+
+def _create(
+    session: Session,
+    ref: str,
+    lots: int,
+    *,
+    by: str,
+    line: Line,
+    priority: int,
+    lot_size: float | None,
+    idempotency_key: str | None,
+) -> tuple[WorkOrder, bool]:
+    if idempotency_key is not None:
+        existing = session.exec(
+            select(WorkOrder).where(WorkOrder.idempotency_key == _check_key(idempotency_key))
+        ).first()
+        if existing is not None:
+            _same_request(session, existing, ref, lots, by, priority, lot_size)
+            return existing, False
     if not 1 <= lots <= 1_000:
         raise OrderRefused(f"--lots {lots}: an order makes 1 to 1000 lots")
     user = get_user(session, by)
@@ -81,18 +171,32 @@ def create_order(
         lot_size=lot_size,
         created_by=user.name,
         state=WorkOrderState.READY,
+        idempotency_key=idempotency_key,
     )
     session.add(order)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if idempotency_key is None:
+            raise
+        # Another request with the same key got there first and has not finished (PostgreSQL waited
+        # for it, then refused the duplicate): this transaction is spoilt, the caller rolls it back.
+        raise OrderRefused(
+            f"idempotency key {idempotency_key!r} is being used by another request at this moment; "
+            "run the same command again to get the order it made"
+        ) from exc
+    after: dict[str, object] = {"recipe": f"{row.name}@{row.version}", "lots": lots, "lot_size": lot_size}
+    if idempotency_key is not None:
+        after["idempotency_key"] = idempotency_key
     record(
         session,
         actor=user.name,
         action="order.create",
         entity_type="work_order",
         entity_id=order.number,
-        after={"recipe": f"{row.name}@{row.version}", "lots": lots, "lot_size": lot_size},
+        after=after,
     )
-    return order
+    return order, True
 
 
 def _lot_size(recipe: Recipe, order: WorkOrder) -> tuple[float, int | None]:

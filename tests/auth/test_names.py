@@ -24,6 +24,7 @@ from mes.audit.models import AuditEvent
 from mes.auth.errors import AuthError
 from mes.auth.models import Role, User
 from mes.auth.service import create_user, get_user, password_matches, sign
+from mes.cli.app import exit_code
 from mes.db import make_engine, session_scope
 from mes.errors import DatabaseError, MesError
 from mes.migrate import upgrade
@@ -80,7 +81,7 @@ def test_names_that_cannot_be_user_names_are_bad_input(engine: Engine, name: str
         create_user(session, name, Role.ENGINEER, "engineer-pw")
     with session_scope(engine) as session, pytest.raises(AuthError, match=re.escape(message)) as looked_up:
         get_user(session, name)
-    assert added.value.exit_code == looked_up.value.exit_code == 2
+    assert exit_code(added.value) == exit_code(looked_up.value) == 2
 
 
 def test_a_password_set_in_one_form_signs_in_another(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mes.demo import DEMO_QUALITY_PASSWORD
 from mes.equipment.errors import PortUnavailable
 from mes.equipment.profile import load_line
 from mes.runner import LineRunner
@@ -85,6 +87,38 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     missing = run_mes("lot", "show", "NOPE", cwd=tmp_path)
     assert missing.returncode == 1
     assert "no lot NOPE" in missing.stderr
+
+    # Expected: the summary says which injected fault hit which lot (by recipe and lot index, see
+    # mes.demo.FAULTS) …
+    hits = dict(re.findall(r"^  (\w+) \(.*\) on \S+ hit lot (WO-\S+), step", output, re.MULTILINE))
+    assert set(hits) == {"drift", "step", "arc", "tension_spike"}, output
+    made = {d["lot"]: str(d["recipe"]).split("@")[0] for d in details}
+    assert made[hits["drift"]] == "capped-si-anode" and hits["drift"].endswith("-L02")
+    assert made[hits["step"]] == "thin-composite-anode-oxide" and hits["step"].endswith("-L02")
+    assert made[hits["arc"]] == "thin-composite-anode-carbon" and hits["arc"].endswith("-L01")
+    assert made[hits["tension_spike"]] == "jelly-roll-alloy-film"
+    # … names the demo quality user and its password, and prints a signed release that works as printed.
+    assert (
+        f"Quality user: demo-quality, password {DEMO_QUALITY_PASSWORD} (the demo's database only)" in output
+    )
+    [release] = re.findall(r"^  (echo .* \| mes lot release .*)$", output, re.MULTILINE)
+    env_path = {**env, "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"}
+    signed = subprocess.run(["bash", "-c", release], capture_output=True, text=True, cwd=tmp_path, env=env_path,
+                            timeout=60, check=False)  # fmt: skip
+    assert signed.returncode == 0, signed
+    assert "released" in signed.stdout
+
+
+def test_the_demo_refuses_a_production_environment(tmp_path: Path) -> None:
+    # Expected: no demo users with a published password on a production database; one line, exit 1.
+    env = {"MES_ENVIRONMENT": "production", "MES_SECRET_KEY": "a-real-secret-for-this-test",
+           "MES_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/never_created",
+           "MES_BROKER_URL": "redis://127.0.0.1:6379/14", "MES_RESULT_BACKEND": "redis://127.0.0.1:6379/14"}  # fmt: skip
+    result = run_mes("demo", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "MES_ENVIRONMENT is production" in line and "development only" in line
 
 
 def test_demo_refuses_a_taken_port_before_writing_the_database(tmp_path: Path) -> None:

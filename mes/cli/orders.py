@@ -1,0 +1,141 @@
+"""``mes order create|list|show|cancel``: work orders."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from mes.cli.common import database, out
+from mes.config import get_settings
+from mes.db import session_scope
+from mes.equipment.profile import load_line
+from mes.lots.models import WorkOrderState
+from mes.lots.order_cancel import cancel_order
+from mes.lots.order_queries import list_orders, order_detail
+from mes.lots.orders import place_order
+
+order_app = typer.Typer(
+    help="Work orders: ask the line to make lots of a released recipe; list, show, cancel them.",
+    no_args_is_help=True,
+)
+Json = typer.Option(False, "--json", help="Print JSON only.")
+
+
+@order_app.command("create")
+def order_create(
+    recipe: str = typer.Option(..., "--recipe", help="Released recipe version, ID@VERSION."),
+    lots: int = typer.Option(1, "--lots", help="How many lots."),
+    priority: int = typer.Option(100, "--priority", help="Lower runs first."),
+    lot_size: float | None = typer.Option(
+        None, "--lot-size", help="Metres per electrode lot / cells per cell lot."
+    ),
+    by: str = typer.Option(..., "--by", help="Who orders (audit trail)."),
+    idempotency_key: str | None = typer.Option(
+        None,
+        "--idempotency-key",
+        help="Your name for this request: run again with it, and the order it made is shown, not made again.",
+    ),
+) -> None:
+    """Create a work order and hand it to the dispatcher (the order is saved first)."""
+    from mes.execution.scheduler import sync_units
+
+    line = load_line(get_settings().line_config)
+    with database() as engine, session_scope(engine) as session:
+        sync_units(session, line)
+        accepted = place_order(session, recipe, lots, by=by, line=line, priority=priority, lot_size=lot_size,
+                               idempotency_key=idempotency_key)  # fmt: skip
+    order = accepted.order
+    what = f"{order.lots_requested} lot(s) of {order.recipe}"
+    if not accepted.created:
+        out.print(
+            f"work order {order.number}: {what}, {order.state.value}: already made with idempotency key "
+            f"{idempotency_key!r}; nothing new made"
+        )
+        return
+    out.print(f"work order {order.number}: {what}, saved")
+    from workers.tasks import send_dispatch
+
+    send_dispatch(order.id, order.number)  # after the commit
+    out.print(f"work order {order.number}: dispatched")
+
+
+@order_app.command("list")
+def order_list(
+    state: list[WorkOrderState] = typer.Option([], "--state", help="Only orders in this state (repeatable)."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Only orders of this recipe, ID or ID@VERSION."),
+    limit: int = typer.Option(200, "--limit", min=1, max=10_000),
+    as_json: bool = Json,
+) -> None:
+    """Newest work orders first."""
+    with database() as engine, session_scope(engine) as session:
+        orders = list_orders(session, states=state, recipe=recipe, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([o.model_dump(mode="json") for o in orders]))
+        return
+    table = Table("order", "recipe", "state", "lots made/ordered", "priority", "by", "created")
+    for o in orders:
+        table.add_row(
+            o.number,
+            o.recipe,
+            o.state.value,
+            f"{o.lots_created}/{o.lots_requested}",
+            str(o.priority),
+            o.created_by,
+            f"{o.created_at:%Y-%m-%d %H:%M:%S}",
+        )
+    out.print(table)
+
+
+@order_app.command("show")
+def order_show(number: str = typer.Argument(...), as_json: bool = Json) -> None:
+    """One work order: its lots and their status, each lot's steps and the units they went to."""
+    with database() as engine, session_scope(engine) as session:
+        detail = order_detail(session, number)
+    if as_json:
+        typer.echo(detail.model_dump_json())
+        return
+    out.print(f"order: {detail.number}")
+    out.print(f"recipe: {detail.recipe}")
+    out.print(f"state: {detail.state.value}")
+    size = f", {detail.lot_size:g} {detail.lot_size_unit} per lot" if detail.lot_size is not None else ""
+    out.print(
+        f"lots: {detail.lots_created} of {detail.lots_requested} made{size}, priority {detail.priority}"
+    )
+    out.print(f"created: {detail.created_at:%Y-%m-%d %H:%M:%S} by {detail.created_by}")
+    if detail.idempotency_key is not None:
+        out.print(f"idempotency key: {detail.idempotency_key}")
+    if detail.cancelled is not None:
+        c = detail.cancelled
+        out.print(f"cancelled: {c.at:%Y-%m-%d %H:%M:%S} by {c.by}: {c.reason}")
+    for lot in detail.lots:
+        out.print(f"lot {lot.number} ({lot.kind.value}, {lot.length_m:g} m): {lot.status.value}")
+        for step in lot.steps:
+            where = f" on {step.unit}" if step.unit else ""
+            error = f" — {step.error}" if step.error else ""
+            out.print(
+                f"  step {step.index} {step.name}: {step.state.value}{where} (job {step.job_id}){error}"
+            )
+
+
+@order_app.command("cancel")
+def order_cancel(
+    number: str = typer.Argument(...),
+    by: str = typer.Option(..., "--by", help="Who cancels (audit trail)."),
+    reason: str = typer.Option(..., "--reason", help="Why (audit trail)."),
+) -> None:
+    """Cancel an order nothing of which has gone to a unit yet: its lots and pending steps with it."""
+    with database() as engine, session_scope(engine) as session:
+        done = cancel_order(session, number, by=by, reason=reason)
+    c = done.cancellation
+    if done.already:
+        out.print(
+            f"work order {number} is already cancelled (by {c.by} at {c.at:%Y-%m-%d %H:%M:%S}: {c.reason}); "
+            "nothing changed"
+        )
+        return
+    out.print(
+        f"work order {number} cancelled: {len(done.lots_cancelled)} lot(s) cancelled, "
+        f"{done.steps_aborted} pending step(s) aborted"
+    )
