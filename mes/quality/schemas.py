@@ -173,10 +173,11 @@ class CapabilityPublic(ReadModel):
     lsl: float | None
     usl: float | None
     cp: float | None
-    cpk: float
+    cpk: float | None  # None with ``within_note``: the within σ is 0 while the values vary
     pp: float | None
     ppk: float
     warning: str | None
+    within_note: str | None = None
 
 
 def capability_public(result: cap.Capability) -> CapabilityPublic:

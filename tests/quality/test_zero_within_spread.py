@@ -7,6 +7,7 @@ Pp = 400 / (6 · 5.7735) = 11.547 and Ppk = min(4200 − 4005, 4005 − 3800) / 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,26 @@ def test_the_capability_command_prints_pp_ppk_and_the_cause(
     assert code == 0  # before: "the data do not vary (the within σ is 0)", exit 1
     assert "Cp not computable  Cpk not computable  Pp 11.547  Ppk 11.2583" in out
     assert "Cp, Cpk not computable (within σ = 0): the values within each subgroup of 2 are identical" in out
+
+
+def test_the_capability_read_model_carries_the_cause(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The read model that `--json`, the lot report and the API print takes every field of the result
+    (it refused ``within_note`` and a None Cpk: `mes lot report` ended in an internal error)."""
+    from mes.quality.schemas import capability_public
+
+    result = cap.capability(VALUES, lsl=3800, usl=4200, subgroup_size=2)
+    public = capability_public(result)
+    assert (public.cp, public.cpk, public.within_note) == (None, None, result.within_note)
+    path = tmp_path / "ab.csv"
+    path.write_text("\n".join(str(v) for v in VALUES) + "\n", encoding="utf-8")
+    code, out, _ = run(capsys, "spc", "capability", "--input", str(path), "--lsl", "3800", "--usl", "4200",
+                       "--subgroup-size", "2", "--json")  # fmt: skip
+    assert code == 0
+    printed = json.loads(out)
+    assert (printed["cp"], printed["cpk"]) == (None, None)
+    assert printed["within_note"].startswith("not computable (within σ = 0)")
 
 
 @pytest.mark.parametrize("chart", [spc.xbar_r, spc.xbar_s])
