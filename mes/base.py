@@ -137,3 +137,16 @@ def json_safe(value: Any) -> Any:
 def dumps_json(value: Any, **kwargs: Any) -> str:
     """``json.dumps`` for output: non-finite floats become ``null`` and can never slip through."""
     return json.dumps(json_safe(value), allow_nan=False, **kwargs)
+
+
+def beyond_limit(value: float, limit: float, digits: int = 4) -> str:
+    """``value`` to ``digits`` significant digits, or as many more as it takes not to read as ``limit``.
+
+    A value just past a limit must not print as the limit itself: 4200.4 nm beyond a USL of 4200
+    is "4200.4", not "4200" as ``.4g`` gives.
+    """
+    for shown in range(digits, 18):
+        text = f"{value:.{shown}g}"
+        if float(text) != limit:
+            return text
+    return repr(value)

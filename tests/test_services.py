@@ -59,3 +59,13 @@ def test_redis_is_real(redis_client: redis.Redis) -> None:
     redis_client.set(key, "x", ex=10)
     assert redis_client.get(key) == b"x"
     redis_client.delete(key)
+
+
+def test_a_value_past_a_limit_never_prints_as_the_limit() -> None:
+    from mes.base import beyond_limit
+
+    # Expected: the alarm said "4200 nm beyond USL 4200" for 4200.4 (``.4g``).
+    assert beyond_limit(4200.4, 4200.0) == "4200.4"
+    assert beyond_limit(343.71, 400.0) == "343.7"
+    assert beyond_limit(0.50001, 0.5) == "0.50001"
+    assert float(beyond_limit(1e-9 + 1.0, 1.0)) != 1.0

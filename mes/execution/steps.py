@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from mes.base import utcnow
+from mes.base import beyond_limit, utcnow
 from mes.equipment.driver import ScanRecord, UnitDriver
 from mes.equipment.errors import BadState, CommandNotConfirmed, UnknownState
 from mes.equipment.jobs import bring_to_idle, start_once
@@ -284,8 +284,9 @@ def _raise_out_of_spec(
     raise_alarm(
         session,
         f"char:{char.id}:oos",
-        f"{plan.lot_number} {layer.name} {char.name} out of spec: {first.worst:.4g} {char.unit} "
-        f"beyond {first.kind.upper()} {first.limit:g} at {first.position_m:.2f} m",
+        f"{plan.lot_number} {layer.name} {char.name} out of spec: "
+        f"{beyond_limit(first.worst, first.limit)} {char.unit} beyond {first.kind.upper()} {first.limit:g} "
+        f"at {first.position_m:.2f} m",
         priority=AlarmPriority.HIGH,
         lot_id=plan.lot_id,
         unit_id=plan.unit_id,
