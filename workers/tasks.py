@@ -16,6 +16,7 @@ Enqueueing always happens after the commit that made it necessary.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import Task
 from kombu.exceptions import OperationalError
@@ -69,14 +70,37 @@ SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5
 def send_dispatch(order_id: int, number: str) -> None:
     """Hand a committed work order to the dispatcher; :class:`BrokerUnreachable` when the broker does
     not take it (the order stays; the reconciler expands it once the broker is back)."""
+    _send(
+        lambda: dispatch_order.apply_async((order_id,), queue="dispatch", retry_policy=SEND_RETRY_POLICY),
+        f"work order {number} is saved but was not sent to the dispatcher",
+        "dispatches it once the broker is back; do not create it again",
+    )
+
+
+def send_steps(items: list[Enqueue], what: str) -> None:
+    """Hand committed step moves to their units' workers (a command's, e.g. ``mes step resume``);
+    :class:`BrokerUnreachable` when the broker does not take them (the reconciler re-sends a step
+    that stays dispatched or running without a move, once the broker is back)."""
+    _send(
+        lambda: [
+            advance_step.apply_async(
+                (i.step_run_id, i.chain_token), queue=i.queue, retry_policy=SEND_RETRY_POLICY
+            )
+            for i in items
+        ],
+        f"{what} is saved but was not sent to the unit's worker",
+        "sends it once the broker is back; do not repeat the command",
+    )
+
+
+def _send(publish: Callable[[], object], saved: str, reconciler: str) -> None:
     try:
-        dispatch_order.apply_async((order_id,), queue="dispatch", retry_policy=SEND_RETRY_POLICY)
+        publish()
     except (OperationalError, OSError) as exc:
         settings = get_settings()
         raise BrokerUnreachable(
-            f"work order {number} is saved but was not sent to the dispatcher: the broker at "
-            f"MES_BROKER_URL {masked_url(settings.broker_url)} did not take it ({exc}). The reconciler "
-            "dispatches it once the broker is back; do not create it again"
+            f"{saved}: the broker at MES_BROKER_URL {masked_url(settings.broker_url)} did not take it "
+            f"({exc}). The reconciler {reconciler}"
         ) from exc
 
 

@@ -102,9 +102,9 @@ def step_resume(
         with session_scope(engine) as session:
             item = resume_step(session, ref, seen, by=by, reason=reason)
             state = get_step(session, ref).state.value
-    from workers.tasks import enqueue
+    from workers.tasks import send_steps
 
-    enqueue([item])  # after the commit
+    send_steps([item], f"step {job_id}'s resume")  # after the commit
     out.print(f"step {job_id} resumed: {state} on {unit_name} ({seen.state} with job {seen.job_id!r})")
 
 

@@ -282,3 +282,29 @@ def test_order_list_show_cancel_commands(
     assert_one_line_error(
         run_mes("order", "show", "WO-NOPE", env=cli_env, cwd=tmp_path), "no work order WO-NOPE"
     )
+
+
+def test_a_step_move_the_broker_does_not_take_names_the_broker_and_the_reconciler(tmp_path: Path) -> None:
+    """The same kind as order create: `mes step resume` commits, then sends the step's move; with the
+    broker away that ended in "internal error" (kombu's OperationalError, exit 70)."""
+    code = (
+        "from mes.execution.scheduler import Enqueue\n"
+        "from mes.cli.app import exit_code\n"
+        "from workers.tasks import send_steps\n"
+        "try:\n"
+        "    send_steps([Enqueue(7, 'chain', 'unit.sputter-1')], 'step J-7 resume')\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exit_code(exc), exc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MES_")}
+    env.update(
+        {"MES_BROKER_URL": "redis://:hunter2@127.0.0.1:1/0", "MES_RESULT_BACKEND": "redis://127.0.0.1:1/0"}
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, check=True)  # fmt: skip
+    # Expected: BrokerUnreachable (exit 75) naming the step, MES_BROKER_URL with the password masked,
+    # and the reconciler.
+    assert result.stdout.startswith("BrokerUnreachable 75 step J-7 resume is saved but was not sent"), result
+    for needle in ("MES_BROKER_URL redis://:***@127.0.0.1:1/0", "reconciler sends it"):
+        assert needle in result.stdout
+    assert "hunter2" not in result.stdout
