@@ -17,10 +17,10 @@ from tests.lots.vendor_c_line import (
     VendorLine,
     assert_never_released_unmade,
     counters,
-    length_done,
     set_fault,
     vendor_line,
 )
+from tests.peers.vendor_c_client import coater
 
 LOT_M = 2.5
 AT_M = 0.5  # where along the roll the fault is set
@@ -33,17 +33,18 @@ FAULTS = {
 
 
 async def _arm_when_running(vl: VendorLine, unit: str, spec: str) -> None:
-    endpoint = vl.endpoints[unit]
-
-    async def running() -> bool:
-        state, done = await length_done(endpoint)
-        return state == 6 and done >= AT_M  # Execute, past AT_M metres of this job
-
+    """Set the fault once the unit runs past AT_M metres of its job. One connection, polled: a new
+    session per poll took longer than the whole run on a loaded machine, and the window was missed."""
     deadline = asyncio.get_running_loop().time() + 60
-    while not await running():
-        assert asyncio.get_running_loop().time() < deadline, f"{unit} never ran {AT_M} m of a job"
-        await asyncio.sleep(0.05)
-    await set_fault(endpoint, spec)
+    async with coater(vl.endpoints[unit]) as c:
+        while True:
+            state, done = int(await c.read("state")), float(await c.read("length_done"))
+            if state == 6 and done >= AT_M:  # Execute, past AT_M metres of this job
+                await c.write("sim_fault", spec)
+                return
+            assert state != COMPLETE, f"{unit} finished its job before it was seen past {AT_M} m"
+            assert asyncio.get_running_loop().time() < deadline, f"{unit} never ran {AT_M} m of a job"
+            await asyncio.sleep(0.05)
 
 
 async def test_vendor_c_state_faults_while_running(tmp_path: Path, pg_url: str, broker: str) -> None:

@@ -72,16 +72,6 @@ async def set_fault(endpoint: str, spec: str) -> None:
         await c.write("sim_fault", spec)
 
 
-async def length_done(endpoint: str) -> tuple[int | None, float]:
-    """(state, LengthDone m); the state is None while it answers a Bad status."""
-    async with coater(endpoint) as c:
-        try:
-            state: int | None = int(await c.read("state"))
-        except Exception:  # noqa: BLE001 - bad_status_state makes the read fail: the position still counts
-            state = None
-        return state, float(await c.read("length_done"))
-
-
 @dataclass
 class Outcome:
     """One unit's lot as the database has it."""
