@@ -150,3 +150,13 @@ def beyond_limit(value: float, limit: float, digits: int = 4) -> str:
         if float(text) != limit:
             return text
     return repr(value)
+
+
+# The largest row id a user can name: PostgreSQL's integer (SQLite's is 2**63 - 1). An id beyond it
+# is no row; asked of the database it would be an overflow or a driver error, not "not found".
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    """Whether ``value`` can be the id of a row (1 … MAX_ROW_ID)."""
+    return 1 <= value <= MAX_ROW_ID

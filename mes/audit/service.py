@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -151,8 +152,8 @@ def list_events(
                 col(AuditEvent.entity_id).startswith(f"{entity}#", autoescape=True),
             )
         )
-    if actor is not None:
-        query = query.where(AuditEvent.actor == actor)
+    if actor is not None:  # names are recorded in their normal form (NFC, trimmed): so is the filter
+        query = query.where(AuditEvent.actor == unicodedata.normalize("NFC", actor).strip())
     if since is not None:
         query = query.where(col(AuditEvent.occurred_at) >= since)
     rows = session.exec(query.order_by(col(AuditEvent.id).desc()).limit(limit)).all()

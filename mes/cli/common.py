@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +26,43 @@ _SIZED = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
 out = Console(highlight=False, soft_wrap=True, width=None if _SIZED else 200)
 
 AsJson = typer.Option(False, "--json", help="Print JSON (and nothing else) on stdout.")
+
+# Characters a typed value may not hold: control (Cc: escape sequences, tab, NUL), invisible format
+# (Cf: bidi overrides, zero-width) and line/paragraph separators. Printed back in a list or the audit
+# trail they would recolour a terminal or make one text look like another.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def free_text(value: str | None) -> str | None:
+    """typer callback for a reason, comment, supplier lot…: trimmed, NFC, and printable (exit 2 if not)."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", value).strip()
+    bad = next((c for c in text if unicodedata.category(c) in _UNPRINTABLE), None)
+    if bad is not None:
+        raise typer.BadParameter(
+            f"contains U+{ord(bad):04X} ({unicodedata.name(bad, 'a control character')})"
+        )
+    return text
+
+
+def user_name(value: str) -> str:
+    """typer callback for ``--by``: the user name in the form it is stored (NFC, trimmed), so that what
+    is echoed and looked up is what is recorded; a name that cannot be one is a usage error (exit 2)."""
+    from mes.auth.errors import InvalidUserName
+    from mes.auth.service import normal_name
+
+    try:
+        return normal_name(value)
+    except InvalidUserName as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def finite(value: float | None) -> float | None:
+    """typer callback for a number: ``inf`` and ``nan`` are not quantities (exit 2)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def print_json(value: BaseModel | Sequence[BaseModel] | Any) -> None:

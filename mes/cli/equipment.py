@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from mes.cli.common import out
+from mes.cli.common import finite, out
 from mes.config import get_settings
 from mes.equipment.errors import EquipmentError
 from mes.equipment.ports import check_ports, unavailable
@@ -41,7 +41,7 @@ def _line(path: Path | None) -> Line:
 def sim(
     line_path: Path | None = LineOption,
     time_scale: float = typer.Option(
-        1.0, "--time-scale", min=0.01, max=100_000, help="Process seconds per second."
+        1.0, "--time-scale", callback=finite, min=0.01, max=100_000, help="Process seconds per second."
     ),
     faults: str = typer.Option(
         "", "--faults", help="UNIT:KIND[,key=value…][;…] e.g. sputter-1:drift,pct_per_100m=3"
@@ -203,8 +203,12 @@ def run_job_command(
     ),
     sets: list[str] = typer.Option([], "--set", help="Setpoint NAME=VALUE (repeat)."),
     product: str = typer.Option("", "--product", help="Product / material id for the unit."),
-    length_m: float = typer.Option(10.0, "--length-m", min=0.01, help="Roll length of the job [m]."),
-    timeout: float = typer.Option(300.0, "--timeout", min=1, help="Seconds to wait for the end of the job."),
+    length_m: float = typer.Option(
+        10.0, "--length-m", callback=finite, min=0.01, help="Roll length of the job [m]."
+    ),
+    timeout: float = typer.Option(
+        300.0, "--timeout", callback=finite, min=1, help="Seconds to wait for the end of the job."
+    ),
     line_path: Path | None = LineOption,
 ) -> None:
     """Limit-check and write setpoints, Reset to Idle if needed, Start, follow to Complete (exit 0 only)."""

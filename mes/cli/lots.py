@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from mes.base import pk
-from mes.cli.common import AsJson, database, out, print_json
+from mes.cli.common import AsJson, database, finite, free_text, out, print_json, user_name
 from mes.cli.lot_text import backward_tree, print_lot
 from mes.cli.tables import Column, ident, print_table
 from mes.config import get_settings
@@ -77,12 +77,12 @@ def lot_show(number: str = typer.Argument(...), as_json: bool = AsJson) -> None:
 @lot_app.command("receive")
 def lot_receive(
     kind: LotKind = typer.Option(..., "--kind", help="separator, foil or substrate."),
-    material: str = typer.Option(..., "--material"),
-    length_m: float = typer.Option(..., "--length-m", min=0.001),
-    supplier: str = typer.Option(..., "--supplier"),
-    supplier_lot: str = typer.Option(..., "--supplier-lot"),
-    width_mm: float | None = typer.Option(None, "--width-mm", min=0.001),
-    by: str = typer.Option(..., "--by"),
+    material: str = typer.Option(..., "--material", callback=free_text),
+    length_m: float = typer.Option(..., "--length-m", callback=finite, min=0.001),
+    supplier: str = typer.Option(..., "--supplier", callback=free_text),
+    supplier_lot: str = typer.Option(..., "--supplier-lot", callback=free_text),
+    width_mm: float | None = typer.Option(None, "--width-mm", callback=finite, min=0.001),
+    by: str = typer.Option(..., "--by", callback=user_name),
 ) -> None:
     """Receive a purchased web into stock with its supplier's lot number."""
     with database() as engine, session_scope(engine) as session:
@@ -105,8 +105,12 @@ def lot_trace(
     number: str = typer.Argument(..., help="Lot number (a cell lot, or any lot)."),
     to_forward: bool = typer.Option(False, "--forward", help="Every lot that contains any of this lot."),
     to_backward: bool = typer.Option(False, "--backward", help="Everything that went into this lot."),
-    start_m: float | None = typer.Option(None, "--start-m", help="With --forward: first metre of the lot."),
-    end_m: float | None = typer.Option(None, "--end-m", help="With --forward: last metre of the lot."),
+    start_m: float | None = typer.Option(
+        None, "--start-m", callback=finite, help="With --forward: first metre of the lot."
+    ),
+    end_m: float | None = typer.Option(
+        None, "--end-m", callback=finite, help="With --forward: last metre of the lot."
+    ),
     max_depth: int = typer.Option(10, "--max-depth", min=1, max=100, help="Levels of genealogy to follow."),
     as_json: bool = AsJson,
 ) -> None:
@@ -187,9 +191,11 @@ def collector(spool: Path = typer.Option(Path(".mes-collector/spool.sqlite"), "-
 
 
 def demo(
-    time_scale: float = typer.Option(3_000.0, "--time-scale", min=1, help="Process seconds per second."),
+    time_scale: float = typer.Option(
+        3_000.0, "--time-scale", callback=finite, min=1, help="Process seconds per second."
+    ),
     workdir: Path = typer.Option(Path(".mes-demo"), "--workdir", help="Broker folder, worker logs."),
-    timeout: float = typer.Option(600.0, "--timeout", min=10),
+    timeout: float = typer.Option(600.0, "--timeout", callback=finite, min=10),
     line: Path | None = typer.Option(None, "--line", help="Line file (default: the shipped simulated line)."),
 ) -> None:
     """Run the line on the embedded default: SQLite, filesystem broker, simulators, real workers."""

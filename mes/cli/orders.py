@@ -7,7 +7,8 @@ import json
 import typer
 from rich.table import Table
 
-from mes.cli.common import database, out
+from mes.base import MAX_ROW_ID
+from mes.cli.common import database, finite, free_text, out, user_name
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.profile import load_line
@@ -27,11 +28,13 @@ Json = typer.Option(False, "--json", help="Print JSON only.")
 def order_create(
     recipe: str = typer.Option(..., "--recipe", help="Released recipe version, ID@VERSION."),
     lots: int = typer.Option(1, "--lots", help="How many lots."),
-    priority: int = typer.Option(100, "--priority", help="Lower runs first."),
-    lot_size: float | None = typer.Option(
-        None, "--lot-size", help="Metres per electrode lot / cells per cell lot."
+    priority: int = typer.Option(
+        100, "--priority", min=-MAX_ROW_ID, max=MAX_ROW_ID, help="Lower runs first."
     ),
-    by: str = typer.Option(..., "--by", help="Who orders (audit trail)."),
+    lot_size: float | None = typer.Option(
+        None, "--lot-size", callback=finite, help="Metres per electrode lot / cells per cell lot."
+    ),
+    by: str = typer.Option(..., "--by", callback=user_name, help="Who orders (audit trail)."),
     idempotency_key: str | None = typer.Option(
         None,
         "--idempotency-key",
@@ -122,8 +125,8 @@ def order_show(number: str = typer.Argument(...), as_json: bool = Json) -> None:
 @order_app.command("cancel")
 def order_cancel(
     number: str = typer.Argument(...),
-    by: str = typer.Option(..., "--by", help="Who cancels (audit trail)."),
-    reason: str = typer.Option(..., "--reason", help="Why (audit trail)."),
+    by: str = typer.Option(..., "--by", callback=user_name, help="Who cancels (audit trail)."),
+    reason: str = typer.Option(..., "--reason", callback=free_text, help="Why (audit trail)."),
 ) -> None:
     """Cancel an order nothing of which has gone to a unit yet: its lots and pending steps with it."""
     with database() as engine, session_scope(engine) as session:

@@ -7,7 +7,17 @@ from collections.abc import Callable
 
 import typer
 
-from mes.cli.common import AsJson, PasswordStdin, database, out, print_json, read_password
+from mes.cli.common import (
+    AsJson,
+    PasswordStdin,
+    database,
+    finite,
+    free_text,
+    out,
+    print_json,
+    read_password,
+    user_name,
+)
 from mes.cli.tables import Column, ident, print_table, text, timestamp
 from mes.db import session_scope
 from mes.errors import MesError
@@ -20,8 +30,10 @@ from mes.quality.limits import DEFAULT_SEGMENT_M, compute_limits, list_limits
 alarm_app = typer.Typer(help="Alarms (ISA-18.2): list, acknowledge, shelve.", no_args_is_help=True)
 limits_app = typer.Typer(help="Stored control limits per recipe version, unit and characteristic.")
 
-By = typer.Option(..., "--by", help="User name of who does this (recorded with the transition).")
-Reason = typer.Option(..., "--reason", help="Why (recorded in the audit trail).")
+By = typer.Option(
+    ..., "--by", callback=user_name, help="User name of who does this (recorded with the transition)."
+)
+Reason = typer.Option(..., "--reason", callback=free_text, help="Why (recorded in the audit trail).")
 Interval = typer.Option(None, "--interval", help="Only this out-of-spec interval of the lot (its id).")
 
 
@@ -77,7 +89,7 @@ def alarm_list(
 def alarm_ack(
     alarm_id: int = typer.Argument(...),
     by: str = By,
-    comment: str | None = typer.Option(None, "--comment"),
+    comment: str | None = typer.Option(None, "--comment", callback=free_text),
 ) -> None:
     """Acknowledge an alarm."""
     with database() as engine, session_scope(engine) as session:
@@ -89,7 +101,9 @@ def alarm_ack(
 @alarm_app.command("shelve")
 def alarm_shelve(
     alarm_id: int = typer.Argument(...),
-    minutes: float = typer.Option(..., "--minutes", help=f"At most {alarms.MAX_SHELVE_S // 60}."),
+    minutes: float = typer.Option(
+        ..., "--minutes", callback=finite, help=f"At most {alarms.MAX_SHELVE_S // 60}."
+    ),
     by: str = By,
     reason: str = Reason,
 ) -> None:
@@ -102,7 +116,9 @@ def alarm_shelve(
 
 @alarm_app.command("unshelve")
 def alarm_unshelve(
-    alarm_id: int = typer.Argument(...), by: str = By, comment: str | None = typer.Option(None, "--comment")
+    alarm_id: int = typer.Argument(...),
+    by: str = By,
+    comment: str | None = typer.Option(None, "--comment", callback=free_text),
 ) -> None:
     """Return a shelved alarm to the active list."""
     with database() as engine, session_scope(engine) as session:
@@ -122,7 +138,10 @@ def limits_compute(
     ),
     run_length: int = typer.Option(9, "--run-length", min=7, max=11, help="Same-side run length (8 or 9)."),
     segment_m: float = typer.Option(
-        DEFAULT_SEGMENT_M, "--segment-m", help="Metres of band averaged into one charted point."
+        DEFAULT_SEGMENT_M,
+        "--segment-m",
+        callback=finite,
+        help="Metres of band averaged into one charted point.",
     ),
     accept_few_lots: bool = typer.Option(
         False, "--accept-few-lots", help="Store limits from fewer baseline lots than 20 (audited)."

@@ -8,7 +8,16 @@ from pathlib import Path
 import typer
 import yaml
 
-from mes.cli.common import AsJson, PasswordStdin, database, out, print_json, read_password
+from mes.cli.common import (
+    AsJson,
+    PasswordStdin,
+    database,
+    free_text,
+    out,
+    print_json,
+    read_password,
+    user_name,
+)
 from mes.cli.tables import Column, ident, print_table, text
 from mes.db import session_scope
 from mes.errors import MesError
@@ -19,8 +28,10 @@ from mes.recipes.schema import recipe_json_schema
 
 app = typer.Typer(help="Recipes: validate, import, approve, release, compare.", no_args_is_help=True)
 
-By = typer.Option(..., "--by", help="User name of who does this (recorded in the audit trail).")
-Reason = typer.Option(..., "--reason", help="Why (recorded in the audit trail).")
+By = typer.Option(
+    ..., "--by", callback=user_name, help="User name of who does this (recorded in the audit trail)."
+)
+Reason = typer.Option(..., "--reason", callback=free_text, help="Why (recorded in the audit trail).")
 
 
 def _expand(paths: list[Path]) -> list[Path]:

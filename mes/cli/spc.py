@@ -19,7 +19,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mes.cli.common import AsJson, out, print_json
+from mes.cli.common import AsJson, finite, out, print_json
 from mes.quality import capability as cap
 from mes.quality import spc
 from mes.quality.errors import SpcError
@@ -137,10 +137,18 @@ def chart(
     subgroup_size: int | None = typer.Option(
         None, "--subgroup-size", help="Values per subgroup (2–25); X̄ charts only."
     ),
-    lam: float | None = typer.Option(None, "--lambda", help="EWMA weight λ in (0, 1] (default 0.2)."),
-    width: float | None = typer.Option(None, "--width", help="EWMA limit width L in σ (default 3)."),
-    target: float | None = typer.Option(None, "--target", help="EWMA target (default: the mean)."),
-    sigma: float | None = typer.Option(None, "--sigma", help="EWMA σ of single values (default: MR̄/d2)."),
+    lam: float | None = typer.Option(
+        None, "--lambda", callback=finite, help="EWMA weight λ in (0, 1] (default 0.2)."
+    ),
+    width: float | None = typer.Option(
+        None, "--width", callback=finite, help="EWMA limit width L in σ (default 3)."
+    ),
+    target: float | None = typer.Option(
+        None, "--target", callback=finite, help="EWMA target (default: the mean)."
+    ),
+    sigma: float | None = typer.Option(
+        None, "--sigma", callback=finite, help="EWMA σ of single values (default: MR̄/d2)."
+    ),
     rules: RulesName | None = typer.Option(
         None, "--rules", help="nelson (default), western-electric or none; not for ewma."
     ),
@@ -201,8 +209,8 @@ def chart(
 @app.command("capability")
 def capability(
     input_path: Path = InputFile,
-    lsl: float | None = typer.Option(None, "--lsl", help="Lower spec limit."),
-    usl: float | None = typer.Option(None, "--usl", help="Upper spec limit."),
+    lsl: float | None = typer.Option(None, "--lsl", callback=finite, help="Lower spec limit."),
+    usl: float | None = typer.Option(None, "--usl", callback=finite, help="Upper spec limit."),
     subgroup_size: int = typer.Option(1, "--subgroup-size", help="Values per subgroup (1 = individuals)."),
     within: WithinMethod = typer.Option(
         WithinMethod.auto,

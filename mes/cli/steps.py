@@ -7,7 +7,7 @@ import asyncio
 import typer
 from rich.text import Text
 
-from mes.cli.common import AsJson, database, out, print_json
+from mes.cli.common import AsJson, database, free_text, out, print_json, user_name
 from mes.cli.tables import Column, ident, print_table, text
 from mes.config import get_settings
 from mes.db import session_scope
@@ -87,8 +87,8 @@ async def _look(unit: str, job_id: str) -> UnitSeen:
 @step_app.command("resume")
 def step_resume(
     ref: str = typer.Argument(..., help="Step id or job id."),
-    by: str = typer.Option(..., "--by", help="Who resumes (audit trail)."),
-    reason: str = typer.Option(..., "--reason", help="Why (audit trail)."),
+    by: str = typer.Option(..., "--by", callback=user_name, help="Who resumes (audit trail)."),
+    reason: str = typer.Option(..., "--reason", callback=free_text, help="Why (audit trail)."),
 ) -> None:
     """Resume a held step after checking its unit: still running its job → running; Idle → dispatched."""
     with database() as engine:
@@ -111,8 +111,8 @@ def step_resume(
 @step_app.command("abort")
 def step_abort(
     ref: str = typer.Argument(..., help="Step id or job id."),
-    by: str = typer.Option(..., "--by", help="Who aborts (audit trail)."),
-    reason: str = typer.Option(..., "--reason", help="Why (audit trail)."),
+    by: str = typer.Option(..., "--by", callback=user_name, help="Who aborts (audit trail)."),
+    reason: str = typer.Option(..., "--reason", callback=free_text, help="Why (audit trail)."),
 ) -> None:
     """Abort a held step (and its lot's later steps); the lot stays on hold for quality to decide."""
     with database() as engine, session_scope(engine) as session:
@@ -124,8 +124,8 @@ def step_abort(
 @unit_app.command("set-healthy")
 def unit_set_healthy(
     unit: str = typer.Argument(...),
-    by: str = typer.Option(..., "--by", help="Who (audit trail)."),
-    reason: str = typer.Option(..., "--reason", help="What was checked (audit trail)."),
+    by: str = typer.Option(..., "--by", callback=user_name, help="Who (audit trail)."),
+    reason: str = typer.Option(..., "--reason", callback=free_text, help="What was checked (audit trail)."),
 ) -> None:
     """Give a unit back to scheduling after its fault was looked at."""
     with database() as engine, session_scope(engine) as session:

@@ -6,7 +6,7 @@ import typer
 
 from mes.auth.models import Role
 from mes.auth.service import create_user, list_users
-from mes.cli.common import AsJson, PasswordStdin, database, out, print_json, read_password
+from mes.cli.common import AsJson, PasswordStdin, database, free_text, out, print_json, read_password
 from mes.cli.tables import Column, ident, print_table
 from mes.db import session_scope
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 def add(
     name: str = typer.Argument(..., help="Login name."),
     role: Role = typer.Option(..., "--role", help="operator, engineer, quality or admin."),
-    full_name: str = typer.Option("", "--full-name"),
+    full_name: str = typer.Option("", "--full-name", callback=free_text),
     password_stdin: bool = PasswordStdin,
 ) -> None:
     """Add a user; the password is prompted for (or read from stdin)."""

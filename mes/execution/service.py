@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from mes.audit.models import AuditEvent
 from mes.audit.service import record
 from mes.auth.service import get_user
-from mes.base import pk, utcnow
+from mes.base import is_row_id, pk, utcnow
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import PackMLState
 from mes.equipment.states import BUSY
@@ -57,7 +57,7 @@ def get_step(session: Session, ref: str) -> StepRun:
     """A step run by its id or its job id."""
     query = select(StepRun).where(StepRun.job_id == ref)
     if ref.isdigit():
-        if int(ref) > 2**63 - 1:  # beyond any row id: no such step (SQLite would overflow)
+        if not is_row_id(int(ref)):  # no such step (asked of the database: an overflow)
             raise StepRefused(f"no step {ref} (see `mes step list`)")
         query = select(StepRun).where(StepRun.id == int(ref))
     step = session.exec(query.with_for_update()).first()

@@ -6,14 +6,17 @@ the lot records the recipe's content hash so it always says what it was made wit
 
 from __future__ import annotations
 
+import math
 import secrets
+import unicodedata
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mes.audit.service import record
-from mes.auth.service import get_user
+from mes.auth.errors import InvalidUserName
+from mes.auth.service import get_user, normal_name
 from mes.base import pk, utcnow
 from mes.equipment.capability import profile_can_run
 from mes.equipment.models import EquipmentClass
@@ -85,11 +88,21 @@ def place_order(
 
 
 def _check_key(key: str) -> str:
-    if not key.strip() or len(key) > 200 or not key.isprintable():
+    """The key in the form it is stored and compared in: NFC, surrounding white space removed (a key
+    typed again with a stray space or composed differently is the same key, not a second order)."""
+    normal = unicodedata.normalize("NFC", key).strip()
+    if not normal or len(normal) > 200 or not normal.isprintable():
         raise OrderRefused(
             f"idempotency key {key!r}: give 1 to 200 printable characters, the same on every retry"
         )
-    return key
+    return normal
+
+
+def _name_as_stored(name: str) -> str:
+    try:
+        return normal_name(name)
+    except InvalidUserName:
+        return name
 
 
 def _same_request(
@@ -114,7 +127,7 @@ def _same_request(
             ("lots", lots, order.lots_requested),
             ("priority", priority, order.priority),
             ("lot size", lot_size, order.lot_size),
-            ("by", by, order.created_by),
+            ("by", _name_as_stored(by), order.created_by),
         )
         if new != old
     ]
@@ -138,9 +151,8 @@ def _create(
     idempotency_key: str | None,
 ) -> tuple[WorkOrder, bool]:
     if idempotency_key is not None:
-        existing = session.exec(
-            select(WorkOrder).where(WorkOrder.idempotency_key == _check_key(idempotency_key))
-        ).first()
+        idempotency_key = _check_key(idempotency_key)
+        existing = session.exec(select(WorkOrder).where(WorkOrder.idempotency_key == idempotency_key)).first()
         if existing is not None:
             _same_request(session, existing, ref, lots, by, priority, lot_size)
             return existing, False
@@ -305,6 +317,9 @@ def receive_lot(
     """A purchased web (separator, foil, film) enters stock, released, traceable to its supplier lot."""
     if kind in (LotKind.CELL, LotKind.ANODE, LotKind.CATHODE):
         raise OrderRefused(f"{kind} lots are made on the line, not received")
+    for what, value in (("length", length_m), ("width", width_mm)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise OrderRefused(f"a received lot's {what} is a positive finite number, not {value}")
     if not supplier.strip() or not supplier_lot.strip():
         raise OrderRefused("a received lot names its supplier and the supplier's lot number")
     user = get_user(session, by)

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from mes.audit.service import record
 from mes.auth.models import Role
 from mes.auth.service import recorded_name, sign
-from mes.base import pk, utcnow
+from mes.base import is_row_id, pk, utcnow
 from mes.lots.genealogy import band_extent, lock_lot
 from mes.lots.models import Characteristic, IntervalStatus, Lot, LotStatus, OosInterval, StepRun, StepRunState
 from mes.lots.orders import get_lot
@@ -95,7 +95,7 @@ def decide(
 
 
 def _interval(session: Session, lot: Lot, interval_id: int) -> OosInterval:
-    interval = session.get(OosInterval, interval_id)
+    interval = session.get(OosInterval, interval_id) if is_row_id(interval_id) else None
     if interval is None or interval.lot_id != lot.id:
         raise DispositionError(
             f"lot {lot.number} has no interval {interval_id} (see `mes lot show {lot.number}`)"
