@@ -92,6 +92,9 @@ class _Builder:
         self.source = SourceMap()
         self._seen: set[int] = set()
         self._scalars = SafeConstructor()
+        # Plain values refused by the YAML 1.2 rules (`010`, `1:30`, `on`…): each one is reported, and
+        # the document is read on with the value as its text, so one refusal hides no other problem.
+        self.refused: list[tuple[Position, Loc, str]] = []
 
     def build(self, node: yaml.Node, loc: Loc = ()) -> Any:
         if id(node) in self._seen:
@@ -125,7 +128,8 @@ class _Builder:
             try:
                 return core_scalar(node.tag, str(node.value))
             except ValueError as exc:
-                raise DocumentRefused(_pos(node), loc, str(exc)) from None
+                self.refused.append((_pos(node), loc, str(exc)))
+                return str(node.value)
         try:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -134,7 +138,16 @@ class _Builder:
 
 
 def parse_document(text: str) -> tuple[Any, SourceMap]:
-    """Parse YAML into plain data plus a :class:`SourceMap`; raises :class:`DocumentRefused`."""
+    """Parse YAML into plain data plus a :class:`SourceMap`; raises :class:`DocumentRefused` (naming the
+    first refused value; ``validate_document`` reports every one)."""
+    data, source, refused = _read(text)
+    if refused:
+        raise DocumentRefused(*refused[0])
+    return data, source
+
+
+def _read(text: str) -> tuple[Any, SourceMap, list[tuple[Position, Loc, str]]]:
+    """The document, where each value stands, and the plain values refused (left as their text)."""
     try:
         nodes = list(yaml.compose_all(text, Loader=CoreLoader))
     except yaml.MarkedYAMLError as exc:
@@ -151,7 +164,7 @@ def parse_document(text: str) -> tuple[Any, SourceMap]:
         raise DocumentRefused((1, 1), (), "the file is empty")
     builder = _Builder()
     data = builder.build(nodes[0])
-    return data, builder.source
+    return data, builder.source, builder.refused
 
 
 def data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
@@ -275,21 +288,26 @@ def validate_document(
     if len(text) > MAX_BYTES:
         return refused(f"file is larger than {MAX_BYTES} bytes")
     try:
-        data, source = parse_document(text)
+        data, source, refused_values = _read(text)
     except DocumentRefused as exc:
         return refused(exc.message, exc.position, exc.loc)
+    # A refused value stays in the data as its text: its own issue says what to write, and the
+    # model's complaint about the same place (a text where a number belongs) would only repeat it.
+    refused_locs = {loc for _, loc, _ in refused_values}
 
     def located(found: Iterable[tuple[Loc, str]]) -> set[Issue]:
         return {issue(source.locate(loc), loc, msg) for loc, msg in found}
 
     instance: M | None = None
-    issues: set[Issue] = set()
+    issues: set[Issue] = {issue(position, loc, message) for position, loc, message in refused_values}
     try:
         instance = model.model_validate(data)
     except ValidationError as exc:
         unknown: list[Loc] = []
         for error in exc.errors():
             loc = data_loc(error["loc"], data)
+            if loc in refused_locs:
+                continue
             if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
                 loc = (*loc, discriminator) if discriminator else loc

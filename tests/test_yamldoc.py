@@ -136,6 +136,29 @@ def test_other_yaml11_numbers_in_a_recipe_are_refused(written: str) -> None:
     assert [i.line for i in result.issues if "to YAML 1.1" in i.message] == [line]
 
 
+def test_every_refused_value_of_a_file_is_reported_at_once() -> None:
+    """Found by a new user: with `passes: 010` and `time_limit_s: 1:30` in one file, only the first was
+    reported, followed by "the file could not be read as a YAML document"."""
+    text = text_of("capped-si-anode.yaml")
+    passes_line = line_of(text, ("steps", 0, "setpoints", "passes"))
+    limit_line = line_of(text, ("steps", 1, "time_limit_s"))
+    lsl_line = line_of(text, ("steps", 0, "layer", "characteristics", 0, "lsl"))
+    text = set_value(text, passes_line, "passes", "010")
+    text = set_value(text, limit_line, "time_limit_s", "1:30")
+    text = set_value(text, lsl_line, "lsl", "03700")
+    result = load(text)
+    assert result.recipe is None
+    # Expected: one issue per refused value, each at its own line, and no "could not be read" line.
+    assert sorted((i.line, i.field) for i in result.issues if i.field != "(file)") == sorted(
+        [
+            (passes_line, "steps[0].setpoints.passes"),
+            (limit_line, "steps[1].time_limit_s"),
+            (lsl_line, "steps[0].layer.characteristics[0].lsl"),
+        ]
+    )
+    assert not any("could not be read" in i.message for i in result.issues)
+
+
 @pytest.mark.parametrize("written", ["true", "false"])
 def test_a_boolean_is_not_taken_for_a_number(written: str) -> None:
     text, line = _recipe_with(("steps", 0, "setpoints", "passes"), written)
