@@ -27,6 +27,10 @@ OUTSIDE_ERRORS_PY = {
         "the YAML reader's own signal: parse_document raises it and validate_document turns it "
         "into an Issue at file:line:col, so no caller meets it as an error"
     ),
+    "mes.status._Down": (
+        "one check's failure inside `mes status`: caught in the same module and printed as a FAIL line "
+        "with its cause, never raised to a caller"
+    ),
 }
 
 # Classes in an errors.py that are not MesError (so not mapped by mes.cli.app), each with the reason.

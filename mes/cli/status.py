@@ -7,12 +7,8 @@ import asyncio
 import typer
 
 from mes.cli.common import out
+from mes.cli.errors import SomethingDown
 from mes.config import get_settings
-from mes.errors import MesError
-
-
-class SomethingDown(MesError):
-    """At least one part of the MES did not pass its check."""
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:

@@ -133,7 +133,8 @@ def test_capability_json(capsys: pytest.CaptureFixture[str], rings: Path, tmp_pa
     data = json_of(capsys, *args, "--subgroup-size", "5", "--json")
     flat = [v for row in PISTON_RINGS for v in row]
     engine = cap.capability(flat, lsl=73.95, usl=74.05, subgroup_size=5)
-    assert data == {"warning": None, **engine.to_dict()}  # the read model always has the warning key
+    # the read model always has the warning and within_note keys
+    assert data == {"warning": None, "within_note": None, **engine.to_dict()}
     assert {"n", "mean", "sigma_within", "sigma_overall", "cp", "cpk", "pp", "ppk"} <= set(data)
     assert data["n"] == 125 and data["warning"] is None
     few = write(tmp_path, ["1.0", "1.2", "0.9", "1.1"])
