@@ -222,20 +222,27 @@ def _boolean_message(value: Any) -> str:
     return f"{'true' if value else 'false'} is a boolean, not a number; write the number"
 
 
-def _bools(data: Any, loc: Loc = ()) -> Iterable[Loc]:
-    if isinstance(data, bool):
-        yield loc
-    elif isinstance(data, dict):
+def _text_message(text: str) -> str:
+    return f"{text!r} is quoted, so it is text, not a number; write the number without quotes"
+
+
+def _leaves(data: Any, loc: Loc = ()) -> Iterable[tuple[Loc, Any]]:
+    if isinstance(data, dict):
         for key, value in data.items():
-            yield from _bools(value, (*loc, key))
+            yield from _leaves(value, (*loc, key))
     elif isinstance(data, list):
         for i, value in enumerate(data):
-            yield from _bools(value, (*loc, i))
+            yield from _leaves(value, (*loc, i))
+    else:
+        yield loc, data
 
 
-def _bools_taken_as_numbers(data: Any, instance: BaseModel) -> Iterable[tuple[Loc, str]]:
-    """Where the document says true/false and the model holds a number (pydantic's lax mode: 1, 0)."""
-    for loc in _bools(data):
+def _taken_as_numbers(data: Any, instance: BaseModel) -> Iterable[tuple[Loc, str]]:
+    """Where the document says true/false or quoted text and the model holds a number: pydantic's lax
+    mode reads true as 1 and '0400' as 400, a meaning the engineer did not write."""
+    for loc, raw in _leaves(data):
+        if not isinstance(raw, bool | str):
+            continue
         value: Any = instance
         for part in loc:
             if isinstance(value, BaseModel) and isinstance(part, str):
@@ -248,7 +255,7 @@ def _bools_taken_as_numbers(data: Any, instance: BaseModel) -> Iterable[tuple[Lo
             else:
                 value = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            yield loc, _boolean_message(value == 1)
+            yield loc, _boolean_message(raw) if isinstance(raw, bool) else _text_message(raw)
 
 
 def validate_document(
@@ -334,6 +341,6 @@ def validate_document(
                 issues.add(Issue(path, 1, 1, "(file)", f"{reason}: {skipped}"))
             return None, sorted(issues)
         instance = checked
-    issues |= located(_bools_taken_as_numbers(data, instance))
+    issues |= located((loc, m) for loc, m in _taken_as_numbers(data, instance) if loc not in refused_locs)
     issues |= located(semantic(instance) if semantic else ())
     return (instance if not issues else None), sorted(issues)

@@ -169,6 +169,18 @@ def test_a_boolean_is_not_taken_for_a_number(written: str) -> None:
     ]
 
 
+@pytest.mark.parametrize("written", ["'1_0'", "'010'", "' 3 '", '"04"'])
+def test_a_quoted_number_is_text_not_a_number(written: str) -> None:
+    """Found by a new user: the README says to quote a value to keep it as text, yet `passes: '1_0'`
+    validated and was stored as 10 passes (pydantic's lax mode turns text into numbers)."""
+    text, line = _recipe_with(("steps", 0, "setpoints", "passes"), written)
+    result = load(text)
+    assert result.recipe is None
+    assert [(i.line, i.field) for i in result.issues if "is quoted, so it is text" in i.message] == [
+        (line, "steps[0].setpoints.passes")
+    ]
+
+
 @pytest.mark.parametrize("written", [".nan", ".inf", "-.inf", "1e999"])
 def test_non_finite_numbers_are_refused_by_the_schema(written: str) -> None:
     text, line = _recipe_with(("steps", 0, "layer", "characteristics", 0, "lsl"), written)
