@@ -1,7 +1,9 @@
 """Runtime configuration: one validated ``Settings`` object, read from ``MES_*`` variables.
 
-Settings are read once per process by :func:`get_settings`; nothing here connects to
-anything, so importing this module is free of side effects.
+Settings are read once per process by :func:`get_settings`, which refuses, in production, what
+only a desk may run with (:func:`check_production`); the line file is checked where it is
+loaded (``mes.equipment.line.load_line_for``). Nothing here connects to anything, so importing
+this module is free of side effects.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mes.errors import ConfigError
-from mes.yamldoc import DocumentRefused, field_path, parse_document
 
 # Values that mean "nobody set this". Production refuses to start with any of them
 # so that a demo secret never signs a real operator's session or release.
@@ -119,39 +120,12 @@ def masked_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _unencrypted_links(line_config: Path) -> list[str]:
-    """Names of the units in a line file whose OPC UA link is not signed and encrypted."""
-    try:
-        text = line_config.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"MES_LINE_CONFIG: cannot read {line_config}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"MES_LINE_CONFIG: {line_config} is not UTF-8 text (byte {exc.start})") from exc
-    # The same reader as the line loader's: a value must not mean one thing here and another there.
-    try:
-        data: Any = parse_document(text)[0]
-    except DocumentRefused as exc:
-        line, column = exc.position
-        raise ConfigError(
-            f"MES_LINE_CONFIG: {line_config}:{line}:{column}: {field_path(exc.loc)}: {exc.message}"
-        ) from exc
-    units = data.get("units", []) if isinstance(data, dict) else []
-    weak: list[str] = []
-    for unit in units if isinstance(units, list) else []:
-        if not isinstance(unit, dict):
-            continue
-        security = unit.get("security") or {}
-        policy = str(security.get("policy", "None")) if isinstance(security, dict) else "None"
-        mode = str(security.get("mode", "None")) if isinstance(security, dict) else "None"
-        if policy == "None" or mode != "SignAndEncrypt":
-            weak.append(str(unit.get("name", "?")))
-    return weak
-
-
 def check_production(settings: Settings) -> None:
     """Refuse settings that are acceptable on a desk but not on a plant floor.
 
-    Raises :class:`ConfigError` naming the variable to fix.
+    Raises :class:`ConfigError` naming the variable to fix. The line file is checked where it is
+    loaded (``mes.equipment.line.load_line_for``): a process may be given another one than
+    ``MES_LINE_CONFIG``.
     """
     if not settings.is_production:
         return
@@ -166,13 +140,6 @@ def check_production(settings: Settings) -> None:
         if url.startswith(("memory://", "filesystem://", "sqla+")):
             raise ConfigError(
                 f"{name} is an embedded broker ({url.split(':', 1)[0]}); production runs on Redis"
-            )
-    if settings.line_config.exists():
-        weak = _unencrypted_links(settings.line_config)
-        if weak:
-            raise ConfigError(
-                f"MES_LINE_CONFIG: units {', '.join(weak)} in {settings.line_config} are not "
-                "Basic256Sha256 SignAndEncrypt; production refuses unencrypted equipment links"
             )
 
 

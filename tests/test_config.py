@@ -68,40 +68,8 @@ def test_production_refuses_placeholders(override: dict[str, str], variable: str
         load_settings(**{**GOOD_PRODUCTION, **override})
 
 
-def test_production_refuses_unencrypted_equipment_links(tmp_path: Path) -> None:
-    line = tmp_path / "line.yaml"
-    line.write_text(
-        "units:\n"
-        "  - name: sputter-1\n"
-        "    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n"
-        "  - name: coater-1\n"
-        "    security: {policy: Basic256Sha256, mode: Sign}\n"
-        "  - name: winder-1\n"
-    )
-    with pytest.raises(ConfigError, match=r"coater-1, winder-1") as info:
-        load_settings(**GOOD_PRODUCTION, line_config=line)
-    assert "MES_LINE_CONFIG" in str(info.value)
-
-
-def test_production_accepts_encrypted_equipment_links(tmp_path: Path) -> None:
-    line = tmp_path / "line.yaml"
-    line.write_text(
-        "units:\n  - name: sputter-1\n    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n"
-    )
-    assert load_settings(**GOOD_PRODUCTION, line_config=line).line_config == line
-
-
-def test_production_reports_a_broken_line_file(tmp_path: Path) -> None:
-    line = tmp_path / "line.yaml"
-    line.write_text("units: [\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
-        load_settings(**GOOD_PRODUCTION, line_config=line)
-
-
-def test_development_tolerates_placeholders(tmp_path: Path) -> None:
-    line = tmp_path / "line.yaml"
-    line.write_text("units:\n  - name: sputter-1\n")
-    settings = load_settings(secret_key="change-me", line_config=line, broker_url="filesystem://")
+def test_development_tolerates_placeholders() -> None:
+    settings = load_settings(secret_key="change-me", broker_url="filesystem://")
     assert settings.broker_url == "filesystem://"
 
 
