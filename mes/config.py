@@ -1,11 +1,17 @@
 """Runtime configuration: one validated ``Settings`` object, read from ``MES_*`` variables.
 
-Settings are read once per process by :func:`get_settings`; nothing here connects to
-anything, so importing this module is free of side effects.
+Settings are read once per process by :func:`get_settings`, which refuses, in production, what
+only a desk may run with (:func:`production_problems`); the line file is checked where it is
+loaded (``mes.equipment.line.load_line_for``). Nothing here connects to anything, so importing
+this module is free of side effects.
 """
 
 from __future__ import annotations
 
+import math
+import secrets
+import string
+import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -15,12 +21,36 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mes.errors import ConfigError
-from mes.yamldoc import DocumentRefused, field_path, parse_document
 
 # Values that mean "nobody set this". Production refuses to start with any of them
 # so that a demo secret never signs a real operator's session or release.
-PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret", "password", "guest"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "changeit", "secret", "dev-secret", "password", "guest", "insecure",
+     "default", "example", "test"}
+)  # fmt: skip
 DEFAULT_SECRET_KEY = "dev-secret"  # noqa: S105 - the development placeholder production refuses
+# A signing key should carry as many random bits as its MAC's hash puts out: 256 for HMAC-SHA-256
+# (RFC 2104 section 3: a key shorter than the hash output "is strongly discouraged"; the Python
+# `secrets` documentation: 32 bytes of randomness suffice). `mes secret new` prints such a key.
+SECRET_KEY_BYTES = 32
+SECRET_KEY_MIN_BITS = 8 * SECRET_KEY_BYTES
+# Alphabets keys are written in, smallest first (hex, base32-like, alphanumeric, base64url, base64):
+# each character of a key carries at most log2(size) bits of the smallest one holding all of them.
+_ALPHABETS = tuple(
+    frozenset(chars)
+    for chars in (
+        string.digits,
+        "0123456789abcdef",
+        "0123456789ABCDEF",
+        string.ascii_lowercase + string.digits,
+        string.ascii_uppercase + string.digits,
+        string.ascii_letters + string.digits,
+        string.ascii_letters + string.digits + "-_",
+        string.ascii_letters + string.digits + "+/=",
+    )
+)
+_PRINTABLE_ASCII = 95
+_ZLIB_FRAMING_BYTES = 6  # header (2) and Adler-32 (4): what zlib adds to any input
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -119,61 +149,76 @@ def masked_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _unencrypted_links(line_config: Path) -> list[str]:
-    """Names of the units in a line file whose OPC UA link is not signed and encrypted."""
-    try:
-        text = line_config.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"MES_LINE_CONFIG: cannot read {line_config}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"MES_LINE_CONFIG: {line_config} is not UTF-8 text (byte {exc.start})") from exc
-    # The same reader as the line loader's: a value must not mean one thing here and another there.
-    try:
-        data: Any = parse_document(text)[0]
-    except DocumentRefused as exc:
-        line, column = exc.position
-        raise ConfigError(
-            f"MES_LINE_CONFIG: {line_config}:{line}:{column}: {field_path(exc.loc)}: {exc.message}"
-        ) from exc
-    units = data.get("units", []) if isinstance(data, dict) else []
-    weak: list[str] = []
-    for unit in units if isinstance(units, list) else []:
-        if not isinstance(unit, dict):
-            continue
-        security = unit.get("security") or {}
-        policy = str(security.get("policy", "None")) if isinstance(security, dict) else "None"
-        mode = str(security.get("mode", "None")) if isinstance(security, dict) else "None"
-        if policy == "None" or mode != "SignAndEncrypt":
-            weak.append(str(unit.get("name", "?")))
-    return weak
+def secret_key_bits(key: str) -> int:
+    """An upper bound of the random bits in ``key``: what it could hold, never what it holds.
+
+    The smaller of two bounds: its length times the bits per character of the smallest alphabet it
+    is written in (95 printable characters for anything else), and eight bits per byte that zlib
+    leaves of it (a key that repeats itself compresses). Randomness cannot be measured from one
+    value, so a key above the bound may still be guessable; one below it certainly is.
+    """
+    chars = set(key)
+    size = next((len(a) for a in _ALPHABETS if chars <= a), _PRINTABLE_ASCII)
+    by_alphabet = len(key) * math.log2(size) if key else 0.0
+    by_compression = 8 * max(0, len(zlib.compress(key.encode("utf-8"), 9)) - _ZLIB_FRAMING_BYTES)
+    return math.floor(min(by_alphabet, by_compression))
 
 
-def check_production(settings: Settings) -> None:
-    """Refuse settings that are acceptable on a desk but not on a plant floor.
+def secret_key_problem(key: str) -> str | None:
+    """Why production refuses ``key`` as ``MES_SECRET_KEY`` (the key itself never shown), or None."""
+    how = "make one with `mes secret new`"
+    if key.strip().lower() in PLACEHOLDER_SECRETS:
+        return f"MES_SECRET_KEY is a placeholder; production needs a random key: {how}"
+    bits = secret_key_bits(key)
+    if bits < SECRET_KEY_MIN_BITS:
+        return (
+            f"MES_SECRET_KEY is too weak: its {len(key)} character(s) hold at most {bits} random bits, "
+            f"production needs {SECRET_KEY_MIN_BITS} ({SECRET_KEY_BYTES} random bytes): {how}"
+        )
+    return None
 
-    Raises :class:`ConfigError` naming the variable to fix.
+
+def new_secret_key() -> str:
+    """A new ``MES_SECRET_KEY``: 32 bytes from ``secrets.token_urlsafe``, 43 URL-safe characters."""
+    while True:
+        key = secrets.token_urlsafe(SECRET_KEY_BYTES)
+        # Fewer than one in 10^10 draws falls short of 62 letters and digits and is drawn again.
+        if secret_key_problem(key) is None:
+            return key
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What production refuses in ``settings``, one sentence each naming its variable (empty: none).
+
+    The line file is checked where it is loaded (``mes.equipment.line.load_line_for``): a
+    process may be given another one than ``MES_LINE_CONFIG``.
     """
     if not settings.is_production:
-        return
-    if settings.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-        raise ConfigError("MES_SECRET_KEY is a placeholder; production needs a real secret")
+        return []
+    problems: list[str] = []
+    key = secret_key_problem(settings.secret_key.get_secret_value())
+    if key is not None:
+        problems.append(key)
     if settings.database_url.startswith("sqlite"):
-        raise ConfigError("MES_DATABASE_URL points at SQLite; production runs on PostgreSQL")
+        problems.append("MES_DATABASE_URL points at SQLite; production runs on PostgreSQL")
     for name, url in (
         ("MES_BROKER_URL", settings.broker_url),
         ("MES_RESULT_BACKEND", settings.result_backend),
     ):
         if url.startswith(("memory://", "filesystem://", "sqla+")):
-            raise ConfigError(
-                f"{name} is an embedded broker ({url.split(':', 1)[0]}); production runs on Redis"
-            )
-    if settings.line_config.exists():
-        weak = _unencrypted_links(settings.line_config)
-        if weak:
-            raise ConfigError(
-                f"MES_LINE_CONFIG: units {', '.join(weak)} in {settings.line_config} are not "
-                "Basic256Sha256 SignAndEncrypt; production refuses unencrypted equipment links"
-            )
+            scheme = url.split(":", 1)[0]
+            problems.append(f"{name} is an embedded broker ({scheme}); production runs on Redis")
+    return problems
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse settings that are acceptable on a desk but not on a plant floor.
+
+    Raises one :class:`ConfigError` naming every variable to fix.
+    """
+    problems = production_problems(settings)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def load_settings(**overrides: Any) -> Settings:

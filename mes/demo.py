@@ -28,7 +28,7 @@ from mes.auth.service import create_user
 from mes.base import pk
 from mes.config import Settings
 from mes.db import make_engine, session_scope
-from mes.equipment.profile import load_line
+from mes.equipment.line import load_line_for
 from mes.errors import ConfigError, MesError
 from mes.execution.scheduler import TERMINAL, sync_units
 from mes.lots.models import Lot, LotKind, StepRun, StepRunState, WorkOrder, WorkOrderState
@@ -266,7 +266,7 @@ async def run_demo(
             "published password and orders on whatever database it is given)"
         )
     started = time.monotonic()
-    line = load_line(settings.line_config)
+    line = load_line_for(settings)
     runner = LineRunner(line, env or {}, workdir, time_scale=time_scale)
     runner.check_ports()  # a taken port is refused before the database is touched
     engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)

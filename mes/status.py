@@ -21,7 +21,6 @@ import os
 import time
 import warnings
 from collections.abc import Awaitable
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +28,7 @@ from mes.config import Settings, masked_url
 from mes.db import describe, make_engine, require_database, session_scope
 from mes.equipment.driver import UnitDriver
 from mes.equipment.errors import EquipmentError, UnknownState
-from mes.equipment.profile import Line, load_line
+from mes.equipment.line import Line, load_line_for
 from mes.errors import MesError
 from mes.execution.scheduler import unit_queue
 from mes.execution.units import last_beat
@@ -188,7 +187,7 @@ async def system_status(settings: Settings) -> SystemStatus:
     line: Line | None = None
     line_error = ""
     try:
-        line = load_line(Path(settings.line_config))
+        line = load_line_for(settings)
     except MesError as exc:
         line_error = str(exc)
     thread = asyncio.to_thread

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,49 @@ def test_production_refuses_placeholder_secret(tmp_path: Path) -> None:
     env = {"MES_ENVIRONMENT": "production", "MES_DATABASE_URL": "postgresql://x@127.0.0.1/y"}
     result = run_mes("db", "check", env=env, cwd=tmp_path)
     assert_one_line_error(result, "MES_SECRET_KEY")
+
+
+@pytest.mark.parametrize("source", ["environment", ".env file"])
+@pytest.mark.parametrize(
+    "command",
+    [("db", "check"), ("collector",), ("sim", "--line", "line.yaml")],
+    ids=["db", "collector", "sim"],
+)
+def test_production_refuses_a_weak_secret_in_every_process(
+    command: tuple[str, ...], source: str, tmp_path: Path
+) -> None:
+    from tests.equipment.test_production_line import SECURED, write_line
+
+    line = write_line(tmp_path / "line.yaml", {"sputter-1": SECURED})  # nothing else production refuses
+    settings = {"MES_ENVIRONMENT": "production", "MES_SECRET_KEY": "x", "MES_LINE_CONFIG": str(line),
+                "MES_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/never_created"}  # fmt: skip
+    if source == ".env file":
+        (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+        settings = {}
+    # Expected: exit 1, one line naming MES_SECRET_KEY and how to make one. Before: "x" was accepted
+    # (db check went on to the database) and `mes sim --line` never read the settings and served.
+    try:
+        result = run_mes(*command, env=settings, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`mes {' '.join(command)}` ran in production with MES_SECRET_KEY=x")
+    assert_one_line_error(result, "MES_SECRET_KEY is too weak", "mes secret new")
+
+
+def test_secret_new_prints_a_key_production_accepts_and_nothing_else(tmp_path: Path) -> None:
+    # Settings production refuses in the environment do not stop it: a new key is what such a host needs.
+    env = {"MES_ENVIRONMENT": "production", "MES_SECRET_KEY": "x"}
+    keys = [run_mes("secret", "new", env=env, cwd=tmp_path) for _ in range(2)]
+    for result in keys:
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        # Expected: exactly one line, the key, 43 URL-safe characters (32 random bytes), for a pipe.
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}\n", result.stdout), result.stdout
+    assert keys[0].stdout != keys[1].stdout
+    key = keys[0].stdout.strip()
+    env = {"MES_ENVIRONMENT": "production", "MES_SECRET_KEY": key,
+           "MES_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/mes"}  # fmt: skip
+    # …and production accepts it: the next refusal is the database that does not answer.
+    assert_one_line_error(run_mes("db", "check", env=env, cwd=tmp_path), "cannot connect to MES_DATABASE_URL")
 
 
 def test_unknown_command_is_a_usage_error() -> None:

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import base64
+import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from mes.config import load_settings
+from mes.config import SECRET_KEY_MIN_BITS, load_settings, new_secret_key, secret_key_bits
 from mes.errors import ConfigError
 
 GOOD_PRODUCTION = {
     "environment": "production",
-    "secret_key": "kq3v9-a-real-secret-from-the-vault",
+    "secret_key": secrets.token_urlsafe(32),
     "database_url": "postgresql://mes@db:5432/mes",
     "broker_url": "redis://broker:6379/0",
     "result_backend": "redis://broker:6379/1",
@@ -68,41 +72,82 @@ def test_production_refuses_placeholders(override: dict[str, str], variable: str
         load_settings(**{**GOOD_PRODUCTION, **override})
 
 
-def test_production_refuses_unencrypted_equipment_links(tmp_path: Path) -> None:
-    line = tmp_path / "line.yaml"
-    line.write_text(
-        "units:\n"
-        "  - name: sputter-1\n"
-        "    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n"
-        "  - name: coater-1\n"
-        "    security: {policy: Basic256Sha256, mode: Sign}\n"
-        "  - name: winder-1\n"
-    )
-    with pytest.raises(ConfigError, match=r"coater-1, winder-1") as info:
-        load_settings(**GOOD_PRODUCTION, line_config=line)
-    assert "MES_LINE_CONFIG" in str(info.value)
-
-
-def test_production_accepts_encrypted_equipment_links(tmp_path: Path) -> None:
-    line = tmp_path / "line.yaml"
-    line.write_text(
-        "units:\n  - name: sputter-1\n    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n"
-    )
-    assert load_settings(**GOOD_PRODUCTION, line_config=line).line_config == line
-
-
-def test_production_reports_a_broken_line_file(tmp_path: Path) -> None:
-    line = tmp_path / "line.yaml"
-    line.write_text("units: [\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
-        load_settings(**GOOD_PRODUCTION, line_config=line)
-
-
-def test_development_tolerates_placeholders(tmp_path: Path) -> None:
-    line = tmp_path / "line.yaml"
-    line.write_text("units:\n  - name: sputter-1\n")
-    settings = load_settings(secret_key="change-me", line_config=line, broker_url="filesystem://")
+def test_development_tolerates_placeholders() -> None:
+    settings = load_settings(secret_key="change-me", broker_url="filesystem://")
     assert settings.broker_url == "filesystem://"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "x",  # the reproduction: accepted before
+        "kq3v9-a-real-secret-from-the-vault",  # 34 printable characters: at most 223 bits
+        secrets.token_urlsafe(24),  # 24 random bytes: 192 bits
+        secrets.token_hex(16),  # 16 random bytes as 32 hex digits: 128 bits
+        "0123456789abcdef" * 4,  # 64 hex digits, but one pattern repeated
+        "Aa0-" * 20,  # every kind of character, repeated
+        "correct-horse-battery-staple",
+    ],
+)
+def test_production_refuses_a_weak_secret_key(key: str) -> None:
+    # Expected: refused, naming MES_SECRET_KEY, the figure and how to make a key; the key never shown.
+    with pytest.raises(ConfigError, match=r"^MES_SECRET_KEY is too weak: .* production needs 256 ") as info:
+        load_settings(**{**GOOD_PRODUCTION, "secret_key": key})
+    assert "mes secret new" in str(info.value)
+    assert key not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["change-me", " Dev-Secret ", "", "insecure"])
+def test_production_refuses_a_placeholder_secret_key(key: str) -> None:
+    with pytest.raises(ConfigError, match=r"^MES_SECRET_KEY is a placeholder.*mes secret new"):
+        load_settings(**{**GOOD_PRODUCTION, "secret_key": key})
+
+
+@pytest.mark.parametrize(
+    ("make", "chars"),
+    [
+        (new_secret_key, 43),  # what `mes secret new` prints
+        (lambda: secrets.token_urlsafe(32), 43),
+        (lambda: secrets.token_hex(32), 64),  # `openssl rand -hex 32`
+        (lambda: base64.b64encode(os.urandom(32)).decode(), 44),  # `openssl rand -base64 32`
+    ],
+)
+def test_production_accepts_32_random_bytes_however_written(make: Callable[[], str], chars: int) -> None:
+    # Expected: every one of 2,000 keys of 32 random bytes accepted (the bound never refuses a real key).
+    for _ in range(2_000):
+        key = make()
+        assert len(key) == chars
+        assert secret_key_bits(key) >= SECRET_KEY_MIN_BITS, key
+        assert load_settings(**{**GOOD_PRODUCTION, "secret_key": key}).is_production
+
+
+def test_new_secret_keys_differ() -> None:
+    assert len({new_secret_key() for _ in range(100)}) == 100
+
+
+@pytest.mark.parametrize("source", ["environment", ".env file"])
+def test_production_checks_the_secret_key_whichever_source_gave_it(
+    source: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    values = {**GOOD_PRODUCTION, "secret_key": "x"}
+    names = {f"MES_{k.upper()}": v for k, v in values.items()}
+    if source == "environment":
+        for name, value in names.items():
+            monkeypatch.setenv(name, value)
+    else:
+        (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in names.items()))
+    with pytest.raises(ConfigError, match="^MES_SECRET_KEY is too weak"):
+        load_settings()
+
+
+def test_every_refused_setting_is_named_on_one_line() -> None:
+    bad = {"secret_key": "x", "database_url": "sqlite:///./mes.db", "broker_url": "filesystem://"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(**{**GOOD_PRODUCTION, **bad})
+    message = str(info.value)
+    assert "\n" not in message
+    for name in ("MES_SECRET_KEY", "MES_DATABASE_URL", "MES_BROKER_URL"):
+        assert name in message
 
 
 @pytest.mark.parametrize(

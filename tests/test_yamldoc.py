@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 from mes.config import load_settings
 from mes.equipment.errors import ProfileError
+from mes.equipment.line import load_line_for
 from mes.equipment.profile import load_line, load_profile
-from mes.errors import ConfigError
 from mes.yamldoc import DocumentRefused, parse_document
 from tests.equipment.conftest import PROFILES, ROOT
 from tests.recipes.helpers import line_of, load, set_value, text_of
+from tests.test_config import GOOD_PRODUCTION
 
 # (written, what the message must say): every YAML 1.1 reading that differs from YAML 1.2's
 REFUSED = [
@@ -208,13 +209,9 @@ def test_a_line_file_reads_by_the_same_rules(tmp_path: Path) -> None:
 def test_the_production_check_reads_the_line_file_by_the_same_rules(tmp_path: Path) -> None:
     line = tmp_path / "line.yaml"
     line.write_text("units:\n  - name: 010\n    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n")
-    settings = {"environment": "production", "secret_key": "a-real-secret-value",
-                "database_url": "postgresql://mes@db/mes", "line_config": line}  # fmt: skip
-    # before: a unit named "8" was judged
-    with pytest.raises(
-        ConfigError, match=rf"MES_LINE_CONFIG: {line}:2:11: units\[0\].name: '010' has a leading"
-    ):
-        load_settings(**settings)
+    # before: a unit named "8" was judged by a reader of its own; now production judges the line as loaded
+    with pytest.raises(ProfileError, match=rf"{line}:2:11: units\[0\].name: '010' has a leading"):
+        load_line_for(load_settings(**GOOD_PRODUCTION, line_config=line))
 
 
 SCALARS = st.text(alphabet="0123456789+-._:eEoxbBaf nNyYtTrsul~", max_size=12)

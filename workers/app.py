@@ -3,18 +3,25 @@
 Queues: ``dispatch`` (orders, reconciliation) and one ``unit.<name>`` queue per
 equipment unit, each served by a worker with concurrency 1 (the unit lease is the
 second line of defence). Every reliability setting below is chosen on purpose.
+
+A worker refuses to start on settings production refuses, and on a line file it refuses, with
+one line on stderr naming the setting and exit code 1 (:func:`refuse`), never a traceback: Celery
+imports this module inside an ``except Exception`` that prints the whole traceback of any error,
+and logs and ignores an error raised by a signal handler, but lets ``SystemExit`` through.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import celeryd_init, worker_process_init
 from kombu.transport import TRANSPORT_ALIASES
 
 from mes.config import Settings, get_settings
+from mes.errors import MesError
 
 # The longest task: one advance_step move waits for the unit ≤ 5 s, a completing
 # step reads and stores its scans; the hard limit below caps it at 180 s.
@@ -29,6 +36,21 @@ VISIBILITY_TIMEOUT_S = 3_600
 # imports the app, workers and producers alike, then uses it for filesystem://.
 TRANSPORT_ALIASES["filesystem"] = "workers.fs_broker:Transport"
 RECONCILE_EVERY_S = 5.0
+EXIT_REFUSED = 1  # as `mes` exits on a refused setting
+
+
+def refuse(exc: MesError) -> NoReturn:
+    """End the process with one line naming what was refused (see the module's docstring)."""
+    sys.stderr.write(f"mes worker: error: {exc}\n")
+    sys.stderr.flush()
+    raise SystemExit(EXIT_REFUSED)
+
+
+def _checked_settings() -> Settings:
+    try:
+        return get_settings()
+    except MesError as exc:
+        refuse(exc)
 
 
 def broker_options(url: str, folder: Path | None = None) -> dict[str, Any]:
@@ -94,7 +116,21 @@ def make_app(settings: Settings | None = None) -> Celery:
     return app
 
 
-app = make_app()
+app = make_app(_checked_settings())
+
+
+@celeryd_init.connect
+def _check_line(**_: Any) -> None:
+    # In production the line is checked before the worker takes any task, not at its first step;
+    # `celeryd_init` is the first thing `celery worker` does, before it prints anything.
+    from mes.equipment.line import load_line_for
+
+    settings = get_settings()
+    if settings.is_production:
+        try:
+            load_line_for(settings)
+        except MesError as exc:
+            refuse(exc)
 
 
 @worker_process_init.connect

@@ -16,7 +16,7 @@ from mes.db import make_engine
 from mes.equipment.commission import check_unit
 from mes.equipment.driver import UnitDriver
 from mes.equipment.errors import NodeMismatch
-from mes.equipment.profile import Line, load_line
+from mes.equipment.line import Line, load_line_for
 from workers.bridge import LoopThread, init_process_loop
 
 
@@ -72,7 +72,7 @@ def context() -> WorkerContext:
         settings = get_settings()
         _context = WorkerContext(
             engine=make_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms),
-            line=load_line(settings.line_config),
+            line=load_line_for(settings),
             bridge=init_process_loop(),
         )
     return _context

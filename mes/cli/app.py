@@ -18,6 +18,7 @@ from mes.cli import lots as lots_cli
 from mes.cli import orders as order_cli
 from mes.cli import quality as quality_cli
 from mes.cli import recipes as recipe_cli
+from mes.cli import secret as secret_cli
 from mes.cli import spc as spc_cli
 from mes.cli import status as status_cli
 from mes.cli import steps as step_cli
@@ -39,6 +40,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema: apply migrations, check the connection.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(secret_cli.secret_app, name="secret")
 app.add_typer(recipe_cli.app, name="recipe")
 app.add_typer(user_cli.app, name="user")
 app.add_typer(audit_cli.app, name="audit")

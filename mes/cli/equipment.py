@@ -15,8 +15,9 @@ from rich.table import Table
 from mes.cli.common import finite, out
 from mes.config import get_settings
 from mes.equipment.errors import EquipmentError
+from mes.equipment.line import load_line_for
 from mes.equipment.ports import check_ports, unavailable
-from mes.equipment.profile import Line, PackMLState, load_line
+from mes.equipment.profile import Line, PackMLState
 from mes.errors import MesError
 from mes.sim.faults import parse_line_faults
 
@@ -35,7 +36,8 @@ LineOption = typer.Option(None, "--line", help="Line file (default: MES_LINE_CON
 
 
 def _line(path: Path | None) -> Line:
-    return load_line(path or get_settings().line_config)
+    # Settings are read even when --line names the file: production checks the file given.
+    return load_line_for(get_settings(), path)
 
 
 def sim(

@@ -15,7 +15,7 @@ from mes.cli.lot_text import backward_tree, print_lot
 from mes.cli.tables import Column, ident, print_table
 from mes.config import get_settings
 from mes.db import session_scope
-from mes.equipment.profile import load_line
+from mes.equipment.line import load_line_for
 from mes.lots.errors import TraceRefused
 from mes.lots.models import LotKind
 from mes.lots.orders import get_lot, list_lots, receive_lot
@@ -165,7 +165,7 @@ def collector(spool: Path = typer.Option(Path(".mes-collector/spool.sqlite"), "-
     from mes.collector.service import Collector
 
     settings = get_settings()
-    line = load_line(settings.line_config)
+    line = load_line_for(settings)
     live = settings.live_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
     live_setting = "MES_LIVE_URL" if settings.live_url else "MES_BROKER_URL"
 

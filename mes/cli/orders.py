@@ -11,7 +11,7 @@ from mes.base import MAX_ROW_ID
 from mes.cli.common import database, finite, free_text, out, user_name
 from mes.config import get_settings
 from mes.db import session_scope
-from mes.equipment.profile import load_line
+from mes.equipment.line import load_line_for
 from mes.lots.models import WorkOrderState
 from mes.lots.order_cancel import cancel_order
 from mes.lots.order_queries import list_orders, order_detail
@@ -44,7 +44,7 @@ def order_create(
     """Create a work order and hand it to the dispatcher (the order is saved first)."""
     from mes.execution.scheduler import sync_units
 
-    line = load_line(get_settings().line_config)
+    line = load_line_for(get_settings())
     with database() as engine, session_scope(engine) as session:
         sync_units(session, line)
         accepted = place_order(session, recipe, lots, by=by, line=line, priority=priority, lot_size=lot_size,

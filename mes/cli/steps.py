@@ -12,8 +12,8 @@ from mes.cli.tables import Column, ident, print_table, text
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.driver import UnitDriver
+from mes.equipment.line import load_line_for
 from mes.equipment.models import EquipmentUnit
-from mes.equipment.profile import load_line
 from mes.execution.errors import StepRefused
 from mes.execution.service import (
     UnitSeen,
@@ -73,7 +73,7 @@ def step_show(ref: str = typer.Argument(..., help="Step id or job id."), as_json
 
 
 async def _look(unit: str, job_id: str) -> UnitSeen:
-    line = load_line(get_settings().line_config)
+    line = load_line_for(get_settings())
     driver = UnitDriver(line.unit(unit), line.profiles[unit], timeout_s=4.0, retry_s=4.0)
     await driver.connect()
     try:

@@ -1,18 +1,23 @@
 """Line files: the units of a line, each with its endpoint, profile and security.
 
 Paths in a line file are resolved against the file; every unit's profile is
-loaded (and must be of the unit's class) when the line is.
+loaded (and must be of the unit's class) when the line is. A process loads its line
+with :func:`load_line_for`, which refuses in production what :func:`production_problems`
+finds, whichever file it was given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mes.config import Settings
 from mes.equipment.errors import ProfileError
 from mes.equipment.models import EquipmentClass
+from mes.errors import ConfigError
 from mes.recipes.schema import Identifier
 from mes.yamldoc import Issue, Loc, validate_document
 
@@ -129,3 +134,39 @@ def load_line(path: Path) -> Line:
     if config is None:
         raise _raise(issues, f"line file {path}")
     return Line(path, config)
+
+
+# What production requires of every unit's link: (what is wrong when it is not met, the test).
+# A line is refused naming, for each requirement, every unit that fails it.
+PRODUCTION_LINK_REQUIREMENTS: tuple[tuple[str, Callable[[Security], bool]], ...] = (
+    (
+        "not Basic256Sha256 SignAndEncrypt (production refuses unencrypted equipment links)",
+        lambda s: s.policy == "Basic256Sha256" and s.mode == "SignAndEncrypt",
+    ),
+)
+
+
+def production_problems(line: Line) -> list[str]:
+    """What production refuses in ``line``, one sentence per requirement naming its units (empty: none)."""
+    problems: list[str] = []
+    for wrong, met in PRODUCTION_LINK_REQUIREMENTS:
+        failing = [name for name, unit in line.units.items() if not met(unit.security)]
+        if failing:
+            problems.append(f"unit{'s' if len(failing) > 1 else ''} {', '.join(failing)}: {wrong}")
+    return problems
+
+
+def load_line_for(settings: Settings, path: Path | None = None) -> Line:
+    """The line a process works with: ``path`` (a ``--line`` option) or ``MES_LINE_CONFIG``.
+
+    In production it is refused (:class:`ConfigError`, one line naming the option or variable,
+    the file and every unit at fault) unless :func:`production_problems` finds nothing, so a
+    line never runs unencrypted whichever way it was named. Every command and process that
+    talks to the line loads it here, never with :func:`load_line` alone.
+    """
+    source = "--line" if path is not None else "MES_LINE_CONFIG"
+    line = load_line(path if path is not None else settings.line_config)
+    problems = production_problems(line) if settings.is_production else []
+    if problems:
+        raise ConfigError(f"{source} {line.path}: {'; '.join(problems)}")
+    return line

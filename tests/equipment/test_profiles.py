@@ -83,12 +83,12 @@ def test_line_file_problems(tmp_path: Path) -> None:
 
 def test_secure_example_line_passes_the_production_check() -> None:
     from mes.config import load_settings
+    from mes.equipment.line import load_line_for
+    from tests.test_config import GOOD_PRODUCTION
 
     line = ROOT / "deploy" / "line-secure.yaml"
     assert all(u.security.mode == "SignAndEncrypt" for u in load_line(line).units.values())
-    settings = load_settings(environment="production", secret_key="a-real-secret-value", line_config=line,
-                             database_url="postgresql://mes@db/mes")  # fmt: skip
-    assert settings.is_production
+    assert load_line_for(load_settings(**GOOD_PRODUCTION, line_config=line)).path == line
 
 
 def _problems(path: Path) -> list[str]:

@@ -93,12 +93,12 @@ async def test_anonymous_session_is_refused_when_a_user_is_configured(
             await driver.connect()
 
 
-def test_production_refuses_security_none(tmp_path: Path) -> None:
+def test_production_refuses_security_none() -> None:
     from mes.config import load_settings
+    from mes.equipment.line import load_line_for
     from mes.errors import ConfigError
+    from tests.test_config import GOOD_PRODUCTION
 
-    line = tmp_path / "line.yaml"
-    line.write_text(Path(__file__).resolve().parents[2].joinpath("deploy/line.yaml").read_text())
+    line = Path(__file__).resolve().parents[2] / "deploy" / "line.yaml"
     with pytest.raises(ConfigError, match="sputter-1, sputter-2, coater-1, winder-1"):
-        load_settings(environment="production", secret_key="a-real-secret-value", line_config=line,
-                      database_url="postgresql://x@y/z")  # fmt: skip
+        load_line_for(load_settings(**GOOD_PRODUCTION, line_config=line))

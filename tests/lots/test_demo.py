@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import socket
 import sqlite3
 import subprocess
@@ -111,7 +112,7 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
 
 def test_the_demo_refuses_a_production_environment(tmp_path: Path) -> None:
     # Expected: no demo users with a published password on a production database; one line, exit 1.
-    env = {"MES_ENVIRONMENT": "production", "MES_SECRET_KEY": "a-real-secret-for-this-test",
+    env = {"MES_ENVIRONMENT": "production", "MES_SECRET_KEY": secrets.token_urlsafe(32),
            "MES_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/never_created",
            "MES_BROKER_URL": "redis://127.0.0.1:6379/14", "MES_RESULT_BACKEND": "redis://127.0.0.1:6379/14"}  # fmt: skip
     result = run_mes("demo", env=env, cwd=tmp_path)
