@@ -1,17 +1,23 @@
 """OPC UA security vocabulary shared by the MES's client and the units it talks to.
 
 The application URIs our certificates carry (``mes certs`` writes them; a server
-checks the client's against its certificate) and the trust store that validates a
-peer's certificate. Kept here, not in the simulator, so that production code never
-imports the simulator.
+checks the client's against its certificate), the trust store that validates a
+peer's certificate, and how a certificate is named in a refusal (subject,
+application URI, SHA-256 thumbprint). Kept here, not in the simulator, so that
+production code never imports the simulator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
 
+from asyncua.crypto import uacrypto
 from asyncua.crypto.truststore import TrustStore
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from mes.equipment.errors import SecurityRefused
 
@@ -26,3 +32,41 @@ async def trust_store(trust_dir: Path) -> TrustStore:
     store = TrustStore([trust_dir], [])
     await store.load()
     return store
+
+
+def thumbprint(der: bytes) -> str:
+    """SHA-256 of a DER certificate as ``AB:CD:…`` — what ``openssl x509 -fingerprint -sha256`` prints."""
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+
+def describe(der: bytes) -> str:
+    """``CN=sputter-2, URI urn:…, SHA-256 AB:CD:…``: a certificate as a refusal names it."""
+    try:
+        cert = uacrypto.x509_from_der(der)
+    except ValueError:
+        return f"an unreadable certificate (SHA-256 {thumbprint(der)})"
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    subject = f"CN={names[0].value}" if names else cert.subject.rfc4514_string() or "no subject"
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    except x509.ExtensionNotFound:
+        uris = []
+    return f"{subject}, URI {uris[0] if uris else '(none)'}, SHA-256 {thumbprint(der)}"
+
+
+def trust_problem(der: bytes, store: TrustStore) -> str | None:
+    """Why a peer's certificate is not accepted (expired, not yet valid, not in the trust list,
+    revoked), or None when it is. No exception: the caller words the refusal."""
+    try:
+        cert = uacrypto.x509_from_der(der)
+    except ValueError:
+        return "it cannot be read"
+    now = datetime.now(UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        return f"it is valid {cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d} only"
+    if not store.is_trusted(cert):
+        return f"it is not in the trust list {', '.join(str(p) for p in store.trust_locations)}"
+    if store.is_revoked(cert):
+        return "it is revoked"
+    return None
