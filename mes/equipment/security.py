@@ -26,11 +26,18 @@ CLIENT_URI = "urn:electrode-mes:client"
 
 
 async def trust_store(trust_dir: Path) -> TrustStore:
-    """Load the certificates in ``trust_dir``; raises :class:`SecurityRefused` if it is missing."""
+    """Load the certificates in ``trust_dir``; raises :class:`SecurityRefused` if it is missing
+    or holds no certificate (a trust list that trusts nobody refuses every peer)."""
     if not await asyncio.to_thread(trust_dir.is_dir):
         raise SecurityRefused(f"trust directory {trust_dir} does not exist (create it with `mes certs init`)")
     store = TrustStore([trust_dir], [])
-    await store.load()
+    try:
+        await store.load()
+    except ValueError as exc:  # cryptography: "can't create an empty store"
+        raise SecurityRefused(
+            f"trust directory {trust_dir} holds no certificate (.der or .pem); put the peers' certificates "
+            "there (`mes certs init` writes them to trusted/)"
+        ) from exc
     return store
 
 
