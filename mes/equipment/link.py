@@ -28,7 +28,14 @@ from mes.equipment import status
 from mes.equipment.errors import ConnectionLost, EquipmentError, NodeMismatch, SecurityRefused
 from mes.equipment.profile import NodeRef, Profile, Security, UnitConfig
 from mes.equipment.refusal_logs import quiet_refusals
-from mes.equipment.security import CLIENT_URI, describe, trust_problem, trust_store
+from mes.equipment.security import (
+    CLIENT_URI,
+    describe,
+    pin_problem,
+    pinned_certificate,
+    trust_problem,
+    trust_store,
+)
 
 T = TypeVar("T")
 
@@ -299,11 +306,14 @@ async def secure(client: Client, name: str, endpoint: str, sec: Security, passwo
     """Set up ``client`` for the link the line file describes, before it connects.
 
     A secured link asks the endpoint for its certificate (asyncua's discovery over a
-    SecurityPolicy None channel, as OPC UA has it) and checks it against the trust list
-    before any session, so nothing — the user's password least of all — is sent to a
-    server the MES does not trust. asyncua's validator checks it again (with URI and key
-    usage) at every CreateSession, reconnects included. :class:`SecurityRefused` names
-    the unit and the certificate presented; :class:`ConnectionLost` when unreachable.
+    SecurityPolicy None channel, as OPC UA has it) and checks it against the unit's
+    ``server_pin`` and the trust list before any session, so nothing — the user's password
+    least of all — is sent to a server that is not this unit. The channel is then opened
+    to that certificate's key, which only its holder can answer; asyncua keeps it for the
+    client's life (a reconnect to another certificate fails) and its validator checks it
+    again, with URI and key usage, at every CreateSession. :class:`SecurityRefused` names
+    the unit, the certificate presented and the one expected; :class:`ConnectionLost` when
+    the endpoint is unreachable.
     """
     client.application_uri = CLIENT_URI
     if sec.user is not None:
@@ -316,6 +326,10 @@ async def secure(client: Client, name: str, endpoint: str, sec: Security, passwo
     if not (sec.certificate and sec.private_key and sec.trust_dir):  # pragma: no cover - Security validates
         raise SecurityRefused(f"{name}: a secured link needs certificate, private_key and trust_dir")
     store = await trust_store(sec.trust_dir)
+    try:
+        pinned = await pinned_certificate(sec.server_pin) if sec.server_pin is not None else None
+    except SecurityRefused as exc:
+        raise SecurityRefused(f"{name}: {exc}") from exc
     try:
         await client.set_security(
             security_policies.SecurityPolicyBasic256Sha256,
@@ -331,7 +345,8 @@ async def secure(client: Client, name: str, endpoint: str, sec: Security, passwo
         raise status.translate(exc, unit=name, what="security setup failed", securing=True) from exc
     presented = bytes(client.security_policy.peer_certificate or b"")
     where = name if name == endpoint else f"{name}: {endpoint}"
-    problem = trust_problem(presented, store)
+    problem = pin_problem(presented, sec.server_pin, pinned) if sec.server_pin is not None else None
+    problem = problem or trust_problem(presented, store)
     if problem is not None:
         raise SecurityRefused(f"{where} presented the server certificate {describe(presented)}; {problem}")
     options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER

@@ -17,9 +17,11 @@ from pathlib import Path
 from asyncua.crypto import uacrypto
 from asyncua.crypto.truststore import TrustStore
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from mes.equipment.errors import SecurityRefused
+from mes.equipment.line import ServerPin
 
 SERVER_URI = "urn:electrode-mes:sim:{unit}"
 CLIENT_URI = "urn:electrode-mes:client"
@@ -44,6 +46,38 @@ async def trust_store(trust_dir: Path) -> TrustStore:
 def thumbprint(der: bytes) -> str:
     """SHA-256 of a DER certificate as ``AB:CD:…`` — what ``openssl x509 -fingerprint -sha256`` prints."""
     return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+
+def certificate_der(data: bytes) -> bytes:
+    """The DER bytes of a certificate given as DER or PEM (the first one of a chain)."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    return bytes(uacrypto.der_from_x509(uacrypto.x509_from_der(data)))
+
+
+async def pinned_certificate(pin: ServerPin) -> bytes | None:
+    """The DER bytes of the certificate a pin names by its file (None for a thumbprint pin);
+    :class:`SecurityRefused` when the file cannot be read or holds no certificate."""
+    if pin.certificate is None:
+        return None
+    try:
+        return certificate_der(await asyncio.to_thread(pin.certificate.read_bytes))
+    except OSError as exc:
+        raise SecurityRefused(f"server_pin: cannot read {pin.certificate}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise SecurityRefused(f"server_pin: {pin.certificate} holds no certificate (DER or PEM)") from exc
+
+
+def pin_problem(presented: bytes, pin: ServerPin, pinned: bytes | None) -> str | None:
+    """Why ``presented`` is not the certificate ``pin`` names (``pinned``: its file's DER
+    bytes, for a certificate pin), or None when it is."""
+    if pinned is not None:
+        if presented == pinned:
+            return None
+        return f"the line file pins {describe(pinned)} (server_pin: certificate {pin.certificate})"
+    if thumbprint(presented) == pin.sha256:
+        return None
+    return f"the line file pins SHA-256 {pin.sha256} (server_pin: sha256)"
 
 
 def describe(der: bytes) -> str:

@@ -84,10 +84,32 @@ def secure_line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureLine
     assert "Traceback" not in rest
 
 
+PIN_1 = {"server_pin": "{certificate: pki/trusted/sputter-1.der}"}
+
+
 def test_a_trusted_unit_passes_the_check(secure_line: SecureLine) -> None:
-    result = secure_line.check("sputter-1", secure_line.line_file("mes.yaml"))
+    result = secure_line.check("sputter-1", secure_line.line_file("mes.yaml", sputter_1=PIN_1))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sputter-1: all" in result.stdout
+
+
+def test_another_unit_answering_at_a_pinned_units_endpoint_is_one_line(secure_line: SecureLine) -> None:
+    # sputter-2 (trusted, with its own certificate and key) answers at the address the MES has for
+    # sputter-1, which pins its certificate. Expected: exit 1, one line naming sputter-1, what was
+    # presented (CN=sputter-2) and what is pinned (CN=sputter-1).
+    # (It used to pass `mes equipment check sputter-1` and receive sputter-1's password.)
+    line = secure_line.line_file(
+        "impostor.yaml",
+        sputter_1={"endpoint_of": "sputter-2", **PIN_1},
+        sputter_2={"endpoint_of": "sputter-1"},
+    )
+    result = secure_line.check("sputter-1", line)
+    assert_one_line_error(
+        result,
+        f"sputter-1: opc.tcp://127.0.0.1:{secure_line.ports['sputter-2']} presented the server certificate "
+        "CN=sputter-2, URI urn:electrode-mes:sim:sputter-2",
+        "; the line file pins CN=sputter-1, URI urn:electrode-mes:sim:sputter-1",
+    )
 
 
 def test_an_untrusted_server_certificate_is_one_line(secure_line: SecureLine) -> None:

@@ -86,6 +86,8 @@ def test_secure_example_line_passes_the_production_check() -> None:
 
     line = ROOT / "deploy" / "line-secure.yaml"
     assert all(u.security.mode == "SignAndEncrypt" for u in load_line(line).units.values())
+    # each unit names the certificate it must present: no other trusted machine can stand in for it
+    assert all(u.security.pinned for u in load_line(line).units.values())
     settings = load_settings(environment="production", secret_key="a-real-secret-value", line_config=line,
                              database_url="postgresql://mes@db/mes")  # fmt: skip
     assert settings.is_production

@@ -10,14 +10,19 @@ import pytest
 from asyncua import ua
 
 from mes.equipment.certs import init_pki
+from mes.equipment.driver import UnitDriver
 from mes.equipment.errors import SecurityRefused
-from mes.equipment.profile import PackMLState, Security
-from mes.equipment.security import CLIENT_URI
+from mes.equipment.line import ServerPin
+from mes.equipment.profile import PackMLState, Security, UnitConfig
+from mes.equipment.security import CLIENT_URI, thumbprint
 from mes.equipment.status import status_name
-from tests.equipment.conftest import SimFactory
+from mes.sim.unit import SimUnit
+from tests.equipment.conftest import PROFILES, SimFactory, profile
 from tests.equipment.raw_client import raw_session, write_power_and_reset
+from tests.services import free_port
 
 UNIT = "sputter-t"
+OTHER = "sputter-u"  # another unit of the line: its certificate is on the same trust list
 PASSWORD = "s3cret-line"
 INTRUDER_POWER_W = 4321.0
 
@@ -25,19 +30,19 @@ INTRUDER_POWER_W = 4321.0
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("pki")
-    written = init_pki(directory, [UNIT])
-    assert len(written) == 6
+    written = init_pki(directory, [UNIT, OTHER])
+    assert len(written) == 9
     return directory
 
 
 def _security(pki: Path, mode: str = "SignAndEncrypt", *, client: str = "mes-client", trust: Path | None = None,
-              user: bool = True) -> Security:  # fmt: skip
+              user: bool = True, server: str = UNIT, pin: ServerPin | None = None) -> Security:  # fmt: skip
     return Security(
         policy="Basic256Sha256", mode=mode,
         certificate=pki / "own" / f"{client}.der", private_key=pki / "own" / f"{client}.pem",
         trust_dir=trust or pki / "trusted",
-        server_certificate=pki / "own" / f"{UNIT}.der", server_private_key=pki / "own" / f"{UNIT}.pem",
-        user="mes" if user else None, password_env="MES_TEST_OPCUA_PASSWORD" if user else None,
+        server_certificate=pki / "own" / f"{server}.der", server_private_key=pki / "own" / f"{server}.pem",
+        server_pin=pin, user="mes" if user else None, password_env="MES_TEST_OPCUA_PASSWORD" if user else None,
     )  # fmt: skip
 
 
@@ -200,3 +205,69 @@ async def test_a_sign_only_channel_gets_no_session_from_a_sign_and_encrypt_unit(
     assert _refusals(caplog) == [
         "refused a secure channel asking for Basic256Sha256 Sign: no endpoint of this server offers it"
     ]
+
+
+async def test_another_trusted_unit_at_this_units_endpoint_is_refused_before_the_password(
+    pki: Path,
+) -> None:
+    # sputter-u's certificate and key (trusted, like every unit's) answer at sputter-t's endpoint;
+    # the line file pins sputter-t's certificate. Expected: SecurityRefused naming the unit, the
+    # certificate presented and the one pinned, and no ActivateSession (no password) reaching the
+    # impostor. (It used to connect, and the MES sent sputter-t's password to sputter-u.)
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}"
+    prof = profile("packml-sputter")
+    impostor = SimUnit(
+        OTHER, prof, endpoint, security=_security(pki, server=OTHER), password=PASSWORD, seed=7
+    )
+    await impostor.start()
+    pin = ServerPin(certificate=pki / "trusted" / f"{UNIT}.der")
+    unit = UnitConfig(name=UNIT, equipment_class=prof.equipment_class, endpoint=endpoint,
+                      profile=PROFILES / "packml-sputter.yaml", security=_security(pki, pin=pin))  # fmt: skip
+    driver = UnitDriver(unit, prof, timeout_s=2.0, retry_s=5.0, password=PASSWORD)
+    try:
+        with pytest.raises(SecurityRefused) as refused:
+            await driver.connect()
+        assert impostor.server is not None
+        assert impostor.server.iserver.user_manager.activations == 0
+    finally:
+        await driver.disconnect()
+        await impostor.stop()
+    presented = (pki / "trusted" / f"{OTHER}.der").read_bytes()
+    expected = (pki / "trusted" / f"{UNIT}.der").read_bytes()
+    assert str(refused.value) == (
+        f"{UNIT}: {endpoint} presented the server certificate CN={OTHER}, URI urn:electrode-mes:sim:{OTHER}, "
+        f"SHA-256 {thumbprint(presented)}; the line file pins CN={UNIT}, URI urn:electrode-mes:sim:{UNIT}, "
+        f"SHA-256 {thumbprint(expected)} (server_pin: certificate {pki / 'trusted' / f'{UNIT}.der'})"
+    )
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["its-thumbprint", "another-thumbprint"])
+async def test_a_unit_pinned_by_thumbprint(sim_factory: SimFactory, pki: Path, right: bool) -> None:
+    # Pinned by the SHA-256 of the unit's certificate, written as a plant's tools print it
+    # (lower case, no colons). Expected: connects with its own; refused, naming both, with another.
+    der = (pki / "trusted" / f"{UNIT if right else OTHER}.der").read_bytes()
+    pin = ServerPin(sha256=thumbprint(der).replace(":", "").lower())
+    async with sim_factory("packml-sputter", security=_security(pki, pin=pin), password=PASSWORD,
+                           client_password=PASSWORD, connect=False) as (_, driver):  # fmt: skip
+        if right:
+            await driver.connect()
+            assert await driver.read_state() == PackMLState.STOPPED
+        else:
+            with pytest.raises(
+                SecurityRefused, match=f"CN={UNIT}, .*; the line file pins SHA-256 {thumbprint(der)}"
+            ):
+                await driver.connect()
+
+
+def test_the_pin_field(pki: Path) -> None:
+    der = (pki / "trusted" / f"{UNIT}.der").read_bytes()
+    assert _security(pki, pin=ServerPin(sha256=thumbprint(der).lower())).pinned
+    assert not _security(pki).pinned
+    with pytest.raises(ValueError, match="server_pin takes one of certificate or sha256"):
+        ServerPin(certificate=pki / "trusted" / f"{UNIT}.der", sha256=thumbprint(der))
+    with pytest.raises(ValueError, match="server_pin takes one of certificate or sha256"):
+        ServerPin()
+    with pytest.raises(ValueError, match="64 hex digits"):
+        ServerPin(sha256="AB:CD")
+    with pytest.raises(ValueError, match="server_pin needs a secured link"):
+        Security(server_pin=ServerPin(sha256=thumbprint(der)))
