@@ -63,8 +63,8 @@ def secure_line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureLine
     line = SecureLine(directory, {u: free_port() for u in UNITS}, [])
     served = line.line_file(
         "sim.yaml",
-        **{u.replace("-", "_"): {"server_certificate": f"pki/own/{u}.der",
-                                 "server_private_key": f"pki/own/{u}.pem"} for u in UNITS},
+        **{u.replace("-", "_"): {"server_certificate": f"pki/units/{u}.der",
+                                 "server_private_key": f"pki/units/{u}.pem"} for u in UNITS},
     )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MES_")} | {"MES_OPCUA_PASSWORD": PASSWORD}
     proc = subprocess.Popen([MES, "sim", "--line", str(served)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -30,8 +30,7 @@ INTRUDER_POWER_W = 4321.0
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("pki")
-    written = init_pki(directory, [UNIT, OTHER])
-    assert len(written) == 9
+    assert len(init_pki(directory, [UNIT, OTHER]).written) == 9
     return directory
 
 
@@ -41,7 +40,7 @@ def _security(pki: Path, mode: str = "SignAndEncrypt", *, client: str = "mes-cli
         policy="Basic256Sha256", mode=mode,
         certificate=pki / "own" / f"{client}.der", private_key=pki / "own" / f"{client}.pem",
         trust_dir=trust or pki / "trusted",
-        server_certificate=pki / "own" / f"{server}.der", server_private_key=pki / "own" / f"{server}.pem",
+        server_certificate=pki / "units" / f"{server}.der", server_private_key=pki / "units" / f"{server}.pem",
         server_pin=pin, user="mes" if user else None, password_env="MES_TEST_OPCUA_PASSWORD" if user else None,
     )  # fmt: skip
 
@@ -73,7 +72,7 @@ async def test_untrusted_client_certificate_is_refused(
     async with sim_factory("packml-sputter", security=server_side, connect=False) as (_, driver):
         driver.unit = driver.unit.model_copy(update={"security": _security(stranger, user=False)})
         # the stranger trusts the unit, the unit does not trust the stranger
-        shutil.copy(pki / "own" / f"{UNIT}.der", stranger / "trusted" / "real-unit.der")
+        shutil.copy(pki / "trusted" / f"{UNIT}.der", stranger / "trusted" / "real-unit.der")
         with pytest.raises(SecurityRefused):
             await driver.connect()
 
