@@ -43,15 +43,25 @@ log = logging.getLogger(__name__)
 class PasswordUserManager:
     """Exactly one user, with its password; anonymous sessions are refused (units without security)."""
 
-    def __init__(self, user: str, password: str) -> None:
-        self.user, self.password = user, password
+    def __init__(self, unit: str, user: str, password: str) -> None:
+        self.unit, self.user, self.password = unit, user, password
 
     def get_user(
         self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
     ) -> User | None:
-        if username == self.user and password is not None and hmac.compare_digest(password, self.password):
-            return User(role=UserRole.User, name=username)
+        return _user(self.unit, self.user, self.password, username, password)
+
+
+def _user(unit: str, user: str, expected: str, username: str | None, password: str | None) -> User | None:
+    """The unit's user when ``username`` and ``password`` are its own; None (logged) otherwise."""
+    if username != user:
+        given = "no user name" if username is None else f"user {username!r}"
+        log.warning("%s: refused a session: %s (the unit's user is %r)", unit, given, user)
         return None
+    if password is None or not hmac.compare_digest(password, expected):
+        log.warning("%s: refused a session: wrong password for user %r", unit, username)
+        return None
+    return User(role=UserRole.User, name=username)
 
 
 class SessionGuard:
@@ -93,14 +103,7 @@ class SessionGuard:
                     ua.StatusCodes.BadCertificateUntrusted)  # fmt: skip
         if self.user is None:
             return User(role=UserRole.User)
-        if username != self.user:
-            given = "no user name" if username is None else f"user {username!r}"
-            log.warning("%s: refused a session: %s (the unit's user is %r)", self.unit, given, self.user)
-            return None
-        if password is None or not hmac.compare_digest(password, self.password or ""):
-            log.warning("%s: refused a session: wrong password for user %r", self.unit, username)
-            return None
-        return User(role=UserRole.User, name=username)
+        return _user(self.unit, self.user, self.password or "", username, password)
 
 
 def _refuse(unit: str, why: str, code: int) -> NoReturn:
@@ -119,7 +122,7 @@ async def configure_server_security(
     if security.policy == "None":
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         if security.user is not None and password is not None:
-            server.iserver.set_user_manager(PasswordUserManager(security.user, password))
+            server.iserver.set_user_manager(PasswordUserManager(unit, security.user, password))
         return
     if security.server_certificate is None or security.server_private_key is None:
         raise SecurityRefused(f"{unit}: a secured simulator needs server_certificate and server_private_key")
