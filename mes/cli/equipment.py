@@ -128,7 +128,7 @@ def certs_init(
     )
     out.print(
         "Pin each unit in the line file: server_pin: {certificate: "
-        f"{directory / 'trusted'}/UNIT.der}}, or server_pin: {{sha256: '…'}} with:"
+        f"{directory.resolve() / 'trusted'}/UNIT.der}}, or server_pin: {{sha256: '…'}} with:"
     )
     width = max(len(unit) for unit in line.units)
     for unit in line.units:

@@ -1,4 +1,5 @@
-"""Basic256Sha256 links with certificates and a user, on simulator and driver."""
+"""Basic256Sha256 links with certificates, a user and pins, on simulator and driver, and what a client
+that skips asyncua's client-side checks gets from a secured unit."""
 
 from __future__ import annotations
 
