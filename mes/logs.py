@@ -6,11 +6,14 @@ import logging
 import threading
 
 
-def configure(level: str = "WARNING") -> None:
+def configure(level: str = "WARNING", *, debug: bool = False) -> None:
+    """Plain lines on stderr at ``level``; ``debug`` (``MES_DEBUG=1``) opens asyncua's own log at DEBUG."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # asyncua reports every reconnect attempt and certificate detail at WARNING;
-    # the MES reports what matters to the user itself.
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    # asyncua reports every reconnect attempt and certificate detail at WARNING, and a
+    # refusal with a traceback; the MES reports what matters to the user itself, in one
+    # line (see mes/equipment/refusal_logs.py). "asyncuagds" is its trust store's logger.
+    for name in ("asyncua", "asyncuagds"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 class StateLog:

@@ -132,7 +132,7 @@ def exit_code(exc: MesError) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, map errors to exit codes."""
-    configure_logging()
+    configure_logging(debug=bool(os.environ.get("MES_DEBUG")))
     try:
         app(args=argv, prog_name="mes")
     except MesError as exc:

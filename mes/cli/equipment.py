@@ -113,12 +113,31 @@ def certs_init(
 ) -> None:
     """Create self-signed certificates for the MES client and every unit, and a trust list."""
     from mes.equipment.certs import init_pki
+    from mes.equipment.security import thumbprint
 
     line = _line(line_path)
-    written = init_pki(directory, list(line.units), overwrite=overwrite)
+    pki = init_pki(directory, list(line.units), overwrite=overwrite)
     out.print(
-        f"{len(written)} file(s) written to {directory} (own/: certificates and keys, trusted/: trust list)"
+        f"{len(pki.written)} file(s) written to {directory}: own/ the MES client's certificate and key, "
+        "trusted/ the trust list, units/ each unit's certificate and key"
     )
+    for unit in pki.moved:
+        out.print(f"{unit}: certificate and key from an earlier `mes certs init` moved from own/ to units/")
+    out.print(
+        f"{directory / 'units'} holds the units' private keys, which belong on the machines: copy each "
+        "unit's .der and .pem to that machine (or to the host that runs `mes sim`), then delete "
+        f"{directory / 'units'} from the MES host. The MES needs own/ and trusted/ only."
+    )
+    out.print(
+        "Pin each unit in the line file: server_pin: {certificate: "
+        f"{directory.resolve() / 'trusted'}/UNIT.der}}, or server_pin: {{sha256: '…'}} with:"
+    )
+    width = max(len(unit) for unit in line.units)
+    for unit in line.units:
+        cert = directory / "trusted" / f"{unit}.der"
+        if cert.exists():
+            # emoji=False: rich reads ":AB:" in a thumbprint as an emoji code
+            out.print(f"  {unit:<{width}}  {thumbprint(cert.read_bytes())}", emoji=False, markup=False)
 
 
 async def _connected(line: Line, unit: str) -> UnitDriver:

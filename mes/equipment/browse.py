@@ -16,13 +16,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 from asyncua import Client, Node, ua
-from asyncua.crypto import security_policies
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from mes.equipment import status
 from mes.equipment.errors import ConnectionLost
+from mes.equipment.link import secure
 from mes.equipment.profile import DataType, Security
-from mes.equipment.security import CLIENT_URI, trust_store
+from mes.equipment.refusal_logs import quiet_refusals
 
 MAX_NODES = 5_000
 MAX_DEPTH = 12
@@ -226,22 +225,9 @@ async def browse_endpoint(endpoint: str, security: Security, password: str | Non
         client = Client(endpoint, timeout=4)
     except ValueError as exc:  # "opc.tcp://[::1" and the like
         raise ConnectionLost(f"{endpoint}: not an OPC UA endpoint URL: {exc}") from exc
-    client.application_uri = CLIENT_URI
-    if security.user is not None:
-        client.set_user(security.user)
-        client.set_password(password or "")
+    quiet_refusals()
     try:
-        if security.policy != "None" and security.certificate and security.private_key and security.trust_dir:
-            await client.set_security(
-                security_policies.SecurityPolicyBasic256Sha256,
-                str(security.certificate),
-                str(security.private_key),
-                mode=getattr(ua.MessageSecurityMode, security.mode),
-            )
-            options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER
-            client.certificate_validator = CertificateValidator(
-                options, await trust_store(security.trust_dir)
-            )
+        await secure(client, endpoint, endpoint, security, password)
         await client.connect()
     except ValueError as exc:  # an endpoint that is no URL, or a certificate or key that cannot be read
         raise ConnectionLost(f"{endpoint}: cannot connect: {exc}") from exc

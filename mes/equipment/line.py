@@ -8,11 +8,12 @@ finds, whichever file it was given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mes.config import Settings
 from mes.equipment.errors import ProfileError
@@ -29,6 +30,34 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class ServerPin(Strict):
+    """The certificate a unit must present, by its file or by its SHA-256 thumbprint (one of the two).
+
+    Trust lists trust a certificate for every endpoint; the pin ties one certificate to one
+    unit, so that another trusted machine answering at this unit's address is refused before
+    the MES sends it anything.
+    """
+
+    certificate: Path | None = Field(None, description="the unit's certificate file (DER or PEM)")
+    sha256: str | None = Field(None, description="SHA-256 thumbprint of the unit's certificate, hex")
+
+    @field_validator("sha256")
+    @classmethod
+    def _thumbprint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = re.sub(r"[\s:]", "", value).upper()
+        if not re.fullmatch(r"[0-9A-F]{64}", digits):
+            raise ValueError("a SHA-256 thumbprint is 64 hex digits (colons and spaces allowed)")
+        return ":".join(digits[i : i + 2] for i in range(0, 64, 2))
+
+    @model_validator(mode="after")
+    def _one(self) -> ServerPin:
+        if (self.certificate is None) == (self.sha256 is None):
+            raise ValueError("server_pin takes one of certificate or sha256")
+        return self
+
+
 class Security(Strict):
     policy: Literal["None", "Basic256Sha256"] = "None"
     mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
@@ -37,6 +66,7 @@ class Security(Strict):
     trust_dir: Path | None = Field(None, description="certificates of the servers the MES trusts")
     server_certificate: Path | None = Field(None, description="the unit's certificate (simulators serve it)")
     server_private_key: Path | None = None
+    server_pin: ServerPin | None = Field(None, description="the certificate this unit must present")
     user: str | None = None
     password_env: str | None = Field(
         None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="variable holding the password"
@@ -50,7 +80,18 @@ class Security(Strict):
             raise ValueError("a secured link needs certificate, private_key and trust_dir")
         if (self.user is None) != (self.password_env is None):
             raise ValueError("user and password_env go together")
+        if self.server_pin is not None and self.policy == "None":
+            raise ValueError("server_pin needs a secured link (policy Basic256Sha256)")
         return self
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the unit names the server certificate it must present (``server_pin``).
+
+        Optional while commissioning; a SignAndEncrypt unit in production needs it
+        (``docs/decisions/005-opcua-security.md``).
+        """
+        return self.server_pin is not None
 
 
 class UnitConfig(Strict):
@@ -112,12 +153,12 @@ def _resolved(unit: UnitConfig, base: Path) -> UnitConfig:
         return None if p is None else (p if p.is_absolute() else base / p)
 
     sec = unit.security
-    security = sec.model_copy(
-        update={
-            k: fix(getattr(sec, k))
-            for k in ("certificate", "private_key", "trust_dir", "server_certificate", "server_private_key")
-        }
-    )
+    paths = ("certificate", "private_key", "trust_dir", "server_certificate", "server_private_key")
+    update: dict[str, object] = {k: fix(getattr(sec, k)) for k in paths}
+    pin = sec.server_pin
+    if pin is not None and pin.certificate is not None:
+        update["server_pin"] = pin.model_copy(update={"certificate": fix(pin.certificate)})
+    security = sec.model_copy(update=update)
     return unit.model_copy(update={"profile": fix(unit.profile), "security": security})
 
 
@@ -142,6 +183,11 @@ PRODUCTION_LINK_REQUIREMENTS: tuple[tuple[str, Callable[[Security], bool]], ...]
     (
         "not Basic256Sha256 SignAndEncrypt (production refuses unencrypted equipment links)",
         lambda s: s.policy == "Basic256Sha256" and s.mode == "SignAndEncrypt",
+    ),
+    (
+        "no server_pin (production refuses a unit that any trusted certificate could stand in for: "
+        "pin its certificate file or SHA-256)",
+        lambda s: s.mode != "SignAndEncrypt" or s.pinned,  # an unencrypted unit is named above
     ),
 )
 

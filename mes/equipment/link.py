@@ -26,8 +26,16 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 
 from mes.equipment import status
 from mes.equipment.errors import ConnectionLost, EquipmentError, NodeMismatch, SecurityRefused
-from mes.equipment.profile import NodeRef, Profile, UnitConfig
-from mes.equipment.security import CLIENT_URI, trust_store
+from mes.equipment.profile import NodeRef, Profile, Security, UnitConfig
+from mes.equipment.refusal_logs import quiet_refusals
+from mes.equipment.security import (
+    CLIENT_URI,
+    describe,
+    pin_problem,
+    pinned_certificate,
+    trust_problem,
+    trust_store,
+)
 
 T = TypeVar("T")
 
@@ -84,7 +92,11 @@ class Link:
             reconnect_max_delay=2.0,
             reconnect_request_timeout=self.retry_s,
         )
-        await self._secure(client)
+        quiet_refusals()
+        password = self.password
+        if password is None and self.unit.security.password_env:
+            password = os.environ.get(self.unit.security.password_env)
+        await secure(client, self.name, self.unit.endpoint, self.unit.security, password)
         try:
             await client.connect()
         except (OSError, TimeoutError, ua.UaError) as exc:
@@ -98,40 +110,6 @@ class Link:
         except BaseException:
             await self.disconnect()
             raise
-
-    async def _secure(self, client: Client) -> None:
-        sec = self.unit.security
-        client.application_uri = CLIENT_URI
-        if sec.user is not None:
-            password = self.password if self.password is not None else os.environ.get(sec.password_env or "")
-            if password is None:
-                raise SecurityRefused(
-                    f"{self.name}: user {sec.user} needs its password in ${sec.password_env}"
-                )
-            client.set_user(sec.user)
-            client.set_password(password)
-        if sec.policy == "None":
-            return
-        if not (
-            sec.certificate and sec.private_key and sec.trust_dir
-        ):  # pragma: no cover - Security validates
-            raise SecurityRefused(f"{self.name}: a secured link needs certificate, private_key and trust_dir")
-        mode = getattr(ua.MessageSecurityMode, sec.mode)
-        try:
-            await client.set_security(
-                security_policies.SecurityPolicyBasic256Sha256,
-                str(sec.certificate),
-                str(sec.private_key),
-                mode=mode,
-            )
-        except (OSError, TimeoutError) as exc:
-            raise ConnectionLost(f"{self.name}: cannot reach {self.unit.endpoint}: {exc}") from exc
-        except ValueError as exc:  # a certificate or key file that cannot be read
-            raise SecurityRefused(f"{self.name}: security setup failed: {exc}") from exc
-        except ua.UaError as exc:
-            raise status.translate(exc, unit=self.name, what="security setup failed", securing=True) from exc
-        options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER
-        client.certificate_validator = CertificateValidator(options, await trust_store(sec.trust_dir))
 
     async def disconnect(self) -> None:
         client, self.client = self.client, None
@@ -322,3 +300,54 @@ class Link:
 
 def _writable(mask: Any) -> bool:
     return bool(int(mask or 0) & (1 << ua.AccessLevel.CurrentWrite.value))
+
+
+async def secure(client: Client, name: str, endpoint: str, sec: Security, password: str | None) -> None:
+    """Set up ``client`` for the link the line file describes, before it connects.
+
+    A secured link asks the endpoint for its certificate (asyncua's discovery over a
+    SecurityPolicy None channel, as OPC UA has it) and checks it against the unit's
+    ``server_pin`` and the trust list before any session, so nothing — the user's password
+    least of all — is sent to a server that is not this unit. The channel is then opened
+    to that certificate's key, which only its holder can answer; asyncua keeps it for the
+    client's life (a reconnect to another certificate fails) and its validator checks it
+    again, with URI and key usage, at every CreateSession. :class:`SecurityRefused` names
+    the unit, the certificate presented and the one expected; :class:`ConnectionLost` when
+    the endpoint is unreachable.
+    """
+    client.application_uri = CLIENT_URI
+    if sec.user is not None:
+        if password is None:
+            raise SecurityRefused(f"{name}: user {sec.user} needs its password in ${sec.password_env}")
+        client.set_user(sec.user)
+        client.set_password(password)
+    if sec.policy == "None":
+        return
+    if not (sec.certificate and sec.private_key and sec.trust_dir):  # pragma: no cover - Security validates
+        raise SecurityRefused(f"{name}: a secured link needs certificate, private_key and trust_dir")
+    store = await trust_store(sec.trust_dir)
+    try:
+        pinned = await pinned_certificate(sec.server_pin) if sec.server_pin is not None else None
+    except SecurityRefused as exc:
+        raise SecurityRefused(f"{name}: {exc}") from exc
+    try:
+        await client.set_security(
+            security_policies.SecurityPolicyBasic256Sha256,
+            str(sec.certificate),
+            str(sec.private_key),
+            mode=getattr(ua.MessageSecurityMode, sec.mode),
+        )
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionLost(f"{name}: cannot reach {endpoint}: {exc}") from exc
+    except ValueError as exc:  # a certificate or key file that cannot be read
+        raise SecurityRefused(f"{name}: security setup failed: {exc}") from exc
+    except ua.UaError as exc:
+        raise status.translate(exc, unit=name, what="security setup failed", securing=True) from exc
+    presented = bytes(client.security_policy.peer_certificate or b"")
+    where = name if name == endpoint else f"{name}: {endpoint}"
+    problem = pin_problem(presented, sec.server_pin, pinned) if sec.server_pin is not None else None
+    problem = problem or trust_problem(presented, store)
+    if problem is not None:
+        raise SecurityRefused(f"{where} presented the server certificate {describe(presented)}; {problem}")
+    options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER
+    client.certificate_validator = CertificateValidator(options, store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -130,16 +131,42 @@ def test_sim_refuses_bad_faults_and_bad_lines(tmp_path: Path) -> None:
     assert f"{bad}:2:8: units: List should have at least 1 item" in result.stderr
 
 
-def test_certs_init(tmp_path: Path) -> None:
-    result = run_mes(
-        "certs", "init", "--dir", str(tmp_path / "pki"), "--line", str(ROOT / "deploy" / "line.yaml")
-    )
+def test_certs_init_keeps_the_units_keys_apart(tmp_path: Path) -> None:
+    # Expected: own/ holds the MES client's pair only; each unit's pair is in units/ (keys 0600),
+    # with the instruction to copy it to the machine and delete the folder, and each unit's
+    # SHA-256 to pin. (own/ used to hold every unit's private key, on the MES host.)
+    pki = tmp_path / "pki"
+    result = run_mes("certs", "init", "--dir", str(pki), "--line", str(ROOT / "deploy" / "line.yaml"))
     assert result.returncode == 0, result.stderr
-    own = sorted(p.name for p in (tmp_path / "pki" / "own").iterdir())
-    assert "mes-client.der" in own
-    assert "winder-1.pem" in own
-    assert len(list((tmp_path / "pki" / "trusted").iterdir())) == 5
-    assert oct((tmp_path / "pki" / "own" / "winder-1.pem").stat().st_mode & 0o777) == "0o600"
+    assert sorted(p.name for p in (pki / "own").iterdir()) == ["mes-client.der", "mes-client.pem"]
+    units = ["coater-1", "sputter-1", "sputter-2", "winder-1"]
+    assert sorted(p.name for p in (pki / "units").iterdir()) == sorted(
+        f"{u}.{x}" for u in units for x in ("der", "pem")
+    )
+    assert sorted(p.name for p in (pki / "trusted").iterdir()) == sorted(
+        f"{u}.der" for u in [*units, "mes-client"]
+    )
+    assert {oct(p.stat().st_mode & 0o777) for p in [*pki.glob("*/*.pem")]} == {"0o600"}
+    assert f"then delete {pki / 'units'} from the MES host" in result.stdout
+    sha = hashlib.sha256((pki / "trusted" / "winder-1.der").read_bytes()).hexdigest().upper()
+    assert f"  winder-1   {':'.join(sha[i : i + 2] for i in range(0, 64, 2))}" in result.stdout
+
+
+def test_certs_init_moves_unit_keys_an_earlier_version_left_in_own(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    (pki / "own").mkdir(parents=True)
+    (pki / "trusted").mkdir()
+    for name in ("mes-client", "winder-1"):  # the earlier layout: every pair in own/
+        (pki / "own" / f"{name}.der").write_bytes(b"old " + name.encode())
+        (pki / "own" / f"{name}.pem").write_bytes(b"old key")
+    result = run_mes("certs", "init", "--dir", str(pki), "--line", str(ROOT / "deploy" / "line.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "winder-1: certificate and key from an earlier `mes certs init` moved from own/ to units/"
+        in result.stdout
+    )
+    assert (pki / "units" / "winder-1.der").read_bytes() == b"old winder-1"  # kept, not replaced
+    assert sorted(p.name for p in (pki / "own").iterdir()) == ["mes-client.der", "mes-client.pem"]
 
 
 def test_sim_refuses_a_taken_port_before_starting_any_unit(tmp_path: Path) -> None:

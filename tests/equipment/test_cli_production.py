@@ -113,7 +113,7 @@ def test_production_judges_the_line_given_not_mes_line_config(redis_url: str, tm
     # Expected: a secured --line is accepted although MES_LINE_CONFIG names an unencrypted line.
     result = run_mes("certs", "init", "--dir", "pki", "--line", str(secured), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "pki" / "own" / "sputter-1.der").exists()
+    assert (tmp_path / "pki" / "units" / "sputter-1.der").exists()
 
 
 def test_the_collector_refuses_an_unencrypted_mes_line_config(redis_url: str, tmp_path: Path) -> None:

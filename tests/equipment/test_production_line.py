@@ -16,7 +16,12 @@ from tests.equipment.conftest import PROFILES, ROOT
 from tests.services import free_port
 from tests.test_config import GOOD_PRODUCTION
 
-SECURED = {"policy": "Basic256Sha256", "mode": "SignAndEncrypt"}
+SECURED = {
+    "policy": "Basic256Sha256",
+    "mode": "SignAndEncrypt",
+    "server_pin": "{sha256: '" + "ab" * 32 + "'}",
+}
+UNPINNED = {"policy": "Basic256Sha256", "mode": "SignAndEncrypt"}
 
 
 def write_line(path: Path, security: Mapping[str, Mapping[str, str] | None]) -> Path:
@@ -26,7 +31,8 @@ def write_line(path: Path, security: Mapping[str, Mapping[str, str] | None]) -> 
         block = ""
         if sec is not None:
             files = "{certificate: c.der, private_key: c.pem, trust_dir: trusted}"
-            block = f", security: {{policy: {sec['policy']}, mode: {sec['mode']}, " + files[1:]
+            pin = f"server_pin: {sec['server_pin']}, " if "server_pin" in sec else ""
+            block = f", security: {{policy: {sec['policy']}, mode: {sec['mode']}, {pin}" + files[1:]
         units.append(f"  - {{name: {name}, equipment_class: sputter, endpoint: 'opc.tcp://127.0.0.1:{free_port()}', "
                      f"profile: {PROFILES / 'packml-sputter.yaml'}{block}}}\n")  # fmt: skip
     path.write_text("line: t\nunits:\n" + "".join(units))
@@ -55,6 +61,18 @@ def test_each_unit_at_fault_is_named(tmp_path: Path) -> None:
     assert message.startswith(f"MES_LINE_CONFIG {path}: units sputter-2, sputter-3: not Basic256Sha256")
     assert "sputter-1" not in message
     assert "\n" not in message
+
+
+def test_an_encrypted_unit_without_a_pin_is_named(tmp_path: Path) -> None:
+    # Expected: production refuses a SignAndEncrypt unit that names no server_pin (any trusted
+    # certificate could stand in for it), naming only that unit.
+    path = write_line(tmp_path / "line.yaml", {"sputter-1": SECURED, "sputter-2": UNPINNED})
+    with pytest.raises(ConfigError) as info:
+        load_line_for(production(line_config=path))
+    assert str(info.value) == (
+        f"MES_LINE_CONFIG {path}: unit sputter-2: no server_pin (production refuses a unit that any trusted "
+        "certificate could stand in for: pin its certificate file or SHA-256)"
+    )
 
 
 def test_a_line_named_by_option_is_judged_and_named_as_such(tmp_path: Path) -> None:

@@ -89,6 +89,8 @@ def test_secure_example_line_passes_the_production_check() -> None:
     line = ROOT / "deploy" / "line-secure.yaml"
     assert all(u.security.mode == "SignAndEncrypt" for u in load_line(line).units.values())
     assert load_line_for(load_settings(**GOOD_PRODUCTION, line_config=line)).path == line
+    # each unit names the certificate it must present: no other trusted machine can stand in for it
+    assert all(u.security.pinned for u in load_line(line).units.values())
 
 
 def _problems(path: Path) -> list[str]:
