@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from mes.cli.common import out
+from mes.cli.tables import Column, ident, print_table, text
 from mes.config import get_settings
 from mes.equipment.errors import EquipmentError
 from mes.equipment.ports import check_ports, unavailable
@@ -142,10 +142,8 @@ def check(
             report = await check_unit(driver)
         finally:
             await driver.disconnect()
-        table = Table("entry", "node", "status", "detail")
-        for e in report.entries:
-            table.add_row(e.entry, e.node, e.status if e.ok else f"[bold]{e.status}[/bold]", e.detail)
-        out.print(table)
+        columns = [ident("entry"), ident("node"), Column("status"), text("detail")]
+        print_table(columns, [[e.entry, e.node, e.status, e.detail] for e in report.entries])
         out.print(f"{unit}: state {report.state or report.state_error}")
         _recipe_fits(line, unit)
         bad = sum(1 for e in report.entries if not e.ok)

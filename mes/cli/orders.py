@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
-from rich.table import Table
 
-from mes.cli.common import database, out
+from mes.cli.common import AsJson, database, out, print_json
+from mes.cli.tables import Column, ident, print_table, timestamp
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.profile import load_line
@@ -20,7 +18,6 @@ order_app = typer.Typer(
     help="Work orders: ask the line to make lots of a released recipe; list, show, cancel them.",
     no_args_is_help=True,
 )
-Json = typer.Option(False, "--json", help="Print JSON only.")
 
 
 @order_app.command("create")
@@ -66,17 +63,25 @@ def order_list(
     state: list[WorkOrderState] = typer.Option([], "--state", help="Only orders in this state (repeatable)."),
     recipe: str | None = typer.Option(None, "--recipe", help="Only orders of this recipe, ID or ID@VERSION."),
     limit: int = typer.Option(200, "--limit", min=1, max=10_000),
-    as_json: bool = Json,
+    as_json: bool = AsJson,
 ) -> None:
     """Newest work orders first."""
     with database() as engine, session_scope(engine) as session:
         orders = list_orders(session, states=state, recipe=recipe, limit=limit)
     if as_json:
-        typer.echo(json.dumps([o.model_dump(mode="json") for o in orders]))
+        print_json(orders)
         return
-    table = Table("order", "recipe", "state", "lots made/ordered", "priority", "by", "created")
-    for o in orders:
-        table.add_row(
+    columns = [
+        ident("order"),
+        ident("recipe"),
+        Column("state"),
+        Column("lots made/ordered", justify="right"),
+        Column("priority", justify="right"),
+        ident("by"),
+        timestamp("created UTC"),
+    ]
+    rows = [
+        [
             o.number,
             o.recipe,
             o.state.value,
@@ -84,17 +89,19 @@ def order_list(
             str(o.priority),
             o.created_by,
             f"{o.created_at:%Y-%m-%d %H:%M:%S}",
-        )
-    out.print(table)
+        ]
+        for o in orders
+    ]
+    print_table(columns, rows)
 
 
 @order_app.command("show")
-def order_show(number: str = typer.Argument(...), as_json: bool = Json) -> None:
+def order_show(number: str = typer.Argument(...), as_json: bool = AsJson) -> None:
     """One work order: its lots and their status, each lot's steps and the units they went to."""
     with database() as engine, session_scope(engine) as session:
         detail = order_detail(session, number)
     if as_json:
-        typer.echo(detail.model_dump_json())
+        print_json(detail)
         return
     out.print(f"order: {detail.number}")
     out.print(f"recipe: {detail.recipe}")

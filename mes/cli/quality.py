@@ -179,7 +179,7 @@ def limits_list(as_json: bool = AsJson) -> None:
         Column("UCL", justify="right"),
         Column("rules"),
         Column("n", justify="right"),
-        Column("by"),
+        ident("by"),
     ]
     table = [
         [

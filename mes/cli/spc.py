@@ -17,9 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from mes.cli.common import AsJson, out, print_json
+from mes.cli.tables import Column, print_table, text
 from mes.quality import capability as cap
 from mes.quality import spc
 from mes.quality.errors import SpcError
@@ -101,11 +101,17 @@ def _violations_table(violations: tuple[spc.Violation, ...], what: str) -> None:
     if not violations:
         out.print(f"{what}: no violations")
         return
-    table = Table("index", "rule", "meaning", "points", title=f"{what}: {len(violations)} violation(s)")
-    for v in violations:
-        points = f"{v.points[0]}–{v.points[-1]}" if len(v.points) > 1 else str(v.points[0])
-        table.add_row(str(v.index), v.rule, spc.RULE_TEXT.get(v.rule, ""), points)
-    out.print(table)
+    columns = [Column("index", justify="right"), Column("rule"), text("meaning"), Column("points")]
+    rows = [
+        [
+            str(v.index),
+            v.rule,
+            spc.RULE_TEXT.get(v.rule, ""),
+            f"{v.points[0]}–{v.points[-1]}" if len(v.points) > 1 else str(v.points[0]),
+        ]
+        for v in violations
+    ]
+    print_table(columns, rows, title=f"{what}: {len(violations)} violation(s)")
 
 
 def _print_shewhart(path: Path, chart: spc.ControlChart) -> None:

@@ -58,6 +58,16 @@ def test_check_lists_every_entry(line: Path) -> None:
     assert "coater-1: all" in result.stdout
 
 
+@pytest.mark.parametrize("width", [100, 60])
+def test_check_never_cuts_an_entry_or_a_node(line: Path, width: int) -> None:
+    result = run_mes("equipment", "check", "coater-1", "--line", str(line), env={"COLUMNS": str(width)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Expected: every entry and node id whole (a plain table cut them at 60 columns: "s=Coater.Status.…").
+    assert "…" not in result.stdout
+    for whole in ("s=Coater.Status.StateCurrent", "s=Coater.Diagnostics.StartCounts", "sp.web_speed_m_min"):
+        assert whole in result.stdout.split(), (whole, result.stdout)
+
+
 def test_check_reports_a_profile_that_does_not_match(line: Path, tmp_path: Path) -> None:
     text = (ROOT / "recipes/profiles/packml-coater.yaml").read_text()
     broken = tmp_path / "coater.yaml"
