@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from mes.lots.models import (
 from mes.lots.orders import get_lot
 from mes.lots.trace import backward, forward, walk_nodes
 from mes.lots.trace_models import BackwardNode
+from tests.test_cli import run_mes
 
 T0 = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
 
@@ -512,3 +514,23 @@ def test_cli_refuses_with_one_line(argv: list[str], needle: str, capsys: pytest.
     assert "Traceback" not in err
     [line] = err.strip().splitlines()
     assert line.startswith("mes: error: ") and needle in line
+
+
+def test_backward_tree_wraps_and_cuts_nothing(plant: Plant, db_url: str, tmp_path: Path) -> None:
+    """Every word of the tree is printed at any width: lines wrap under their branch, none is cut."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the text is the same on both backends; one run as a user runs it is enough")
+
+    def words(width: int) -> list[str]:
+        result = run_mes("lot", "trace", "CELL-1", "--backward", env={"MES_DATABASE_URL": db_url,
+                         "COLUMNS": str(width)}, cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert all(len(line) <= width for line in result.stdout.splitlines()), result.stdout
+        return [w for w in result.stdout.split() if w.strip("│├└─┬")]
+
+    whole = words(400)
+    assert "100.00–200.00" in whole and "R-CU-1" in whole
+    # Expected: the same words at 60 and 100 columns (the tree cut its lines at the edge: "… on sputt",
+    # the metre range gone).
+    for width in (100, 60):
+        assert words(width) == whole, width
