@@ -41,8 +41,9 @@ def assert_whole(argv: list[str], text: str, width: int, identifiers: list[str],
 # identifiers "ALARM_TAGS", "RECIPES", "HASHES" and "FAMILIES" are read from the command's own --json.
 CASES = {
     "lot list": (["lot", "list"], [HELD_BY_SIGNATURE, HELD_BY_FAULT, RECIPE], ["on_hold", "anode", "intervals", "(held)"]),
-    "alarm list": (["alarm", "list"], ["ALARM_TAGS", HELD_BY_SIGNATURE, HELD_BY_FAULT, "sputter-1"],
-                   ["active_unack", "urgent"]),
+    # Expected: the characteristic of each alarm is listed (it was only in --json and --csv).
+    "alarm list": (["alarm", "list"], ["ALARM_TAGS", HELD_BY_SIGNATURE, HELD_BY_FAULT, "sputter-1", "carbon-film.thickness"],
+                   ["active_unack", "urgent", "characteristic"]),
     "step list": (["step", "list"], ["JOBS", HELD_BY_SIGNATURE, HELD_BY_FAULT, "sputter-1"], ["completed", "held"]),
     # The sha256 column was folded mid-hash, the status to "release"/"d" (at 80 columns).
     "recipe list": (["recipe", "list"], ["RECIPES"], ["released", "HASHES", "FAMILIES"]),

@@ -53,6 +53,7 @@ def alarm_list(
         ident("tag"),
         ident("lot"),
         ident("unit"),
+        Column("characteristic"),
         text("message"),
     ]
     table = []
@@ -67,6 +68,7 @@ def alarm_list(
                 a.condition,
                 a.lot or "",
                 a.unit or "",
+                a.characteristic or "",
                 a.message,
             ]
         )
