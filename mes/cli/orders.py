@@ -11,7 +11,7 @@ from mes.db import session_scope
 from mes.equipment.profile import load_line
 from mes.lots.models import WorkOrderState
 from mes.lots.order_cancel import cancel_order
-from mes.lots.order_queries import list_orders, order_detail
+from mes.lots.order_queries import list_orders, order_detail, order_task_id
 from mes.lots.orders import place_order
 
 order_app = typer.Typer(
@@ -43,6 +43,7 @@ def order_create(
         sync_units(session, line)
         accepted = place_order(session, recipe, lots, by=by, line=line, priority=priority, lot_size=lot_size,
                                idempotency_key=idempotency_key)  # fmt: skip
+        task_id = order_task_id(session, accepted.order.number)
     order = accepted.order
     what = f"{order.lots_requested} lot(s) of {order.recipe}"
     if not accepted.created:
@@ -54,7 +55,7 @@ def order_create(
     out.print(f"work order {order.number}: {what}, saved")
     from workers.tasks import send_dispatch
 
-    send_dispatch(order.id, order.number)  # after the commit
+    send_dispatch(task_id, order.number)  # after the commit
     out.print(f"work order {order.number}: dispatched")
 
 

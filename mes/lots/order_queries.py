@@ -21,7 +21,6 @@ from mes.recipes.service import parse_ref, stored_recipe
 
 def _public(order: WorkOrder, recipe: RecipeRow) -> OrderPublic:
     return OrderPublic(
-        id=pk(order),
         number=order.number,
         recipe=f"{recipe.name}@{recipe.version}",
         state=order.state,
@@ -51,6 +50,12 @@ def get_order(session: Session, number: str, *, lock: bool = False) -> WorkOrder
     if order is None:
         raise OrderNotFound(f"no work order {number} (see `mes order list`)")
     return order
+
+
+def order_task_id(session: Session, number: str) -> int:
+    """The row id the dispatch task takes for work order ``number`` (tasks take ids and re-read the
+    row); a user never sees it: orders are named by number."""
+    return pk(get_order(session, number))
 
 
 def list_orders(

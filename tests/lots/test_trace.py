@@ -303,11 +303,11 @@ def test_forward_from_an_interval_finds_exactly_the_overlapping_cells(engine: En
     assert [h[1] for h in hits(engine, plant.separator, 150, 450)] == ["CELL-1", "CELL-2", "CELL-3"]
     with session_scope(engine) as s:
         [hit] = forward(s, plant.cathode, 210, 220)
-    assert (hit.number, hit.kind, hit.status, hit.lot_id) == (
+    assert (hit.number, hit.kind, hit.status, hit.parent_number) == (
         "CELL-2",
         LotKind.CELL,
         LotStatus.RELEASED,
-        plant.cells[1],
+        "CATHODE-1",
     )
 
 
