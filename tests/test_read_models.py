@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 
 from mes.audit.schemas import AuditEventPublic
 from mes.auth.schemas import UserPublic
+from mes.base import beyond_limit
 from mes.cli import main
 from mes.config import get_settings
 from mes.demo import ENGINEER, QUALITY
@@ -169,6 +170,12 @@ def test_lot_show_names_units_and_why_it_is_held(plant: Plant, capsys: pytest.Ca
     assert f"signed hold: suspect target ({QUALITY}, " in text and ", signed)" in text
     assert f"held interval {plant.interval}: carbon-film.thickness 1.00–1.09 m worst " in text
     assert "layer carbon-film (C, dc_magnetron_sputtering) on sputter-1: out_of_spec" in text
+    # Expected: the held interval's worst value printed one way in its hold line and its interval line,
+    # as a value past a limit is everywhere (it was 'worst 607.35' and 'worst 607.4').
+    [interval] = signed.intervals
+    assert interval.worst is not None and interval.limit is not None
+    shown = f"worst {beyond_limit(interval.worst, interval.limit)} beyond USL {interval.limit:g}"
+    assert re.findall(r"worst \S+ beyond USL [\d.]+", text) == [shown, shown], text
 
 
 def test_alarms_and_steps_name_their_unit_and_lot(plant: Plant, capsys: pytest.CaptureFixture[str]) -> None:

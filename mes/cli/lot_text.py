@@ -89,7 +89,7 @@ def print_lot(console: Console, d: LotDetail) -> None:
         what = (
             "unmeasured"
             if i.kind == IntervalKind.UNMEASURED or i.worst is None or i.limit is None
-            else f"worst {beyond_limit(i.worst, i.limit)} vs {i.limit_kind.upper()} {i.limit:g}"
+            else f"worst {beyond_limit(i.worst, i.limit)} beyond {i.limit_kind.upper()} {i.limit:g}"
         )
         by = f" by {i.dispositioned_by} {when(i.dispositioned_at)}" if i.dispositioned_by else ""
         metres = f"{i.start_m:.2f}–{i.end_m:.2f} m"
@@ -137,7 +137,7 @@ def backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
             "unmeasured"
             if i.kind == IntervalKind.UNMEASURED or i.worst_value is None or i.limit_value is None
             else f"worst {beyond_limit(i.worst_value, i.limit_value)} "
-            f"vs {i.limit_kind.upper()} {i.limit_value:g}"
+            f"beyond {i.limit_kind.upper()} {i.limit_value:g}"
         )
         branch.add(
             _wrapped(f"interval {i.start_m:.2f}–{i.end_m:.2f} m: {i.characteristic} {what}, {i.status.value}")
