@@ -121,6 +121,26 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize(
+    "argv",
+    [("version",), ("recipe", "schema")],  # the rich console and typer.echo
+    ids=" ".join,
+)
+def test_a_reader_that_stops_reading_ends_the_command_quietly(argv: tuple[str, ...], tmp_path: Path) -> None:
+    """`mes … | head -1`: the reader is gone before the command writes (its first write fails)."""
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MES_")}
+    try:
+        result = subprocess.run([*MES, *argv], stdout=write, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=tmp_path, timeout=60, check=False)  # fmt: skip
+    finally:
+        os.close(write)
+    # Expected: exit 141, as a shell reports a command ended by SIGPIPE, and nothing on stderr (it was
+    # exit 1 with nothing said, which reads as a failure with no reason).
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+@pytest.mark.parametrize(
     ("variable", "url", "needle"),
     [
         ("MES_LIVE_URL", "localhost:6379", "not a Redis URL"),
