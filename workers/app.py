@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery
 from celery.signals import worker_process_init
@@ -29,6 +30,16 @@ VISIBILITY_TIMEOUT_S = 3_600
 # imports the app, workers and producers alike, then uses it for filesystem://.
 TRANSPORT_ALIASES["filesystem"] = "workers.fs_broker:Transport"
 RECONCILE_EVERY_S = 5.0
+
+
+def broker_url(url: str) -> str:
+    """``url`` as kombu expects it. The embedded ``filesystem://`` names no host, and kombu warns
+    "No hostname was supplied" on every connection; its transport uses the folder, not the host, so
+    the URL names ``localhost`` as kombu would (``filesystem://localhost/``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "filesystem" or parts.hostname:
+        return url
+    return urlunsplit(parts._replace(netloc="localhost", path=parts.path or "/"))
 
 
 def broker_options(url: str, folder: Path | None = None) -> dict[str, Any]:
@@ -62,7 +73,7 @@ def make_app(settings: Settings | None = None) -> Celery:
     # Step results live in the database; a result backend serves only health checks
     # (mes.ping), and only where a Redis is there to hold them.
     backend = settings.result_backend if settings.broker_url.startswith("redis") else None
-    app = Celery("mes", broker=settings.broker_url, backend=backend, include=["workers.tasks"])
+    app = Celery("mes", broker=broker_url(settings.broker_url), backend=backend, include=["workers.tasks"])
     app.conf.update(
         # Acknowledge after the task ran: a task whose worker died is delivered again.
         task_acks_late=True,
