@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.constructor import SafeConstructor
 
-from mes.yaml_core import CORE_TAGS, TRAP, CoreLoader, core_scalar
+from mes.yaml_core import CORE_TAGS, TRAP, CoreLoader, core_scalar, yaml11_boolean
 
 MAX_BYTES = 1_048_576
 MAX_DEPTH = 40
@@ -60,11 +60,12 @@ def field_path(loc: Loc) -> str:
 
 
 class DocumentRefused(Exception):
-    """The text is not a document we read; carries where and why."""
+    """The text is not a document we read; carries where and why, and the plain scalar refused, if
+    that is what was refused (``scalar``)."""
 
-    def __init__(self, position: Position, loc: Loc, message: str) -> None:
+    def __init__(self, position: Position, loc: Loc, message: str, scalar: str | None = None) -> None:
         super().__init__(message)
-        self.position, self.loc, self.message = position, loc, message
+        self.position, self.loc, self.message, self.scalar = position, loc, message, scalar
 
 
 @dataclass
@@ -88,10 +89,11 @@ def _pos(node: yaml.Node) -> Position:
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, *, traps_as_text: bool = False) -> None:
         self.source = SourceMap()
         self._seen: set[int] = set()
         self._scalars = SafeConstructor()
+        self._traps_as_text = traps_as_text
 
     def build(self, node: yaml.Node, loc: Loc = ()) -> Any:
         if id(node) in self._seen:
@@ -120,12 +122,15 @@ class _Builder:
         return self._scalar(node, loc)
 
     def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        if node.tag == TRAP and self._traps_as_text:
+            return str(node.value)  # what YAML 1.2 reads: only to ask the model what the field holds
         if node.tag == TRAP or node.tag in CORE_TAGS:
             # Plain scalars, and explicit !!int / !!float / !!bool / !!null, by YAML 1.2 rules only.
             try:
                 return core_scalar(node.tag, str(node.value))
             except ValueError as exc:
-                raise DocumentRefused(_pos(node), loc, str(exc)) from None
+                plain = str(node.value) if node.tag == TRAP else None
+                raise DocumentRefused(_pos(node), loc, str(exc), plain) from None
         try:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -133,8 +138,12 @@ class _Builder:
             raise DocumentRefused(_pos(node), loc, f"cannot read this value ({node.tag}): {reason}") from exc
 
 
-def parse_document(text: str) -> tuple[Any, SourceMap]:
-    """Parse YAML into plain data plus a :class:`SourceMap`; raises :class:`DocumentRefused`."""
+def parse_document(text: str, *, traps_as_text: bool = False) -> tuple[Any, SourceMap]:
+    """Parse YAML into plain data plus a :class:`SourceMap`; raises :class:`DocumentRefused`.
+
+    ``traps_as_text`` reads a plain scalar YAML 1.1 reads differently as the text YAML 1.2 makes of
+    it instead of refusing it: only to find what a refused value's field holds.
+    """
     try:
         nodes = list(yaml.compose_all(text, Loader=CoreLoader))
     except yaml.MarkedYAMLError as exc:
@@ -149,7 +158,7 @@ def parse_document(text: str) -> tuple[Any, SourceMap]:
         raise DocumentRefused(_pos(nodes[1]), (), "a file holds one YAML document")
     if not nodes or nodes[0] is None:
         raise DocumentRefused((1, 1), (), "the file is empty")
-    builder = _Builder()
+    builder = _Builder(traps_as_text=traps_as_text)
     data = builder.build(nodes[0])
     return data, builder.source
 
@@ -172,6 +181,28 @@ def data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
 
 
 _BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"})
+_NOT_A_NUMBER = frozenset({"int_parsing", "float_parsing", "int_type", "float_type"})
+
+
+def _refusal(exc: DocumentRefused, text: str, model: type[BaseModel]) -> str:
+    """Why the document was refused; a YAML 1.1 boolean (``on``, ``no``) where the model holds a number
+    asks for the number ("write true or false" is no advice for a count of passes)."""
+    if exc.scalar is None or not yaml11_boolean(exc.scalar):
+        return exc.message
+    try:
+        data, _ = parse_document(text, traps_as_text=True)
+    except DocumentRefused:
+        return exc.message
+    try:
+        model.model_validate(data)
+    except ValidationError as invalid:
+        errors = invalid.errors()
+        if any(e["type"] in _NOT_A_NUMBER and data_loc(e["loc"], data) == exc.loc for e in errors):
+            return (
+                f"{exc.scalar!r} is a boolean to YAML 1.1 and text to YAML 1.2, and this field takes a "
+                "number: write the number"
+            )
+    return exc.message
 
 
 def default_message(error: ErrorDetails, loc: Loc) -> str:
@@ -277,7 +308,7 @@ def validate_document(
     try:
         data, source = parse_document(text)
     except DocumentRefused as exc:
-        return refused(exc.message, exc.position, exc.loc)
+        return refused(_refusal(exc, text, model), exc.position, exc.loc)
 
     def located(found: Iterable[tuple[Loc, str]]) -> set[Issue]:
         return {issue(source.locate(loc), loc, msg) for loc, msg in found}

@@ -222,7 +222,8 @@ def shelve(session: Session, alarm_id: int, *, by: str, duration_s: float, reaso
         raise AlarmError("a reason is required to shelve an alarm")
     if not 0 < duration_s <= MAX_SHELVE_S:
         raise AlarmError(
-            f"shelve for more than 0 and at most {MAX_SHELVE_S // 60} minutes, not {duration_s:g} s"
+            f"shelve for more than 0 and at most {MAX_SHELVE_S // 60} minutes, "
+            f"not {duration_s / 60:g} minutes"
         )
     alarm = get_alarm(session, alarm_id)
     if not alarm.is_open:

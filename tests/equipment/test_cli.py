@@ -116,6 +116,15 @@ def test_run_job_refuses_bad_setpoints_before_connecting(line: Path, args: list[
     assert "Traceback" not in result.stderr
 
 
+def test_run_job_names_a_count_outside_its_limits_without_a_unit(line: Path) -> None:
+    result = run_mes("equipment", "run-job", "sputter-1", "--line", str(line), "--job-id", "X",
+                     "--set", "passes=99")  # fmt: skip
+    assert result.returncode == 1, result
+    # Expected: "passes: 99 is outside 1–20" (it said "99 1 is outside 1–20 1": the unit of a count is 1).
+    assert "sputter-1:passes: 99 is outside 1–20" in result.stderr, result.stderr
+    assert " 1 is outside" not in result.stderr and "1–20 1" not in result.stderr
+
+
 def test_unreachable_unit_and_unknown_unit(tmp_path: Path) -> None:
     path = tmp_path / "line.yaml"
     path.write_text(f"line: x\nunits:\n  - {{name: sputter-9, equipment_class: sputter, endpoint: "
