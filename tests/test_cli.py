@@ -28,8 +28,9 @@ def run_mes(
     )  # fmt: skip
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 1, result
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str, code: int = 1) -> None:
+    """One line on stderr naming ``needles``; exit 1 (refused or failed), or ``code`` 2 (a usage error)."""
+    assert result.returncode == code, result
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

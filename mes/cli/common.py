@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from mes.base import dumps_json
 from mes.config import get_settings
 from mes.db import make_engine, require_database
-from mes.errors import MesError
+from mes.errors import InputError
 
 
 class _Out(Console):
@@ -75,10 +75,10 @@ def read_password(from_stdin: bool, what: str) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         if not line:
-            raise MesError(f"{what}: --password-stdin given but standard input is empty")
+            raise InputError(f"{what}: --password-stdin given but standard input is empty")
         return line.rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise MesError(f"{what} needs the password: type it at the prompt or pass --password-stdin")
+        raise InputError(f"{what} needs the password: type it at the prompt or pass --password-stdin")
     password: str = typer.prompt("Password", hide_input=True)
     return password
 

@@ -14,7 +14,7 @@ import typer
 from mes.cli.common import out
 from mes.cli.tables import Column, ident, print_table, text
 from mes.config import get_settings
-from mes.equipment.errors import EquipmentError
+from mes.equipment.errors import ArgumentInvalid, EquipmentError
 from mes.equipment.ports import check_ports, unavailable
 from mes.equipment.profile import Line, PackMLState, load_line
 from mes.errors import MesError
@@ -186,9 +186,9 @@ def _setpoints(pairs: list[str]) -> dict[str, float]:
         except ValueError:
             value = math.nan
         if not sep or not name or not math.isfinite(value):
-            raise MesError(f"--set {pair!r}: expected NAME=NUMBER, e.g. --set power_w=1500")
+            raise ArgumentInvalid(f"--set {pair!r}: expected NAME=NUMBER, e.g. --set power_w=1500")
         if name.strip() in values:
-            raise MesError(f"--set {pair!r}: {name.strip()} is given twice")
+            raise ArgumentInvalid(f"--set {pair!r}: {name.strip()} is given twice")
         values[name.strip()] = value
     return values
 
@@ -222,7 +222,7 @@ def run_job_command(
         missing = [n for n in missing if n not in profile.absent_setpoints]
         if missing:
             # Whatever the last job left in a setpoint not given would be run with: refuse.
-            raise MesError(
+            raise ArgumentInvalid(
                 f"{unit}: a job sets every setpoint of a {profile.equipment_class}; missing "
                 f"{', '.join('--set ' + n + '=…' for n in missing)} (nothing written)"
             )
@@ -275,8 +275,8 @@ def browse_command(
         )  # fmt: skip
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise MesError(f"--security {security}: {reason}") from exc
+        raise ArgumentInvalid(f"--security {security}: {reason}") from exc
     if not endpoint.startswith("opc.tcp://"):
-        raise MesError(f"{endpoint}: expected an endpoint opc.tcp://HOST:PORT")
+        raise ArgumentInvalid(f"{endpoint}: expected an endpoint opc.tcp://HOST:PORT")
     text = asyncio.run(browse_endpoint(endpoint, sec, _password(password_env)))
     print(text, end="")  # noqa: T201 - the draft is the command's output, meant for a file

@@ -18,7 +18,7 @@ from mes.cli.tables import Column, ident, print_table
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.profile import load_line
-from mes.lots.errors import TraceRefused
+from mes.lots.errors import TraceInvalid
 from mes.lots.models import LotKind
 from mes.lots.orders import get_lot, list_lots, receive_lot
 from mes.lots.report import lot_summary
@@ -114,9 +114,9 @@ def lot_trace(
 ) -> None:
     """Genealogy of a lot: its inputs' metres, layers and intervals, or every lot made from it."""
     if to_forward == to_backward:
-        raise TraceRefused("give exactly one of --forward or --backward")
+        raise TraceInvalid("give exactly one of --forward or --backward")
     if to_backward and (start_m is not None or end_m is not None):
-        raise TraceRefused("--start-m/--end-m select metres to trace forward; use them with --forward")
+        raise TraceInvalid("--start-m/--end-m select metres to trace forward; use them with --forward")
     with database() as engine, session_scope(engine) as session:
         lot_id = pk(get_lot(session, number))
         tree = backward(session, lot_id, max_depth=max_depth) if to_backward else None

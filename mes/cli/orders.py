@@ -23,7 +23,7 @@ order_app = typer.Typer(
 @order_app.command("create")
 def order_create(
     recipe: str = typer.Option(..., "--recipe", help="Released recipe version, ID@VERSION."),
-    lots: int = typer.Option(1, "--lots", help="How many lots."),
+    lots: int = typer.Option(1, "--lots", min=1, max=1_000, help="How many lots (1–1000)."),
     priority: int = typer.Option(100, "--priority", help="Lower runs first."),
     lot_size: float | None = typer.Option(
         None, "--lot-size", help="Metres per electrode lot / cells per cell lot."

@@ -10,7 +10,7 @@ import typer
 from mes.cli.common import AsJson, PasswordStdin, database, out, print_json, read_password
 from mes.cli.tables import Column, ident, print_table, text, timestamp
 from mes.db import session_scope
-from mes.errors import MesError
+from mes.errors import InputError, MesError
 from mes.quality import alarms
 from mes.quality import disposition as dispo
 from mes.quality.alarm_views import alarm_list as alarm_list_of
@@ -35,7 +35,7 @@ def alarm_list(
 ) -> None:
     """Open alarms, most urgent first; shelved ones last."""
     if as_json and as_csv:
-        raise MesError("give --json or --csv, not both")
+        raise InputError("give --json or --csv, not both")
     with database() as engine, session_scope(engine) as session:
         alarms.expire_shelving(session)
         rows = alarm_list_of(session, include_closed=include_closed)

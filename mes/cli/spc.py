@@ -22,7 +22,7 @@ from mes.cli.common import AsJson, out, print_json
 from mes.cli.tables import Column, print_table, text
 from mes.quality import capability as cap
 from mes.quality import spc
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcError, SpcInvalid
 from mes.quality.schemas import capability_public, chart_public
 
 app = typer.Typer(help="Statistical process control: control charts and capability.", no_args_is_help=True)
@@ -159,9 +159,9 @@ def chart(
     kind = chart_type.value
     if kind == "ewma":
         if rules not in (None, RulesName.none) or run_length is not None:
-            raise SpcError("an EWMA chart signals on its own limits only: drop --rules and --run-length")
+            raise SpcInvalid("an EWMA chart signals on its own limits only: drop --rules and --run-length")
         if subgroup_size not in (None, 1):
-            raise SpcError("the EWMA chart here is of single values: drop --subgroup-size")
+            raise SpcInvalid("the EWMA chart here is of single values: drop --subgroup-size")
     else:
         given = [
             name
@@ -169,11 +169,11 @@ def chart(
             if v is not None
         ]
         if given:
-            raise SpcError(f"{', '.join(given)}: for --type ewma only")
+            raise SpcInvalid(f"{', '.join(given)}: for --type ewma only")
         if kind == "imr" and subgroup_size not in (None, 1):
-            raise SpcError("an I-MR chart is of single values: drop --subgroup-size (or use --type xbar-r)")
+            raise SpcInvalid("an I-MR chart is of single values: drop --subgroup-size (or use --type xbar-r)")
         if kind != "imr" and subgroup_size is None:
-            raise SpcError(f"--type {kind} needs --subgroup-size (2–25)")
+            raise SpcInvalid(f"--type {kind} needs --subgroup-size (2–25)")
     values = read_values(input_path)
     result: spc.ControlChart | spc.EwmaChart
     try:
@@ -195,7 +195,7 @@ def chart(
                 build = spc.xbar_r if kind == "xbar-r" else spc.xbar_s
                 result = build(groups, rules=ruleset, run_length=run_length)
     except SpcError as exc:
-        raise SpcError(f"{input_path}: {exc}") from None
+        raise type(exc)(f"{input_path}: {exc}") from None  # a parameter's error stays one (exit 2)
     if as_json:
         print_json(chart_public(result))
     elif isinstance(result, spc.EwmaChart):
@@ -222,7 +222,7 @@ def capability(
     try:
         result = cap.capability(values, lsl=lsl, usl=usl, subgroup_size=subgroup_size, within=within.value)
     except SpcError as exc:
-        raise SpcError(f"{input_path}: {exc}") from None
+        raise type(exc)(f"{input_path}: {exc}") from None  # a parameter's error stays one (exit 2)
     if as_json:
         print_json(capability_public(result))
         return

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from mes.base import utcnow
 from mes.equipment.models import EquipmentClass, EquipmentUnit, UnitLease
-from mes.execution.errors import UnitNotFound
+from mes.execution.errors import UnitNameInvalid, UnitNotFound
 from mes.execution.models import ServiceHeartbeat
 from mes.lots.models import GaugeScan, Layer, Lot, StepRun, StepRunState
 
@@ -166,6 +166,8 @@ def list_unit_status(session: Session) -> list[UnitStatus]:
 
 
 def unit_status(session: Session, name: str) -> UnitStatus:
+    if not name.strip():
+        raise UnitNameInvalid("the unit name is empty: give one (see `mes unit list`)")
     unit = session.exec(select(EquipmentUnit).where(EquipmentUnit.name == name)).first()
     if unit is None:
         known = ", ".join(session.exec(select(EquipmentUnit.name).order_by(col(EquipmentUnit.name))).all())

@@ -18,7 +18,8 @@ from mes.base import pk, utcnow
 from mes.equipment.capability import profile_can_run
 from mes.equipment.models import EquipmentClass
 from mes.equipment.profile import Line
-from mes.lots.errors import LotNotFound, OrderRefused
+from mes.errors import InputError
+from mes.lots.errors import LotInvalid, LotNotFound, OrderInvalid, OrderRefused
 from mes.lots.models import (
     Characteristic,
     Layer,
@@ -86,7 +87,7 @@ def place_order(
 
 def _check_key(key: str) -> str:
     if not key.strip() or len(key) > 200 or not key.isprintable():
-        raise OrderRefused(
+        raise OrderInvalid(
             f"idempotency key {key!r}: give 1 to 200 printable characters, the same on every retry"
         )
     return key
@@ -145,12 +146,14 @@ def _create(
             _same_request(session, existing, ref, lots, by, priority, lot_size)
             return existing, False
     if not 1 <= lots <= 1_000:
-        raise OrderRefused(f"--lots {lots}: an order makes 1 to 1000 lots")
+        raise OrderInvalid(f"--lots {lots}: an order makes 1 to 1000 lots")
+    if lot_size is not None and not lot_size > 0:
+        raise OrderInvalid(f"--lot-size {lot_size:g}: a lot has more than 0 metres or cells")
     user = get_user(session, by)
     try:
         row = require_released(session, ref)
     except RecipeError as exc:
-        raise OrderRefused(str(exc)) from exc
+        raise (OrderInvalid if isinstance(exc, InputError) else OrderRefused)(str(exc)) from exc
     recipe = stored_recipe(row)
     if lot_size is not None:
         biggest = recipe.produces.cells if recipe.produces.kind == "cell" else recipe.produces.length_m
@@ -304,9 +307,9 @@ def receive_lot(
 ) -> Lot:
     """A purchased web (separator, foil, film) enters stock, released, traceable to its supplier lot."""
     if kind in (LotKind.CELL, LotKind.ANODE, LotKind.CATHODE):
-        raise OrderRefused(f"{kind} lots are made on the line, not received")
+        raise LotInvalid(f"{kind} lots are made on the line, not received")
     if not supplier.strip() or not supplier_lot.strip():
-        raise OrderRefused("a received lot names its supplier and the supplier's lot number")
+        raise LotInvalid("a received lot names its supplier and the supplier's lot number")
     user = get_user(session, by)
     lot = Lot(
         number=_stamp("R"),
@@ -332,6 +335,8 @@ def receive_lot(
 
 
 def get_lot(session: Session, number: str) -> Lot:
+    if not number.strip():
+        raise LotInvalid("the lot number is empty: give one (see `mes lot list`)")
     lot = session.exec(select(Lot).where(Lot.number == number)).first()
     if lot is None:
         raise LotNotFound(f"no lot {number} (see `mes lot list`)")

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from mes.lots.errors import LotNotFound, TraceRefused
+from mes.lots.errors import LotNotFound, TraceInvalid, TraceRefused
 from mes.lots.models import (
     IntervalKind,
     IntervalStatus,
@@ -69,17 +69,17 @@ def _require_lot(session: Session, lot_id: int) -> Lot:
 
 def _check_depth(max_depth: int) -> None:
     if not 1 <= max_depth <= 100:
-        raise TraceRefused(f"trace depth {max_depth}: give 1 to 100 levels")
+        raise TraceInvalid(f"trace depth {max_depth}: give 1 to 100 levels")
 
 
 def check_interval(lot: Lot, start_m: float | None, end_m: float | None) -> None:
     """Refuse an interval ``[start_m, end_m]`` (metres) that is half given, empty or outside ``lot``."""
     if (start_m is None) != (end_m is None):
-        raise TraceRefused("give both the start and the end metre of the interval, or neither")
+        raise TraceInvalid("give both the start and the end metre of the interval, or neither")
     if start_m is None or end_m is None:
         return
     if not start_m < end_m:
-        raise TraceRefused(f"interval {start_m:g}–{end_m:g} m is empty: the start must be before the end")
+        raise TraceInvalid(f"interval {start_m:g}–{end_m:g} m is empty: the start must be before the end")
     if start_m < 0 or end_m > lot.length_m:
         raise TraceRefused(
             f"interval {start_m:g}–{end_m:g} m is not inside lot {lot.number} (0–{lot.length_m:g} m)"

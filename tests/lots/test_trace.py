@@ -493,23 +493,27 @@ def test_cli_prints_json_and_tables(plant: Plant, capsys: pytest.CaptureFixture[
 
 @pytest.mark.usefixtures("cli_database", "plant")
 @pytest.mark.parametrize(
-    ("argv", "needle"),
+    ("argv", "code", "needle"),
     [
-        (["NOPE", "--backward"], "no lot NOPE"),
-        (["ANODE-1"], "exactly one of --forward or --backward"),
-        (["ANODE-1", "--forward", "--backward"], "exactly one of --forward or --backward"),
-        (["ANODE-1", "--forward", "--start-m", "300", "--end-m", "200"], "is empty"),
+        (["NOPE", "--backward"], 1, "no lot NOPE"),
+        # A trace asked as none can be is a usage error: exit 2 (it was 1, as a refusal).
+        (["ANODE-1"], 2, "exactly one of --forward or --backward"),
+        (["ANODE-1", "--forward", "--backward"], 2, "exactly one of --forward or --backward"),
+        (["ANODE-1", "--forward", "--start-m", "300", "--end-m", "200"], 2, "is empty"),
         (
             ["ANODE-1", "--forward", "--start-m", "900", "--end-m", "1200"],
+            1,
             "not inside lot ANODE-1 (0–1000 m)",
         ),
-        (["ANODE-1", "--forward", "--start-m", "10"], "both the start and the end"),
-        (["ANODE-1", "--backward", "--start-m", "1", "--end-m", "2"], "use them with --forward"),
+        (["ANODE-1", "--forward", "--start-m", "10"], 2, "both the start and the end"),
+        (["ANODE-1", "--backward", "--start-m", "1", "--end-m", "2"], 2, "use them with --forward"),
     ],
 )
-def test_cli_refuses_with_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "lot", "trace", *argv, "--json")
-    assert code == 1
+def test_cli_refuses_with_one_line(
+    argv: list[str], code: int, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code, out, err = run_cli(capsys, "lot", "trace", *argv, "--json")
+    assert exit_code == code, err
     assert out == ""
     assert "Traceback" not in err
     [line] = err.strip().splitlines()
