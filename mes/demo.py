@@ -14,12 +14,12 @@ import secrets
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -224,32 +224,6 @@ def _fault_lines(session: Session, armed: list[ArmedFault]) -> tuple[list[str], 
     return lines, release
 
 
-def _table(rows: list[LotSummary]) -> Table:
-    cells = [
-        [
-            r.lot,
-            r.recipe or "purchased",
-            r.kind.value,
-            r.status.value,
-            str(r.layers),
-            str(r.layers_out_of_spec),
-            f"{r.intervals} ({r.intervals_held})",
-        ]
-        for r in rows
-    ]
-    table = Table(title="What the line made")
-    headers = ("lot", "recipe", "kind", "status", "layers", "out of spec", "intervals (held)")
-    for i, header in enumerate(headers):
-        if i < 2:  # lot numbers and recipes are what people type next: never cut, the rest wraps
-            width = max([len(header), *(len(c[i]) for c in cells)])
-            table.add_column(header, no_wrap=True, min_width=width)
-        else:
-            table.add_column(header, overflow="fold")
-    for row in cells:
-        table.add_row(*row)
-    return table
-
-
 async def run_demo(
     settings: Settings,
     console: Console,
@@ -258,8 +232,10 @@ async def run_demo(
     time_scale: float = 3_000.0,
     timeout_s: float = 600.0,
     env: dict[str, str] | None = None,
+    show_lots: Callable[[list[LotSummary]], None] | None = None,
 ) -> DemoResult:
-    """The whole flow; ``env`` carries the MES_* settings the worker processes need."""
+    """The whole flow; ``env`` carries the MES_* settings the worker processes need; ``show_lots``
+    prints what the line made (the command line's table, which never cuts a lot number)."""
     if settings.is_production:
         raise ConfigError(
             "MES_ENVIRONMENT is production: `mes demo` runs in development only (it makes users with a "
@@ -308,7 +284,8 @@ async def run_demo(
         faults, release = _fault_lines(session, armed)
     scans = runner.collector.stored if runner.collector else 0
     engine.dispose()
-    console.print(_table(rows))
+    if show_lots is not None:
+        show_lots(rows)
     held = sum(r.intervals_held for r in rows)
     cells = sum(int(r.material.split()[0]) for r in rows if r.kind == LotKind.CELL)
     console.print(

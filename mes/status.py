@@ -16,7 +16,6 @@ so instead of waiting for its own timeout.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 import warnings
@@ -108,17 +107,13 @@ def _workers(settings: Settings, line: Line | None) -> str:
     from workers.app import make_app
 
     app = make_app(settings)
-    # kombu warns that filesystem:// names no host, and Celery when a broadcast brings a reply twice:
-    # neither is news to the user, who gets one line for the workers.
-    kombu_log = logging.getLogger("kombu.connection")
-    level = kombu_log.level
-    kombu_log.setLevel(logging.ERROR)
+    # Celery warns when a broadcast brings a reply twice: not news to the user, who gets one line for
+    # the workers.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             replies = app.control.inspect(timeout=WORKERS_TIMEOUT_S).active_queues() or {}
     finally:
-        kombu_log.setLevel(level)
         app.close()
     serving: dict[str, list[str]] = {}
     for worker, queues in replies.items():

@@ -87,6 +87,15 @@ SETPOINT_MODELS: dict[EquipmentClass, type[Setpoints]] = {
 }
 
 
+COUNT = "1"  # the unit of a count (passes, turns): SI's unit of a quantity of dimension one
+
+
+def with_unit(number: str, unit: str) -> str:
+    """``number`` and its unit as a person writes them: ``"1500 W"``, and a count alone (``"3"``, not
+    ``"3 1"``)."""
+    return number if unit in (COUNT, "") else f"{number} {unit}"
+
+
 def setpoint_limits(equipment_class: EquipmentClass, name: str) -> tuple[float, float, str] | None:
     """(min, max, unit) of a setpoint of a class, or None when the class has no such setpoint."""
     field = SETPOINT_MODELS[equipment_class].model_fields.get(name)

@@ -73,6 +73,11 @@ def core_scalar(tag: str, text: str) -> Any:
     return core_value(tag, text)
 
 
+def yaml11_boolean(text: str) -> bool:
+    """Whether a plain scalar is text to YAML 1.2 and a boolean to YAML 1.1 (``on``, ``No``, ``YES``)."""
+    return core_tag(text) == STR and _resolve_yaml11(yaml.ScalarNode, text, (True, False)) == BOOL
+
+
 def yaml11_trap(text: str) -> str | None:
     """Why a plain scalar is refused, or None: it means something else to a YAML 1.1 reader.
 

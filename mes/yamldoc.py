@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.constructor import SafeConstructor
 
-from mes.yaml_core import CORE_TAGS, TRAP, CoreLoader, core_scalar
+from mes.yaml_core import CORE_TAGS, TRAP, CoreLoader, core_scalar, yaml11_boolean
 
 MAX_BYTES = 1_048_576
 MAX_DEPTH = 40
@@ -60,11 +60,12 @@ def field_path(loc: Loc) -> str:
 
 
 class DocumentRefused(Exception):
-    """The text is not a document we read; carries where and why."""
+    """The text is not a document we read; carries where and why, and the plain scalar refused, if
+    that is what was refused (``scalar``)."""
 
-    def __init__(self, position: Position, loc: Loc, message: str) -> None:
+    def __init__(self, position: Position, loc: Loc, message: str, scalar: str | None = None) -> None:
         super().__init__(message)
-        self.position, self.loc, self.message = position, loc, message
+        self.position, self.loc, self.message, self.scalar = position, loc, message, scalar
 
 
 @dataclass
@@ -185,6 +186,16 @@ def data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
 
 
 _BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"})
+_NOT_A_NUMBER = frozenset({"int_parsing", "float_parsing", "int_type", "float_type"})
+
+
+def _boolean_where_a_number_is(scalar: str) -> str:
+    """A YAML 1.1 boolean (``on``, ``no``) in a number field asks for the number ("write true or
+    false" is no advice for a count of passes)."""
+    return (
+        f"{scalar!r} is a boolean to YAML 1.1 and text to YAML 1.2, and this field takes a number: "
+        "write the number"
+    )
 
 
 def default_message(error: ErrorDetails, loc: Loc) -> str:
@@ -300,7 +311,8 @@ def validate_document(
         return refused(exc.message, exc.position, exc.loc)
     # A refused value stays in the data as its text: its own issue says what to write, and the
     # model's complaint about the same place (a text where a number belongs) would only repeat it.
-    refused_locs = {loc for _, loc, _ in refused_values}
+    refused_at = {loc: (position, message) for position, loc, message in refused_values}
+    refused_locs = set(refused_at)
 
     def located(found: Iterable[tuple[Loc, str]]) -> set[Issue]:
         return {issue(source.locate(loc), loc, msg) for loc, msg in found}
@@ -314,6 +326,11 @@ def validate_document(
         for error in exc.errors():
             loc = data_loc(error["loc"], data)
             if loc in refused_locs:
+                raw = error.get("input")
+                if error["type"] in _NOT_A_NUMBER and isinstance(raw, str) and yaml11_boolean(raw):
+                    position, said = refused_at[loc]
+                    issues.discard(issue(position, loc, said))
+                    issues.add(issue(position, loc, _boolean_where_a_number_is(raw)))
                 continue
             if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")

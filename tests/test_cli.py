@@ -29,8 +29,9 @@ def run_mes(
     )  # fmt: skip
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 1, result
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str, code: int = 1) -> None:
+    """One line on stderr naming ``needles``; exit 1 (refused or failed), or ``code`` 2 (a usage error)."""
+    assert result.returncode == code, result
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -162,6 +163,26 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = run_mes("frobnicate")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("version",), ("recipe", "schema")],  # the rich console and typer.echo
+    ids=" ".join,
+)
+def test_a_reader_that_stops_reading_ends_the_command_quietly(argv: tuple[str, ...], tmp_path: Path) -> None:
+    """`mes … | head -1`: the reader is gone before the command writes (its first write fails)."""
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MES_")}
+    try:
+        result = subprocess.run([*MES, *argv], stdout=write, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=tmp_path, timeout=60, check=False)  # fmt: skip
+    finally:
+        os.close(write)
+    # Expected: exit 141, as a shell reports a command ended by SIGPIPE, and nothing on stderr (it was
+    # exit 1 with nothing said, which reads as a failure with no reason).
+    assert (result.returncode, result.stderr) == (141, "")
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,14 @@ import pytest
 
 import mes
 import workers
-from mes.audit.errors import AuditChainBroken
-from mes.auth.errors import AuthError
-from mes.errors import MesError
-from mes.lots.errors import TraceRefused
+from mes.audit.errors import AuditChainBroken, AuditQueryInvalid
+from mes.auth.errors import AuthError, InvalidUserName
+from mes.equipment.errors import ArgumentInvalid, PortUnavailable
+from mes.errors import InputError, MesError
+from mes.execution.errors import StepInvalid, UnitNameInvalid
+from mes.lots.errors import LotInvalid, OrderInvalid, TraceInvalid, TraceRefused
+from mes.quality.errors import AlarmInvalid, DispositionInvalid, SpcInvalid
+from mes.recipes.errors import ReasonMissing, RecipeRefInvalid
 from mes.sim.errors import FaultSpecError
 from workers.errors import BridgeTimeout
 
@@ -116,7 +120,7 @@ def test_every_error_in_an_errors_module_is_a_mes_error_or_says_why_not() -> Non
 
 @pytest.mark.parametrize(
     "error",
-    [AuditChainBroken, AuthError, TraceRefused, FaultSpecError, BridgeTimeout],
+    [AuditChainBroken, AuthError, TraceRefused, PortUnavailable, BridgeTimeout],
     ids=lambda e: e.__name__,
 )
 def test_the_console_script_maps_each_layers_error_to_one_line_and_exit_1(
@@ -132,3 +136,27 @@ def test_the_console_script_maps_each_layers_error_to_one_line_and_exit_1(
         cli_main.main([])
     assert exited.value.code == 1
     assert capsys.readouterr().err == "mes: error: what was wrong, and where\n"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidUserName, LotInvalid, OrderInvalid, TraceInvalid, RecipeRefInvalid, ReasonMissing, SpcInvalid,
+        AlarmInvalid, DispositionInvalid, AuditQueryInvalid, StepInvalid, UnitNameInvalid, ArgumentInvalid,
+        FaultSpecError,
+    ],
+    ids=lambda e: e.__name__,
+)  # fmt: skip
+def test_a_value_that_cannot_be_used_exits_2_in_every_layer(
+    error: type[MesError], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def app(**_kwargs: object) -> None:
+        raise error("what was wrong, and what to give instead")
+
+    cli_main = importlib.import_module("mes.cli.app")
+    monkeypatch.setattr(cli_main, "app", app)
+    with pytest.raises(SystemExit) as exited:
+        cli_main.main([])
+    assert issubclass(error, InputError)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == "mes: error: what was wrong, and what to give instead\n"

@@ -18,9 +18,12 @@ from pydantic import TypeAdapter
 
 from mes.audit.schemas import AuditEventPublic
 from mes.auth.schemas import UserPublic
+from mes.base import beyond_limit
 from mes.cli import main
 from mes.config import get_settings
 from mes.demo import ENGINEER, QUALITY
+from mes.execution.units import UnitStatus
+from mes.lots.order_models import OrderDetail, OrderPublic
 from mes.lots.schemas import ForwardTrace, HoldSource, LotDetail, LotSummary, StepRunDetail, StepRunPublic
 from mes.lots.trace_models import BackwardNode
 from mes.quality.schemas import (
@@ -31,7 +34,7 @@ from mes.quality.schemas import (
     LotReport,
 )
 from mes.recipes.schemas import RecipeDetail, RecipeSummary
-from tests.read_model_plant import HELD_BY_FAULT, HELD_BY_SIGNATURE, LINK_LOST, RECIPE, Plant
+from tests.read_model_plant import HELD_BY_FAULT, HELD_BY_SIGNATURE, LINK_LOST, ORDER, RECIPE, Plant
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -83,7 +86,45 @@ def commands(plant: Plant, tmp_path: Path) -> list[tuple[list[str], Any]]:
         (["spc", "chart", "--type", "imr", "--input", values], ChartPublic),
         (["spc", "capability", "--input", values, "--lsl", "495", "--usl", "505"], CapabilityPublic),
         (["user", "list"], list[UserPublic]),
+        (["order", "list"], list[OrderPublic]),
+        (["order", "show", ORDER], OrderDetail),
+        (["unit", "list"], list[UnitStatus]),
+        (["unit", "show", "sputter-1"], UnitStatus),
     ]
+
+
+# The row ids a user is shown, each because a command takes it (README, "Output: tables and JSON");
+# everything else is named by its business key: lot, order and job numbers, recipe ID@VERSION, unit name.
+HANDLES = {
+    ("AlarmPublic", "id"),  # mes alarm ack|shelve|unshelve ID
+    ("AlarmDetail", "id"),
+    ("IntervalPublic", "id"),  # mes lot hold|release|scrap LOT --interval ID
+    ("HoldReason", "interval_id"),
+    ("HoldReason", "alarm_ids"),
+    ("StepRunPublic", "id"),  # mes step show|resume|abort STEP (the job id works too)
+    ("StepRunDetail", "id"),
+    ("AuditEventPublic", "id"),  # mes audit verify names the first event that breaks the chain
+}
+
+
+def row_ids(model: Any) -> set[tuple[str, str]]:
+    """(model, field) of every field of ``model``, nested models included, that holds a row id: an
+    integer named ``id``, ``…_id`` or ``…_ids`` (a recipe's ``id`` is its name, a step's ``job_id`` its
+    job number: text)."""
+    schema = TypeAdapter(model).json_schema(mode="serialization")
+    found = set()
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        for name, field in definition.get("properties", {}).items():
+            if (name == "id" or name.endswith(("_id", "_ids"))) and '"integer"' in json.dumps(field):
+                found.add((definition.get("title", "?"), name))
+    return found
+
+
+def test_no_read_model_shows_a_row_id_but_the_handles_commands_take(plant: Plant, tmp_path: Path) -> None:
+    shown = {field for _, model in commands(plant, tmp_path) for field in row_ids(model)}
+    # Expected: none but HANDLES (order list/show had the order's row id, the lot report's genealogy
+    # each lot's row id and each link's, the unit list each current step's).
+    assert shown - HANDLES == set()
 
 
 def test_every_list_and_show_prints_its_model(
@@ -129,6 +170,12 @@ def test_lot_show_names_units_and_why_it_is_held(plant: Plant, capsys: pytest.Ca
     assert f"signed hold: suspect target ({QUALITY}, " in text and ", signed)" in text
     assert f"held interval {plant.interval}: carbon-film.thickness 1.00–1.09 m worst " in text
     assert "layer carbon-film (C, dc_magnetron_sputtering) on sputter-1: out_of_spec" in text
+    # Expected: the held interval's worst value printed one way in its hold line and its interval line,
+    # as a value past a limit is everywhere (it was 'worst 607.35' and 'worst 607.4').
+    [interval] = signed.intervals
+    assert interval.worst is not None and interval.limit is not None
+    shown = f"worst {beyond_limit(interval.worst, interval.limit)} beyond USL {interval.limit:g}"
+    assert re.findall(r"worst \S+ beyond USL [\d.]+", text) == [shown, shown], text
 
 
 def test_alarms_and_steps_name_their_unit_and_lot(plant: Plant, capsys: pytest.CaptureFixture[str]) -> None:
@@ -185,7 +232,7 @@ def test_audit_list_refuses_a_bad_since(plant: Plant, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit) as exited:
         main(["audit", "list", "--since", "yesterday"])
     err = capsys.readouterr().err
-    assert exited.value.code == 1 and "Traceback" not in err
+    assert exited.value.code == 2 and "Traceback" not in err  # a value that cannot be used (it was 1)
     [line] = err.strip().splitlines()
     assert line.startswith("mes: error: --since 'yesterday': give an ISO 8601 date")
 

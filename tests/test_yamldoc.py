@@ -160,6 +160,25 @@ def test_every_refused_value_of_a_file_is_reported_at_once() -> None:
     assert not any("could not be read" in i.message for i in result.issues)
 
 
+def test_a_yaml11_boolean_in_a_number_field_asks_for_a_number() -> None:
+    text, line = _recipe_with(("steps", 0, "setpoints", "passes"), "on")
+    [problem] = [i for i in load(text).issues if i.field != "(file)"]
+    # Expected: a number asked for; it said "write true or false" for a count of passes.
+    assert (problem.line, problem.field, problem.message) == (
+        line,
+        "steps[0].setpoints.passes",
+        "'on' is a boolean to YAML 1.1 and text to YAML 1.2, and this field takes a number: write the number",
+    )
+
+
+def test_a_count_outside_its_limits_is_named_without_a_unit() -> None:
+    text, line = _recipe_with(("steps", 0, "setpoints", "passes"), "-3")
+    [problem] = [i for i in load(text).issues if i.field != "(file)"]
+    # Expected: no unit after a count (it said "-3 1 is outside the sputter class limits 1–50 1": the
+    # unit of a count is 1).
+    assert (problem.line, problem.message) == (line, "-3 is outside the sputter class limits 1–50")
+
+
 @pytest.mark.parametrize("written", ["true", "false"])
 def test_a_boolean_is_not_taken_for_a_number(written: str) -> None:
     text, line = _recipe_with(("steps", 0, "setpoints", "passes"), written)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery
 from celery.signals import celeryd_init, worker_process_init
@@ -53,6 +54,16 @@ def _checked_settings() -> Settings:
         refuse(exc)
 
 
+def broker_url(url: str) -> str:
+    """``url`` as kombu expects it. The embedded ``filesystem://`` names no host, and kombu warns
+    "No hostname was supplied" on every connection; its transport uses the folder, not the host, so
+    the URL names ``localhost`` as kombu would (``filesystem://localhost/``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "filesystem" or parts.hostname:
+        return url
+    return urlunsplit(parts._replace(netloc="localhost", path=parts.path or "/"))
+
+
 def broker_options(url: str, folder: Path | None = None) -> dict[str, Any]:
     if url.startswith("filesystem://"):
         base = folder or Path(".mes-broker")
@@ -84,7 +95,7 @@ def make_app(settings: Settings | None = None) -> Celery:
     # Step results live in the database; a result backend serves only health checks
     # (mes.ping), and only where a Redis is there to hold them.
     backend = settings.result_backend if settings.broker_url.startswith("redis") else None
-    app = Celery("mes", broker=settings.broker_url, backend=backend, include=["workers.tasks"])
+    app = Celery("mes", broker=broker_url(settings.broker_url), backend=backend, include=["workers.tasks"])
     app.conf.update(
         # Acknowledge after the task ran: a task whose worker died is delivered again.
         task_acks_late=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mes.errors import MesError
+from mes.errors import InputError, MesError
 
 
 class AuditError(MesError):
@@ -11,3 +11,7 @@ class AuditError(MesError):
 
 class AuditChainBroken(AuditError):
     """The audit trail's hash chain does not verify."""
+
+
+class AuditQueryInvalid(AuditError, InputError):
+    """A question asked of the trail with a filter that cannot be read (``--since yesterday``) (exit 2)."""

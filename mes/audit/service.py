@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select
 
-from mes.audit.errors import AuditError
+from mes.audit.errors import AuditQueryInvalid
 from mes.audit.models import AuditEvent
 from mes.audit.schemas import AuditEventPublic
 from mes.base import utcnow
@@ -174,7 +174,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise AuditError(
+        raise AuditQueryInvalid(
             f"--since {text!r}: give an ISO 8601 date or time (2026-04-13, 2026-04-13T06:00Z) "
             "or an age (30m, 8h, 7d)"
         ) from None

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 import mes
 from mes.cli import audit as audit_cli
@@ -31,8 +33,34 @@ from mes.errors import InputError, MesError
 from mes.logs import configure as configure_logging
 from workers.errors import BrokerUnreachable
 
+
+def output_closed() -> NoReturn:
+    """The reader of our output stopped reading (``mes … | head -1``): print nothing more, exit 141
+    as a shell reports a command ended by SIGPIPE. Python ignores SIGPIPE, so a write fails with
+    BrokenPipeError instead; stdout goes to /dev/null so that the flush at exit fails no more (the
+    Python docs' note on SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(EXIT_OUTPUT_CLOSED)
+
+
+class _Mes(TyperGroup):
+    """The root command. click turns a BrokenPipeError into a silent exit 1 before :func:`main` sees it;
+    here, around every command, it goes to :func:`output_closed`. (typer's help screens have a console
+    of their own, which exits 1.)"""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # what print() buffered fails here, not at the interpreter's exit
+            return result
+        except BrokenPipeError:
+            output_closed()
+
+
 app = typer.Typer(
     name="mes",
+    cls=_Mes,
     help="Manufacturing execution for lithium-ion electrode and cell lines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -117,8 +145,10 @@ def db_check() -> None:
 # Exit codes, here and nowhere else (README, "Exit codes"): 0 done; 1 refused or failed (what was wrong
 # and where, on one line); 2 a usage error (typer) or a value that cannot be used as it is (InputError);
 # 70 internal error (a bug: EX_SOFTWARE); 75 what was asked is saved but not yet handed on — the broker
-# did not take it and the reconciler will (EX_TEMPFAIL: do not repeat the command); 130 interrupted.
+# did not take it and the reconciler will (EX_TEMPFAIL: do not repeat the command); 130 interrupted;
+# 141 the reader of the output stopped reading (128 + SIGPIPE, as a shell reports it).
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_SAVED_NOT_SENT, EXIT_INTERRUPTED = 1, 2, 70, 75, 130
+EXIT_OUTPUT_CLOSED = 141
 EXIT_CODES: tuple[tuple[type[MesError], int], ...] = (
     (BrokerUnreachable, EXIT_SAVED_NOT_SENT),
     (InputError, EXIT_USAGE),
@@ -141,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("mes: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # a write outside the command (the root's own), if any
+        output_closed()
     except Exception as exc:
         # A bug, not a user error; still no traceback on the operator's screen
         # unless asked for.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import sys
@@ -18,12 +19,22 @@ from sqlalchemy.engine import Engine
 from mes.base import dumps_json
 from mes.config import get_settings
 from mes.db import make_engine, require_database
-from mes.errors import MesError
+from mes.errors import InputError
+
+
+class _Out(Console):
+    """The commands' console. A reader that stops reading (``mes … | head -1``) is handled with every
+    other closed output in :mod:`mes.cli.app`, not by rich's own silent exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output stopped reading")
+
 
 # Rich assumes 80 columns when output is not a terminal; tables then wrap every
 # cell. Piped output gets room instead, unless COLUMNS says how much.
 _SIZED = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
-out = Console(highlight=False, soft_wrap=True, width=None if _SIZED else 200)
+out = _Out(highlight=False, soft_wrap=True, width=None if _SIZED else 200)
 
 AsJson = typer.Option(False, "--json", help="Print JSON (and nothing else) on stdout.")
 
@@ -103,10 +114,10 @@ def read_password(from_stdin: bool, what: str) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         if not line:
-            raise MesError(f"{what}: --password-stdin given but standard input is empty")
+            raise InputError(f"{what}: --password-stdin given but standard input is empty")
         return line.rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise MesError(f"{what} needs the password: type it at the prompt or pass --password-stdin")
+        raise InputError(f"{what} needs the password: type it at the prompt or pass --password-stdin")
     password: str = typer.prompt("Password", hide_input=True)
     return password
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from mes.cli.common import finite, out
+from mes.cli.tables import Column, ident, print_table, text
 from mes.config import get_settings
-from mes.equipment.errors import EquipmentError
+from mes.equipment.errors import ArgumentInvalid, EquipmentError
 from mes.equipment.line import load_line_for
 from mes.equipment.ports import check_ports, unavailable
 from mes.equipment.profile import Line, PackMLState
@@ -163,10 +163,8 @@ def check(
             report = await check_unit(driver)
         finally:
             await driver.disconnect()
-        table = Table("entry", "node", "status", "detail")
-        for e in report.entries:
-            table.add_row(e.entry, e.node, e.status if e.ok else f"[bold]{e.status}[/bold]", e.detail)
-        out.print(table)
+        columns = [ident("entry"), ident("node"), Column("status"), text("detail")]
+        print_table(columns, [[e.entry, e.node, e.status, e.detail] for e in report.entries])
         out.print(f"{unit}: state {report.state or report.state_error}")
         _recipe_fits(line, unit)
         bad = sum(1 for e in report.entries if not e.ok)
@@ -209,9 +207,9 @@ def _setpoints(pairs: list[str]) -> dict[str, float]:
         except ValueError:
             value = math.nan
         if not sep or not name or not math.isfinite(value):
-            raise MesError(f"--set {pair!r}: expected NAME=NUMBER, e.g. --set power_w=1500")
+            raise ArgumentInvalid(f"--set {pair!r}: expected NAME=NUMBER, e.g. --set power_w=1500")
         if name.strip() in values:
-            raise MesError(f"--set {pair!r}: {name.strip()} is given twice")
+            raise ArgumentInvalid(f"--set {pair!r}: {name.strip()} is given twice")
         values[name.strip()] = value
     return values
 
@@ -249,7 +247,7 @@ def run_job_command(
         missing = [n for n in missing if n not in profile.absent_setpoints]
         if missing:
             # Whatever the last job left in a setpoint not given would be run with: refuse.
-            raise MesError(
+            raise ArgumentInvalid(
                 f"{unit}: a job sets every setpoint of a {profile.equipment_class}; missing "
                 f"{', '.join('--set ' + n + '=…' for n in missing)} (nothing written)"
             )
@@ -302,8 +300,8 @@ def browse_command(
         )  # fmt: skip
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise MesError(f"--security {security}: {reason}") from exc
+        raise ArgumentInvalid(f"--security {security}: {reason}") from exc
     if not endpoint.startswith("opc.tcp://"):
-        raise MesError(f"{endpoint}: expected an endpoint opc.tcp://HOST:PORT")
+        raise ArgumentInvalid(f"{endpoint}: expected an endpoint opc.tcp://HOST:PORT")
     text = asyncio.run(browse_endpoint(endpoint, sec, _password(password_env)))
     print(text, end="")  # noqa: T201 - the draft is the command's output, meant for a file

@@ -89,7 +89,7 @@ def print_lot(console: Console, d: LotDetail) -> None:
         what = (
             "unmeasured"
             if i.kind == IntervalKind.UNMEASURED or i.worst is None or i.limit is None
-            else f"worst {beyond_limit(i.worst, i.limit)} vs {i.limit_kind.upper()} {i.limit:g}"
+            else f"worst {beyond_limit(i.worst, i.limit)} beyond {i.limit_kind.upper()} {i.limit:g}"
         )
         by = f" by {i.dispositioned_by} {when(i.dispositioned_at)}" if i.dispositioned_by else ""
         metres = f"{i.start_m:.2f}–{i.end_m:.2f} m"
@@ -99,7 +99,15 @@ def print_lot(console: Console, d: LotDetail) -> None:
         line(f"input {link.role}: {link.lot} {link.start_m:.2f}–{link.end_m:.2f} m{supplier}")
 
 
+def _wrapped(text: str) -> Text:
+    """A tree's line, as Text (not markup: lot numbers and materials may contain brackets) that
+    wraps between words under its branch: a tree crops what does not fit its width, whatever the
+    console's soft wrap."""
+    return Text(text, no_wrap=False, overflow="fold")
+
+
 def backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
+    """The backward trace as a tree; every line is printed whole, wrapped at the terminal's width."""
     lot = node.lot
     label = f"{lot.number} ({lot.kind.value}, {lot.status.value}"
     label += f", {lot.material}" if lot.material else ""
@@ -109,12 +117,11 @@ def backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
         label = f"{node.role}: {label} {node.start_m:.2f}–{node.end_m:.2f} m"
     label += " — cycle, not expanded" if node.cycle else ""
     label += " — inputs beyond the depth limit" if node.truncated else ""
-    # Text, not markup: lot numbers and materials may contain brackets.
-    branch = Tree(Text(label)) if tree is None else tree.add(Text(label))
+    branch = Tree(_wrapped(label)) if tree is None else tree.add(_wrapped(label))
     for layer in node.layers:
         on = f" on {layer.unit}" if layer.unit else ""
         sub = branch.add(
-            Text(f"layer {layer.name} ({layer.material}, {layer.method}){on}: {layer.result.value}")
+            _wrapped(f"layer {layer.name} ({layer.material}, {layer.method}){on}: {layer.result.value}")
         )
         for c in layer.characteristics:
             s = c.stats
@@ -124,16 +131,16 @@ def backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
                 if s.mean_value is not None and s.min_value is not None and s.max_value is not None
                 else "no scans in these metres"
             )
-            sub.add(Text(f"{c.name} {c.unit} spec {c.lsl:g}/{c.target:g}/{c.usl:g}: {stats}"))
+            sub.add(_wrapped(f"{c.name} {c.unit} spec {c.lsl:g}/{c.target:g}/{c.usl:g}: {stats}"))
     for i in node.intervals:
         what = (
             "unmeasured"
             if i.kind == IntervalKind.UNMEASURED or i.worst_value is None or i.limit_value is None
             else f"worst {beyond_limit(i.worst_value, i.limit_value)} "
-            f"vs {i.limit_kind.upper()} {i.limit_value:g}"
+            f"beyond {i.limit_kind.upper()} {i.limit_value:g}"
         )
         branch.add(
-            Text(f"interval {i.start_m:.2f}–{i.end_m:.2f} m: {i.characteristic} {what}, {i.status.value}")
+            _wrapped(f"interval {i.start_m:.2f}–{i.end_m:.2f} m: {i.characteristic} {what}, {i.status.value}")
         )
     for parent in node.parents:
         backward_tree(parent, branch)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from mes.base import pk
@@ -16,11 +18,11 @@ from mes.cli.tables import Column, ident, print_table
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.line import load_line_for
-from mes.lots.errors import TraceRefused
+from mes.lots.errors import TraceInvalid
 from mes.lots.models import LotKind
 from mes.lots.orders import get_lot, list_lots, receive_lot
 from mes.lots.report import lot_summary
-from mes.lots.schemas import ForwardTrace
+from mes.lots.schemas import ForwardTrace, LotSummary
 from mes.lots.trace import backward, forward
 
 lot_app = typer.Typer(help="Lots: list, show, receive purchased material.", no_args_is_help=True)
@@ -116,9 +118,9 @@ def lot_trace(
 ) -> None:
     """Genealogy of a lot: its inputs' metres, layers and intervals, or every lot made from it."""
     if to_forward == to_backward:
-        raise TraceRefused("give exactly one of --forward or --backward")
+        raise TraceInvalid("give exactly one of --forward or --backward")
     if to_backward and (start_m is not None or end_m is not None):
-        raise TraceRefused("--start-m/--end-m select metres to trace forward; use them with --forward")
+        raise TraceInvalid("--start-m/--end-m select metres to trace forward; use them with --forward")
     with database() as engine, session_scope(engine) as session:
         lot_id = pk(get_lot(session, number))
         tree = backward(session, lot_id, max_depth=max_depth) if to_backward else None
@@ -190,6 +192,32 @@ def collector(spool: Path = typer.Option(Path(".mes-collector/spool.sqlite"), "-
     asyncio.run(go())
 
 
+def print_made(rows: Sequence[LotSummary], console: Console | None = None) -> None:
+    """What the demo's line made, a lot a row."""
+    columns = [
+        ident("lot"),
+        ident("recipe"),
+        Column("kind"),
+        Column("status"),
+        Column("layers", justify="right"),
+        Column("out of spec", justify="right"),
+        Column("intervals (held)"),
+    ]
+    cells = [
+        [
+            r.lot,
+            r.recipe or "purchased",
+            r.kind.value,
+            r.status.value,
+            str(r.layers),
+            str(r.layers_out_of_spec),
+            f"{r.intervals} ({r.intervals_held})",
+        ]
+        for r in rows
+    ]
+    print_table(columns, cells, title="What the line made", console=console)
+
+
 def demo(
     time_scale: float = typer.Option(
         3_000.0, "--time-scale", callback=finite, min=1, help="Process seconds per second."
@@ -211,6 +239,7 @@ def demo(
             time_scale=time_scale,
             timeout_s=timeout,
             env=demo_environment(settings, workdir),
+            show_lots=print_made,
         )
     )
     out.print(

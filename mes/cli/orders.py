@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
-from rich.table import Table
 
 from mes.base import MAX_ROW_ID
-from mes.cli.common import database, finite, free_text, out, user_name
+from mes.cli.common import AsJson, database, finite, free_text, out, print_json, user_name
+from mes.cli.tables import Column, ident, print_table, timestamp
 from mes.config import get_settings
 from mes.db import session_scope
 from mes.equipment.line import load_line_for
 from mes.lots.models import WorkOrderState
 from mes.lots.order_cancel import cancel_order
-from mes.lots.order_queries import list_orders, order_detail
+from mes.lots.order_queries import list_orders, order_detail, order_task_id
 from mes.lots.orders import place_order
 
 order_app = typer.Typer(
     help="Work orders: ask the line to make lots of a released recipe; list, show, cancel them.",
     no_args_is_help=True,
 )
-Json = typer.Option(False, "--json", help="Print JSON only.")
 
 
 @order_app.command("create")
 def order_create(
     recipe: str = typer.Option(..., "--recipe", help="Released recipe version, ID@VERSION."),
-    lots: int = typer.Option(1, "--lots", help="How many lots."),
+    lots: int = typer.Option(1, "--lots", min=1, max=1_000, help="How many lots (1–1000)."),
     priority: int = typer.Option(
         100, "--priority", min=-MAX_ROW_ID, max=MAX_ROW_ID, help="Lower runs first."
     ),
@@ -49,6 +46,7 @@ def order_create(
         sync_units(session, line)
         accepted = place_order(session, recipe, lots, by=by, line=line, priority=priority, lot_size=lot_size,
                                idempotency_key=idempotency_key)  # fmt: skip
+        task_id = order_task_id(session, accepted.order.number)
     order = accepted.order
     what = f"{order.lots_requested} lot(s) of {order.recipe}"
     if not accepted.created:
@@ -60,7 +58,7 @@ def order_create(
     out.print(f"work order {order.number}: {what}, saved")
     from workers.tasks import send_dispatch
 
-    send_dispatch(order.id, order.number)  # after the commit
+    send_dispatch(task_id, order.number)  # after the commit
     out.print(f"work order {order.number}: dispatched")
 
 
@@ -69,17 +67,25 @@ def order_list(
     state: list[WorkOrderState] = typer.Option([], "--state", help="Only orders in this state (repeatable)."),
     recipe: str | None = typer.Option(None, "--recipe", help="Only orders of this recipe, ID or ID@VERSION."),
     limit: int = typer.Option(200, "--limit", min=1, max=10_000),
-    as_json: bool = Json,
+    as_json: bool = AsJson,
 ) -> None:
     """Newest work orders first."""
     with database() as engine, session_scope(engine) as session:
         orders = list_orders(session, states=state, recipe=recipe, limit=limit)
     if as_json:
-        typer.echo(json.dumps([o.model_dump(mode="json") for o in orders]))
+        print_json(orders)
         return
-    table = Table("order", "recipe", "state", "lots made/ordered", "priority", "by", "created")
-    for o in orders:
-        table.add_row(
+    columns = [
+        ident("order"),
+        ident("recipe"),
+        Column("state"),
+        Column("lots made/ordered", justify="right"),
+        Column("priority", justify="right"),
+        ident("by"),
+        timestamp("created UTC"),
+    ]
+    rows = [
+        [
             o.number,
             o.recipe,
             o.state.value,
@@ -87,17 +93,19 @@ def order_list(
             str(o.priority),
             o.created_by,
             f"{o.created_at:%Y-%m-%d %H:%M:%S}",
-        )
-    out.print(table)
+        ]
+        for o in orders
+    ]
+    print_table(columns, rows)
 
 
 @order_app.command("show")
-def order_show(number: str = typer.Argument(...), as_json: bool = Json) -> None:
+def order_show(number: str = typer.Argument(...), as_json: bool = AsJson) -> None:
     """One work order: its lots and their status, each lot's steps and the units they went to."""
     with database() as engine, session_scope(engine) as session:
         detail = order_detail(session, number)
     if as_json:
-        typer.echo(detail.model_dump_json())
+        print_json(detail)
         return
     out.print(f"order: {detail.number}")
     out.print(f"recipe: {detail.recipe}")

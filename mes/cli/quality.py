@@ -20,7 +20,7 @@ from mes.cli.common import (
 )
 from mes.cli.tables import Column, ident, print_table, text, timestamp
 from mes.db import session_scope
-from mes.errors import MesError
+from mes.errors import InputError, MesError
 from mes.quality import alarms
 from mes.quality import disposition as dispo
 from mes.quality.alarm_views import alarm_list as alarm_list_of
@@ -47,7 +47,7 @@ def alarm_list(
 ) -> None:
     """Open alarms, most urgent first; shelved ones last."""
     if as_json and as_csv:
-        raise MesError("give --json or --csv, not both")
+        raise InputError("give --json or --csv, not both")
     with database() as engine, session_scope(engine) as session:
         alarms.expire_shelving(session)
         rows = alarm_list_of(session, include_closed=include_closed)
@@ -65,6 +65,7 @@ def alarm_list(
         ident("tag"),
         ident("lot"),
         ident("unit"),
+        Column("characteristic"),
         text("message"),
     ]
     table = []
@@ -79,6 +80,7 @@ def alarm_list(
                 a.condition,
                 a.lot or "",
                 a.unit or "",
+                a.characteristic or "",
                 a.message,
             ]
         )
@@ -198,7 +200,7 @@ def limits_list(as_json: bool = AsJson) -> None:
         Column("UCL", justify="right"),
         Column("rules"),
         Column("n", justify="right"),
-        Column("by"),
+        ident("by"),
     ]
     table = [
         [

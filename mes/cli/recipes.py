@@ -20,7 +20,7 @@ from mes.cli.common import (
 )
 from mes.cli.tables import Column, ident, print_table, text
 from mes.db import session_scope
-from mes.errors import MesError
+from mes.errors import InputError, MesError
 from mes.recipes import service
 from mes.recipes.errors import Issue, RecipeInvalid
 from mes.recipes.load import LoadResult, load_recipe_file
@@ -47,7 +47,7 @@ def _expand(paths: list[Path]) -> list[Path]:
 def _load_all(paths: list[Path]) -> list[LoadResult]:
     files = _expand(paths)
     if not files:
-        raise MesError("no recipe files given (a directory is searched for *.yaml)")
+        raise InputError("no recipe files given (a directory is searched for *.yaml)")
     return [load_recipe_file(p) for p in files]
 
 

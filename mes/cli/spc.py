@@ -17,12 +17,12 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from mes.cli.common import AsJson, finite, out, print_json
+from mes.cli.tables import Column, print_table, text
 from mes.quality import capability as cap
 from mes.quality import spc
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcError, SpcInvalid
 from mes.quality.schemas import capability_public, chart_public
 
 app = typer.Typer(help="Statistical process control: control charts and capability.", no_args_is_help=True)
@@ -101,11 +101,17 @@ def _violations_table(violations: tuple[spc.Violation, ...], what: str) -> None:
     if not violations:
         out.print(f"{what}: no violations")
         return
-    table = Table("index", "rule", "meaning", "points", title=f"{what}: {len(violations)} violation(s)")
-    for v in violations:
-        points = f"{v.points[0]}–{v.points[-1]}" if len(v.points) > 1 else str(v.points[0])
-        table.add_row(str(v.index), v.rule, spc.RULE_TEXT.get(v.rule, ""), points)
-    out.print(table)
+    columns = [Column("index", justify="right"), Column("rule"), text("meaning"), Column("points")]
+    rows = [
+        [
+            str(v.index),
+            v.rule,
+            spc.RULE_TEXT.get(v.rule, ""),
+            f"{v.points[0]}–{v.points[-1]}" if len(v.points) > 1 else str(v.points[0]),
+        ]
+        for v in violations
+    ]
+    print_table(columns, rows, title=f"{what}: {len(violations)} violation(s)")
 
 
 def _print_shewhart(path: Path, chart: spc.ControlChart) -> None:
@@ -161,9 +167,9 @@ def chart(
     kind = chart_type.value
     if kind == "ewma":
         if rules not in (None, RulesName.none) or run_length is not None:
-            raise SpcError("an EWMA chart signals on its own limits only: drop --rules and --run-length")
+            raise SpcInvalid("an EWMA chart signals on its own limits only: drop --rules and --run-length")
         if subgroup_size not in (None, 1):
-            raise SpcError("the EWMA chart here is of single values: drop --subgroup-size")
+            raise SpcInvalid("the EWMA chart here is of single values: drop --subgroup-size")
     else:
         given = [
             name
@@ -171,11 +177,11 @@ def chart(
             if v is not None
         ]
         if given:
-            raise SpcError(f"{', '.join(given)}: for --type ewma only")
+            raise SpcInvalid(f"{', '.join(given)}: for --type ewma only")
         if kind == "imr" and subgroup_size not in (None, 1):
-            raise SpcError("an I-MR chart is of single values: drop --subgroup-size (or use --type xbar-r)")
+            raise SpcInvalid("an I-MR chart is of single values: drop --subgroup-size (or use --type xbar-r)")
         if kind != "imr" and subgroup_size is None:
-            raise SpcError(f"--type {kind} needs --subgroup-size (2–25)")
+            raise SpcInvalid(f"--type {kind} needs --subgroup-size (2–25)")
     values = read_values(input_path)
     result: spc.ControlChart | spc.EwmaChart
     try:
@@ -197,7 +203,7 @@ def chart(
                 build = spc.xbar_r if kind == "xbar-r" else spc.xbar_s
                 result = build(groups, rules=ruleset, run_length=run_length)
     except SpcError as exc:
-        raise SpcError(f"{input_path}: {exc}") from None
+        raise type(exc)(f"{input_path}: {exc}") from None  # a parameter's error stays one (exit 2)
     if as_json:
         print_json(chart_public(result))
     elif isinstance(result, spc.EwmaChart):
@@ -224,7 +230,7 @@ def capability(
     try:
         result = cap.capability(values, lsl=lsl, usl=usl, subgroup_size=subgroup_size, within=within.value)
     except SpcError as exc:
-        raise SpcError(f"{input_path}: {exc}") from None
+        raise type(exc)(f"{input_path}: {exc}") from None  # a parameter's error stays one (exit 2)
     if as_json:
         print_json(capability_public(result))
         return

@@ -2,56 +2,60 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
-from rich.table import Table
 
-from mes.cli.common import database, out
+from mes.cli.common import AsJson, database, out, print_json
+from mes.cli.tables import Column, ident, print_table, text
 from mes.db import session_scope
 from mes.execution.units import UnitStatus, list_unit_status, unit_status
-
-Json = typer.Option(False, "--json", help="Print JSON only.")
 
 
 def _age(status: UnitStatus) -> str:
     return f"{status.last_value_age_s:.0f} s" if status.last_value_age_s is not None else "never"
 
 
-def unit_list(as_json: bool = Json) -> None:
+def unit_list(as_json: bool = AsJson) -> None:
     """Units: last known PackML state, current step, health (and why not), age of the last value."""
     with database() as engine, session_scope(engine) as session:
         units = list_unit_status(session)
     if as_json:
-        typer.echo(json.dumps([u.model_dump(mode="json") for u in units]))
+        print_json(units)
         return
-    table = Table("unit", "class", "state", "step", "healthy", "reason", "last value")
-    for u in units:
-        step = (
-            f"{u.current_step.lot} {u.current_step.step} ({u.current_step.state.value})"
-            if u.current_step
-            else ""
-        )
-        table.add_row(
+    columns = [
+        ident("unit"),
+        Column("class"),
+        Column("state"),
+        # The step holding the unit: its job id (which names its lot) is what `mes step …` takes.
+        ident("job"),
+        Column("step"),
+        Column("healthy"),
+        text("reason"),
+        Column("last value", justify="right"),
+    ]
+    rows = [
+        [
             u.name,
             u.equipment_class.value,
             u.state or "not seen",
-            step,
+            u.current_step.job_id if u.current_step else "",
+            f"{u.current_step.step} ({u.current_step.state.value})" if u.current_step else "",
             "yes" if u.healthy else "NO",
             u.health_reason or "",
             _age(u),
-        )
-    out.print(table)
+        ]
+        for u in units
+    ]
+    print_table(columns, rows)
 
 
 def unit_show(
-    name: str = typer.Argument(..., help="Unit name, as in the line file."), as_json: bool = Json
+    name: str = typer.Argument(..., help="Unit name, as in the line file."), as_json: bool = AsJson
 ) -> None:
     """One unit: state, current step (lot, step), health and reason, last value age, endpoint, profile."""
     with database() as engine, session_scope(engine) as session:
         u = unit_status(session, name)
     if as_json:
-        typer.echo(u.model_dump_json())
+        print_json(u)
         return
     seen = f" (read {u.state_seen_at:%Y-%m-%d %H:%M:%S})" if u.state_seen_at else ""
     out.print(f"unit: {u.name} ({u.equipment_class.value}), {u.endpoint}, profile {u.profile}")

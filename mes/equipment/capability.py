@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mes.equipment.profile import Profile
 from mes.recipes.schema import CoaterStep, SputterStep, WinderStep
+from mes.vocabulary import with_unit
 
 
 def profile_can_run(profile: Profile, unit: str, step: SputterStep | CoaterStep | WinderStep) -> str | None:
@@ -34,6 +35,7 @@ def profile_can_run(profile: Profile, unit: str, step: SputterStep | CoaterStep 
             return f"{unit} has no setpoint {name} in profile {profile.id}; the step sets {name}={value}"
         if not entry.min <= float(value) <= entry.max:
             return (
-                f"{unit} cannot set {name}={value}: its limits are {entry.min:g}–{entry.max:g} {entry.unit}"
+                f"{unit} cannot set {name}={value}: its limits are "
+                f"{with_unit(f'{entry.min:g}–{entry.max:g}', entry.unit)}"
             )
     return None

@@ -38,6 +38,7 @@ from mes.equipment.errors import (
 )
 from mes.equipment.link import Link
 from mes.equipment.profile import Command, GaugeSpec, PackMLState, to_machine, to_mes
+from mes.vocabulary import with_unit
 
 __all__ = ["ScanRecord", "UnitDriver"]
 
@@ -178,15 +179,17 @@ class UnitDriver(Link):
                 machine = to_machine(entry, value)
                 problem = encoding_problem(machine, entry.data_type)
                 if problem is not None and entry.scaled:
-                    problem = f"{value:g} {entry.unit} is {machine:g} {entry.machine_unit}: {problem}"
+                    problem = (
+                        f"{with_unit(f'{value:g}', entry.unit)} is "
+                        f"{with_unit(f'{machine:g}', entry.machine_unit)}: {problem}"
+                    )
             if problem is not None:
                 encoding = True
                 problems.append(f"{where}: {problem}")
                 continue
             if not entry.min <= value <= entry.max:
-                problems.append(
-                    f"{where}: {value:g} {entry.unit} is outside {entry.min:g}–{entry.max:g} {entry.unit}"
-                )
+                shown, limits = with_unit(f"{value:g}", entry.unit), f"{entry.min:g}–{entry.max:g}"
+                problems.append(f"{where}: {shown} is outside {with_unit(limits, entry.unit)}")
             if recipe is not None:
                 expected = recipe.get(name)
                 if expected is None or not math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):

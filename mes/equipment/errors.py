@@ -15,11 +15,13 @@
      +-- NodeMismatch              a profile entry is missing, of the wrong type, or not writable
      +-- BadStatus                 a node answered a status that is not a link state (names node + status)
      +-- PortUnavailable           a simulator cannot listen on its unit's endpoint (port taken, not local)
+     +-- ArgumentInvalid           a command's value no unit can take (--set not NAME=NUMBER, an endpoint
+                                   that is not opc.tcp://…): exit 2, as a usage error
 """
 
 from __future__ import annotations
 
-from mes.errors import MesError
+from mes.errors import InputError, MesError
 
 
 class EquipmentError(MesError):
@@ -85,3 +87,9 @@ class NodeMismatch(EquipmentError):
 
 class PortUnavailable(EquipmentError):
     """A simulator cannot listen on its unit's endpoint: the port is taken or the address is not local."""
+
+
+class ArgumentInvalid(EquipmentError, InputError):
+    """A value given to an equipment command that no unit can take: ``--set`` that is not NAME=NUMBER or
+    names a setpoint twice, a job without every setpoint, an endpoint or security mode that cannot be
+    one (exit 2)."""

@@ -23,7 +23,7 @@ from mes.equipment.profile import (
     VariableGauge,
     to_machine,
 )
-from mes.vocabulary import SETPOINT_MODELS, setpoint_limits
+from mes.vocabulary import SETPOINT_MODELS, setpoint_limits, with_unit
 from mes.yamldoc import Loc
 
 Finding = tuple[Loc, str]
@@ -49,7 +49,8 @@ def setpoint_checks(cls: EquipmentClass, name: str, entry: SetpointEntry) -> lis
         found.append(
             (
                 (*loc, "min" if entry.min < low else "max"),
-                f"a profile may narrow the {cls} class limits {low:g}–{high:g} {unit}, never widen them",
+                f"a profile may narrow the {cls} class limits {with_unit(f'{low:g}–{high:g}', unit)}, "
+                "never widen them",
             )
         )
     if entry.data_type not in NUMERIC:
@@ -185,7 +186,7 @@ def _range(loc: Loc, entry: Variable, low: float, high: float) -> list[Finding]:
     for key, value in (("min", low), ("max", high)):
         machine = to_machine(entry, value)
         if not bounds[0] <= machine <= bounds[1]:
-            shown = f"{value:g} {entry.unit if entry.unit != '1' else ''}".strip()
+            shown = with_unit(f"{value:g}", entry.unit)
             if entry.scaled:
                 shown += f" (machine {machine:g} {entry.machine_unit})"
             found.append(

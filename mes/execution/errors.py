@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mes.errors import MesError
+from mes.errors import InputError, MesError
 
 
 class ExecutionError(MesError):
@@ -15,3 +15,12 @@ class StepRefused(ExecutionError):
 
 class UnitNotFound(ExecutionError):
     """No equipment unit by that name."""
+
+
+class StepInvalid(StepRefused, InputError):
+    """A step or unit action asked for with a value none can take: an empty step or unit name, no
+    reason (exit 2)."""
+
+
+class UnitNameInvalid(UnitNotFound, InputError):
+    """An empty unit name (exit 2)."""

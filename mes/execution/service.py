@@ -23,7 +23,7 @@ from mes.base import is_row_id, pk, utcnow
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import PackMLState
 from mes.equipment.states import BUSY
-from mes.execution.errors import StepRefused
+from mes.execution.errors import StepInvalid, StepRefused
 from mes.execution.faults import mark_unit
 from mes.execution.scheduler import Enqueue, acquire_lease, finish_orders, unit_queue
 from mes.lots.models import (
@@ -55,6 +55,8 @@ class UnitSeen:
 
 def get_step(session: Session, ref: str) -> StepRun:
     """A step run by its id or its job id."""
+    if not ref.strip():
+        raise StepInvalid("the step is empty: give its id or job id (see `mes step list`)")
     query = select(StepRun).where(StepRun.job_id == ref)
     if ref.isdigit():
         if not is_row_id(int(ref)):  # no such step (asked of the database: an overflow)
@@ -97,7 +99,7 @@ def step_detail(session: Session, step: StepRun) -> StepRunDetail:
 
 def _reason(reason: str) -> str:
     if not reason.strip():
-        raise StepRefused("--reason: say why (it goes into the audit trail)")
+        raise StepInvalid("--reason: say why (it goes into the audit trail)")
     return reason.strip()
 
 
@@ -248,6 +250,8 @@ def abort_step(session: Session, ref: str, *, by: str, reason: str) -> StepRun:
 def set_unit_healthy(session: Session, name: str, *, by: str, reason: str) -> EquipmentUnit:
     """Give a unit back to scheduling after someone looked at it; audited with the fault it had."""
     why = _reason(reason)
+    if not name.strip():
+        raise StepInvalid("the unit name is empty: give one (see `mes unit list`)")
     user = get_user(session, by)
     unit = session.exec(select(EquipmentUnit).where(EquipmentUnit.name == name)).first()
     if unit is None:

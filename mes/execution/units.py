@@ -13,9 +13,9 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
-from mes.base import pk, utcnow
+from mes.base import utcnow
 from mes.equipment.models import EquipmentClass, EquipmentUnit, UnitLease
-from mes.execution.errors import UnitNotFound
+from mes.execution.errors import UnitNameInvalid, UnitNotFound
 from mes.execution.models import ServiceHeartbeat
 from mes.lots.models import GaugeScan, Layer, Lot, StepRun, StepRunState
 
@@ -25,11 +25,10 @@ STALE_AFTER_BEATS = 3
 
 
 class UnitStep(BaseModel):
-    """The step a unit is given to (it holds the unit's lease)."""
+    """The step a unit is given to (it holds the unit's lease), named by its job id as `mes step` takes it."""
 
     model_config = ConfigDict(frozen=True)
 
-    id: int
     job_id: str
     lot: str
     step: str
@@ -115,7 +114,7 @@ def _current_step(session: Session, unit: EquipmentUnit) -> UnitStep | None:
     if step is None:
         return None
     lot = session.get(Lot, step.lot_id)
-    return UnitStep(id=pk(step), job_id=step.job_id, lot=lot.number if lot else "", step=step.step_name,
+    return UnitStep(job_id=step.job_id, lot=lot.number if lot else "", step=step.step_name,
                     state=step.state)  # fmt: skip
 
 
@@ -167,6 +166,8 @@ def list_unit_status(session: Session) -> list[UnitStatus]:
 
 
 def unit_status(session: Session, name: str) -> UnitStatus:
+    if not name.strip():
+        raise UnitNameInvalid("the unit name is empty: give one (see `mes unit list`)")
     unit = session.exec(select(EquipmentUnit).where(EquipmentUnit.name == name)).first()
     if unit is None:
         known = ", ".join(session.exec(select(EquipmentUnit.name).order_by(col(EquipmentUnit.name))).all())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mes.errors import MesError
+from mes.errors import InputError, MesError
 
 
 class LotError(MesError):
@@ -23,3 +23,18 @@ class LotNotFound(LotError):
 
 class TraceRefused(LotError):
     """A trace that cannot be run as asked (bad interval, bad depth, bad direction)."""
+
+
+class LotInvalid(LotError, InputError):
+    """A lot named or described with a value no lot can have: an empty number, a purchased lot of a
+    kind the line makes, no supplier or supplier lot (exit 2)."""
+
+
+class OrderInvalid(OrderRefused, InputError):
+    """An order asked for with a value no order can have: an empty number, a lot count outside
+    1–1000, a lot size of 0 or less, a malformed recipe reference or idempotency key, no reason (exit 2)."""
+
+
+class TraceInvalid(TraceRefused, InputError):
+    """A trace asked for as no trace can be: no direction or both, half an interval or an empty one,
+    metres with --backward, a depth outside 1–100 (exit 2)."""

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, or_, select
 
 from mes.audit.models import AuditEvent
+from mes.base import beyond_limit
 from mes.lots.models import Disposition, IntervalStatus, LayerResult, Lot, LotStatus, StepRunState
 from mes.lots.schemas import HoldReason, HoldSource, IntervalPublic, LayerDetail, StepRunPublic
 
@@ -136,7 +137,11 @@ def hold_reasons(
     for i in intervals:
         if i.status != IntervalStatus.HELD:
             continue
-        what = "unmeasured" if i.worst is None else f"worst {i.worst:.6g} beyond {i.limit_kind.upper()}"
+        what = (
+            "unmeasured"
+            if i.worst is None or i.limit is None
+            else f"worst {beyond_limit(i.worst, i.limit)} beyond {i.limit_kind.upper()} {i.limit:g}"
+        )
         reasons.append(
             HoldReason(
                 source=HoldSource.INTERVAL,

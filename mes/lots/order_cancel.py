@@ -15,7 +15,7 @@ from mes.audit.service import record
 from mes.auth.service import get_user
 from mes.base import pk, utcnow
 from mes.equipment.models import EquipmentUnit
-from mes.lots.errors import OrderRefused
+from mes.lots.errors import OrderInvalid, OrderRefused
 from mes.lots.models import Lot, LotStatus, StepRun, StepRunState, WorkOrderState
 from mes.lots.order_models import OrderCancelled
 from mes.lots.order_queries import cancellation, get_order, order_public
@@ -27,7 +27,7 @@ def cancel_order(session: Session, number: str, *, by: str, reason: str) -> Orde
     unit. Cancelling it again changes nothing and says who cancelled it."""
     why = reason.strip()
     if not why:
-        raise OrderRefused("--reason: say why the order is cancelled (it goes into the audit trail)")
+        raise OrderInvalid("--reason: say why the order is cancelled (it goes into the audit trail)")
     user = get_user(session, by)
     order = get_order(session, number, lock=True)
     if order.state == WorkOrderState.ABORTED:

@@ -1,7 +1,7 @@
 """What the order services answer with: read models built from the table rows inside the service.
 
 The CLI's ``--json`` prints these (``model_dump(mode="json")``); the API will return the same.
-Table rows never leave the service layer.
+Table rows never leave the service layer; orders and lots are named by number, never by row id.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ class OrderPublic(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: int
     number: str
     recipe: str = Field(description="The released recipe version ordered, ID@VERSION.")
     state: WorkOrderState

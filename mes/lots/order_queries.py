@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from mes.audit.models import AuditEvent
 from mes.base import pk
 from mes.equipment.models import EquipmentUnit
-from mes.lots.errors import OrderNotFound, OrderRefused
+from mes.lots.errors import OrderInvalid, OrderNotFound
 from mes.lots.models import Lot, StepRun, WorkOrder, WorkOrderState
 from mes.lots.order_models import OrderCancellation, OrderDetail, OrderLot, OrderPublic, OrderStep
 from mes.recipes.errors import RecipeError
@@ -21,7 +21,6 @@ from mes.recipes.service import parse_ref, stored_recipe
 
 def _public(order: WorkOrder, recipe: RecipeRow) -> OrderPublic:
     return OrderPublic(
-        id=pk(order),
         number=order.number,
         recipe=f"{recipe.name}@{recipe.version}",
         state=order.state,
@@ -46,11 +45,19 @@ def order_public(session: Session, order: WorkOrder) -> OrderPublic:
 
 def get_order(session: Session, number: str, *, lock: bool = False) -> WorkOrder:
     """The work order by its number (locked for update when ``lock``)."""
+    if not number.strip():
+        raise OrderInvalid("the work order number is empty: give one (see `mes order list`)")
     query = select(WorkOrder).where(WorkOrder.number == number)
     order = session.exec(query.with_for_update() if lock else query).first()
     if order is None:
         raise OrderNotFound(f"no work order {number} (see `mes order list`)")
     return order
+
+
+def order_task_id(session: Session, number: str) -> int:
+    """The row id the dispatch task takes for work order ``number`` (tasks take ids and re-read the
+    row); a user never sees it: orders are named by number."""
+    return pk(get_order(session, number))
 
 
 def list_orders(
@@ -73,7 +80,7 @@ def list_orders(
         try:
             name, version = parse_ref(recipe)
         except RecipeError as exc:
-            raise OrderRefused(f"--recipe: {exc}") from exc
+            raise OrderInvalid(f"--recipe: {exc}") from exc
         query = query.where(RecipeRow.name == name)
         if version is not None:
             query = query.where(RecipeRow.version == version)

@@ -21,7 +21,8 @@ from mes.base import pk, utcnow
 from mes.equipment.capability import profile_can_run
 from mes.equipment.models import EquipmentClass
 from mes.equipment.profile import Line
-from mes.lots.errors import LotNotFound, OrderRefused
+from mes.errors import InputError
+from mes.lots.errors import LotInvalid, LotNotFound, OrderInvalid, OrderRefused
 from mes.lots.models import (
     Characteristic,
     Layer,
@@ -92,7 +93,7 @@ def _check_key(key: str) -> str:
     typed again with a stray space or composed differently is the same key, not a second order)."""
     normal = unicodedata.normalize("NFC", key).strip()
     if not normal or len(normal) > 200 or not normal.isprintable():
-        raise OrderRefused(
+        raise OrderInvalid(
             f"idempotency key {key!r}: give 1 to 200 printable characters, the same on every retry"
         )
     return normal
@@ -157,12 +158,14 @@ def _create(
             _same_request(session, existing, ref, lots, by, priority, lot_size)
             return existing, False
     if not 1 <= lots <= 1_000:
-        raise OrderRefused(f"--lots {lots}: an order makes 1 to 1000 lots")
+        raise OrderInvalid(f"--lots {lots}: an order makes 1 to 1000 lots")
+    if lot_size is not None and not lot_size > 0:
+        raise OrderInvalid(f"--lot-size {lot_size:g}: a lot has more than 0 metres or cells")
     user = get_user(session, by)
     try:
         row = require_released(session, ref)
     except RecipeError as exc:
-        raise OrderRefused(str(exc)) from exc
+        raise (OrderInvalid if isinstance(exc, InputError) else OrderRefused)(str(exc)) from exc
     recipe = stored_recipe(row)
     if lot_size is not None:
         biggest = recipe.produces.cells if recipe.produces.kind == "cell" else recipe.produces.length_m
@@ -316,12 +319,12 @@ def receive_lot(
 ) -> Lot:
     """A purchased web (separator, foil, film) enters stock, released, traceable to its supplier lot."""
     if kind in (LotKind.CELL, LotKind.ANODE, LotKind.CATHODE):
-        raise OrderRefused(f"{kind} lots are made on the line, not received")
+        raise LotInvalid(f"{kind} lots are made on the line, not received")
     for what, value in (("length", length_m), ("width", width_mm)):
         if value is not None and not (math.isfinite(value) and value > 0):
-            raise OrderRefused(f"a received lot's {what} is a positive finite number, not {value}")
+            raise LotInvalid(f"a received lot's {what} is a positive finite number, not {value}")
     if not supplier.strip() or not supplier_lot.strip():
-        raise OrderRefused("a received lot names its supplier and the supplier's lot number")
+        raise LotInvalid("a received lot names its supplier and the supplier's lot number")
     user = get_user(session, by)
     lot = Lot(
         number=_stamp("R"),
@@ -347,6 +350,8 @@ def receive_lot(
 
 
 def get_lot(session: Session, number: str) -> Lot:
+    if not number.strip():
+        raise LotInvalid("the lot number is empty: give one (see `mes lot list`)")
     lot = session.exec(select(Lot).where(Lot.number == number)).first()
     if lot is None:
         raise LotNotFound(f"no lot {number} (see `mes lot list`)")

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from mes.lots.errors import LotNotFound, TraceRefused
+from mes.lots.errors import LotNotFound, TraceInvalid, TraceRefused
 from mes.lots.models import (
     IntervalKind,
     IntervalStatus,
@@ -47,10 +47,9 @@ from mes.lots.trace_queries import backward_queries, forward_query
 DEFAULT_MAX_DEPTH = 10
 
 
-def _lot_ref(lot_id: int, lot: Any) -> LotRef:
+def _lot_ref(lot: Any) -> LotRef:
     """From a :class:`Lot` or a row carrying the same columns."""
     return LotRef(
-        id=lot_id,
         number=lot.number,
         kind=LotKind(lot.kind),
         status=LotStatus(lot.status),
@@ -70,17 +69,17 @@ def _require_lot(session: Session, lot_id: int) -> Lot:
 
 def _check_depth(max_depth: int) -> None:
     if not 1 <= max_depth <= 100:
-        raise TraceRefused(f"trace depth {max_depth}: give 1 to 100 levels")
+        raise TraceInvalid(f"trace depth {max_depth}: give 1 to 100 levels")
 
 
 def check_interval(lot: Lot, start_m: float | None, end_m: float | None) -> None:
     """Refuse an interval ``[start_m, end_m]`` (metres) that is half given, empty or outside ``lot``."""
     if (start_m is None) != (end_m is None):
-        raise TraceRefused("give both the start and the end metre of the interval, or neither")
+        raise TraceInvalid("give both the start and the end metre of the interval, or neither")
     if start_m is None or end_m is None:
         return
     if not start_m < end_m:
-        raise TraceRefused(f"interval {start_m:g}–{end_m:g} m is empty: the start must be before the end")
+        raise TraceInvalid(f"interval {start_m:g}–{end_m:g} m is empty: the start must be before the end")
     if start_m < 0 or end_m > lot.length_m:
         raise TraceRefused(
             f"interval {start_m:g}–{end_m:g} m is not inside lot {lot.number} (0–{lot.length_m:g} m)"
@@ -114,19 +113,18 @@ def forward(
         if known is not None and known.depth <= r.depth:
             continue
         best[r.link_id] = ForwardHit(
-            lot_id=r.child_lot_id,
             number=r.number,
             kind=LotKind(r.kind),
             status=LotStatus(r.status),
             role=r.role,
-            parent_lot_id=r.parent_lot_id,
             parent_number=r.parent_number,
             start_m=float(r.start_m),
             end_m=float(r.end_m),
             depth=int(r.depth),
-            link_id=r.link_id,
         )
-    return sorted(best.values(), key=lambda h: (h.depth, h.number, h.start_m, h.link_id))
+    return sorted(
+        best.values(), key=lambda h: (h.depth, h.number, h.start_m, h.end_m, h.parent_number, h.role)
+    )
 
 
 def backward(session: Session, lot_id: int, *, max_depth: int = DEFAULT_MAX_DEPTH) -> BackwardNode:
@@ -140,7 +138,7 @@ def backward(session: Session, lot_id: int, *, max_depth: int = DEFAULT_MAX_DEPT
     Raises :class:`LotNotFound` and :class:`TraceRefused`.
     """
     _check_depth(max_depth)
-    root = BackwardNode(lot=_lot_ref(lot_id, _require_lot(session, lot_id)))
+    root = BackwardNode(lot=_lot_ref(_require_lot(session, lot_id)))
     walk_q, layers_q, stats_q, intervals_q = backward_queries(session.get_bind().dialect.name)
     # One level more than reported, only to tell which leaves have inputs left out.
     params = {"lot_id": lot_id, "walk_depth": max_depth + 1, "max_depth": max_depth}
@@ -181,19 +179,18 @@ def backward(session: Session, lot_id: int, *, max_depth: int = DEFAULT_MAX_DEPT
     for r in links.values():
         into.setdefault(r.child_lot_id, []).append(r)
 
-    def expand(node: BackwardNode, path: frozenset[int]) -> None:
-        for r in sorted(into.get(node.lot.id, []), key=lambda r: (r.role, r.number, r.start_m)):
+    def expand(node: BackwardNode, node_lot_id: int, path: frozenset[int]) -> None:
+        """Add the inputs of ``node``, the lot with row id ``node_lot_id`` (ids stay in here)."""
+        for r in sorted(into.get(node_lot_id, []), key=lambda r: (r.role, r.number, r.start_m)):
             if node.depth + 1 > max_depth:
                 node.truncated = True
                 return
-            ref = _lot_ref(r.parent_lot_id, r)
             here = BackwardNode(
-                lot=ref,
+                lot=_lot_ref(r),
                 depth=node.depth + 1,
                 role=r.role,
                 start_m=float(r.start_m),
                 end_m=float(r.end_m),
-                link_id=r.link_id,
                 layers=[
                     LayerTrace(
                         name=layer["name"],
@@ -206,17 +203,17 @@ def backward(session: Session, lot_id: int, *, max_depth: int = DEFAULT_MAX_DEPT
                             for cid, c in layer["characteristics"]
                         ],
                     )
-                    for layer in layers.get(ref.id, [])
+                    for layer in layers.get(r.parent_lot_id, [])
                 ],
                 intervals=intervals.get(r.link_id, []),
             )
             node.parents.append(here)
-            if ref.id in path:
+            if r.parent_lot_id in path:
                 here.cycle = True  # bad data: shown, not followed again
             else:
-                expand(here, path | {ref.id})
+                expand(here, r.parent_lot_id, path | {r.parent_lot_id})
 
-    expand(root, frozenset({root.lot.id}))
+    expand(root, lot_id, frozenset({lot_id}))
     return root
 
 

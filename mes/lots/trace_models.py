@@ -1,7 +1,7 @@
 """What a genealogy trace returns: frozen dataclasses, JSON-ready through ``dataclasses.asdict``.
 
 Lengths are metres from the start of the parent roll; values are in the
-characteristic's unit.
+characteristic's unit. Lots are named by number, never by row id.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from mes.lots.models import IntervalKind, IntervalStatus, LayerResult, LotKind, 
 class LotRef:
     """Identity of one lot as a trace shows it; ``length_m`` in metres."""
 
-    id: int
     number: str
     kind: LotKind
     status: LotStatus
@@ -34,17 +33,14 @@ class ForwardHit:
     metres are the whole link. One hit per genealogy link reached.
     """
 
-    lot_id: int
     number: str
     kind: LotKind
     status: LotStatus
     role: str
-    parent_lot_id: int
     parent_number: str
     start_m: float
     end_m: float
     depth: int
-    link_id: int
 
 
 @dataclass(frozen=True)
@@ -123,7 +119,6 @@ class BackwardNode:
     role: str | None = None
     start_m: float | None = None
     end_m: float | None = None
-    link_id: int | None = None
     layers: list[LayerTrace] = field(default_factory=list)
     intervals: list[IntervalTrace] = field(default_factory=list)
     parents: list[BackwardNode] = field(default_factory=list)

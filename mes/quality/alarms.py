@@ -32,7 +32,7 @@ from mes.audit.service import record
 from mes.auth.models import Role
 from mes.auth.service import get_user, require_role
 from mes.base import is_row_id, utcnow
-from mes.quality.errors import AlarmError
+from mes.quality.errors import AlarmError, AlarmInvalid
 from mes.quality.models import Alarm, AlarmEvent, AlarmPriority, AlarmState
 
 SYSTEM = "system"
@@ -215,15 +215,16 @@ def is_shelved(alarm: Alarm, now: datetime | None = None) -> bool:
 
 def shelve(session: Session, alarm_id: int, *, by: str, duration_s: float, reason: str) -> Alarm:
     """Take an open alarm off the active list until ``now + duration_s`` (at most ``MAX_SHELVE_S``)."""
+    if not reason.strip():
+        raise AlarmInvalid("a reason is required to shelve an alarm")
+    if not 0 < duration_s <= MAX_SHELVE_S:
+        raise AlarmInvalid(
+            f"shelve for more than 0 and at most {MAX_SHELVE_S // 60} minutes, "
+            f"not {duration_s / 60:g} minutes"
+        )
     user = get_user(session, by)
     require_role(user, ROLES_SHELVE, "shelve alarms")
     by = user.name
-    if not reason.strip():
-        raise AlarmError("a reason is required to shelve an alarm")
-    if not 0 < duration_s <= MAX_SHELVE_S:
-        raise AlarmError(
-            f"shelve for more than 0 and at most {MAX_SHELVE_S // 60} minutes, not {duration_s:g} s"
-        )
     alarm = get_alarm(session, alarm_id)
     if not alarm.is_open:
         raise AlarmError(

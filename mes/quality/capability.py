@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcError, SpcInvalid
 from mes.quality.spc import ControlChart, imr
 from mes.quality.spc_constants import CONSTANTS
 from mes.quality.spc_data import (
@@ -112,18 +112,18 @@ def capability(
     """
     x = _values(values)
     if lsl is None and usl is None:
-        raise SpcError("give at least one spec limit (LSL or USL)")
+        raise SpcInvalid("give at least one spec limit (LSL or USL)")
     for name, limit in (("LSL", lsl), ("USL", usl)):
         if limit is not None and not math.isfinite(limit):
-            raise SpcError(f"{name} must be a finite number, not {limit}")
+            raise SpcInvalid(f"{name} must be a finite number, not {limit}")
     if lsl is not None and usl is not None and not lsl < usl:
-        raise SpcError(f"LSL ({lsl}) must be below USL ({usl})")
+        raise SpcInvalid(f"LSL ({lsl}) must be below USL ({usl})")
     if within not in ("auto", "range", "s"):
-        raise SpcError(f"within must be auto, range or s, not {within!r}")
+        raise SpcInvalid(f"within must be auto, range or s, not {within!r}")
     within_note = None
     if subgroup_size == 1:
         if within == "s":
-            raise SpcError("within σ from S̄/c4 needs subgroups (subgroup size 2–25)")
+            raise SpcInvalid("within σ from S̄/c4 needs subgroups (subgroup size 2–25)")
         if x.size < 2:
             raise SpcError(f"capability needs at least 2 values, got {x.size}")
         # Values that vary have a moving range somewhere: an individuals' within σ is never 0 then.

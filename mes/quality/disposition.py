@@ -27,7 +27,7 @@ from mes.lots.models import Characteristic, IntervalStatus, Lot, LotStatus, OosI
 from mes.lots.orders import get_lot
 from mes.lots.trace import forward
 from mes.quality.alarms import SYSTEM, clear_alarm
-from mes.quality.errors import DispositionError
+from mes.quality.errors import DispositionError, DispositionInvalid
 from mes.quality.models import Alarm
 
 ROLES_HOLD = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
@@ -74,10 +74,10 @@ def decide(
     interval_id: int | None = None,
 ) -> list[str]:
     """Apply ``decision`` to a lot or one of its intervals; returns the numbers of lots it blocked."""
+    if not reason.strip():
+        raise DispositionInvalid(f"a reason is required to {decision.value} {lot_number}")
     roles = ROLES_HOLD if decision == Decision.HOLD else ROLES_DECIDE
     by = sign(session, by, password, roles, f"{decision.value} lots and intervals").name
-    if not reason.strip():
-        raise DispositionError(f"a reason is required to {decision.value} {lot_number}")
     lot = get_lot(session, lot_number)
     lock_lot(session, pk(lot))  # a winding step reserving its metres now waits for this decision
     if interval_id is None:

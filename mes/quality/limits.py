@@ -33,7 +33,7 @@ from mes.equipment.models import EquipmentUnit
 from mes.lots.models import Characteristic, GaugeScan, Layer, StepRun
 from mes.lots.orders import get_lot
 from mes.quality import spc
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcError, SpcInvalid
 from mes.quality.models import ControlLimit
 from mes.quality.schemas import ControlLimitPublic, LimitsComputed
 from mes.recipes.models import Recipe as RecipeRow
@@ -171,21 +171,21 @@ def compute_limits(
     points break ``rules`` against the limits computed from them, unless
     ``accept_violations``. What was accepted is recorded in the audit event.
     """
-    user = get_user(session, by)
-    require_role(user, ROLES_LIMITS, "set control limits")
     if not reason.strip():
-        raise SpcError("a reason is required to set control limits")
+        raise SpcInvalid("a reason is required to set control limits")
     if spc.rule_set(rules, run_length) is None or len(rules) > RULES_MAX_CHARS:
-        raise SpcError(f"rules {rules!r}: give nelson, western-electric or a subset such as nelson:1,2,3,5")
+        raise SpcInvalid(f"rules {rules!r}: give nelson, western-electric or a subset such as nelson:1,2,3,5")
     if not 0 < segment_m <= MAX_SEGMENT_M:
-        raise SpcError(
+        raise SpcInvalid(
             f"segment length must be more than 0 and at most {MAX_SEGMENT_M:g} m, not {segment_m:g}"
         )
     if not lot_numbers:
-        raise SpcError("name at least one baseline lot")
+        raise SpcInvalid("name at least one baseline lot")
     twice = sorted({n for n in lot_numbers if lot_numbers.count(n) > 1})
     if twice:
-        raise SpcError(f"lot {', '.join(twice)} is named twice: each baseline lot counts once")
+        raise SpcInvalid(f"lot {', '.join(twice)} is named twice: each baseline lot counts once")
+    user = get_user(session, by)
+    require_role(user, ROLES_LIMITS, "set control limits")
     recipe = get_recipe(session, recipe_ref, version_required=True)
     unit_row = session.exec(select(EquipmentUnit).where(EquipmentUnit.name == unit)).first()
     if unit_row is None:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcError, SpcInvalid
 from mes.quality.spc_constants import CONSTANTS, E2, MAX_SUBGROUP, MIN_SUBGROUP, ChartConstants, constants
 from mes.quality.spc_data import (
     FloatArray,
@@ -149,7 +149,7 @@ def baseline_limits(data: ArrayLike, chart: Literal["imr", "xbar-r", "xbar-s"] =
     """
     charts = {"imr": imr, "xbar-r": xbar_r, "xbar-s": xbar_s}
     if chart not in charts:
-        raise SpcError(f"chart must be imr, xbar-r or xbar-s, not {chart!r}")
+        raise SpcInvalid(f"chart must be imr, xbar-r or xbar-s, not {chart!r}")
     return charts[chart](data, rules=None).limits
 
 

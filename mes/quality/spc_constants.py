@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcInvalid
 
 # d2 = E[R/σ] and d3 = sd[R/σ] of the range of n normal values (Harter's tables; the usual
 # 3-decimal tables are these rounded). Five decimals are needed for D3/D4 to round to the published
@@ -90,5 +90,5 @@ E2 = 3 / CONSTANTS[2].d2
 def constants(n: int) -> ChartConstants:
     """The chart constants for subgroup size ``n`` (2–25)."""
     if n not in CONSTANTS:
-        raise SpcError(f"subgroup size must be {MIN_SUBGROUP}–{MAX_SUBGROUP}, not {n}")
+        raise SpcInvalid(f"subgroup size must be {MIN_SUBGROUP}–{MAX_SUBGROUP}, not {n}")
     return CONSTANTS[n]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcError, SpcInvalid
 from mes.quality.spc_constants import constants
 from mes.quality.spc_rules import RuleSet, Violation, rule_set
 
@@ -71,7 +71,7 @@ def subgroups(values: ArrayLike, size: int) -> FloatArray:
 
 def _rules(rules: Rules, run_length: int | None) -> RuleSet | None:
     if (rules is None or rules == "none") and run_length is not None:
-        raise SpcError("a run length needs a rule set (nelson or western-electric)")
+        raise SpcInvalid("a run length needs a rule set (nelson or western-electric)")
     return rule_set(rules, run_length)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcError, SpcInvalid
 from mes.quality.spc_constants import CONSTANTS
 from mes.quality.spc_data import FloatArray, _no_variation, _readonly, _values, _violation_dict
 from mes.quality.spc_rules import Violation
@@ -96,20 +96,20 @@ def ewma(
     if x.size < 2:
         raise SpcError(f"an EWMA chart needs at least 2 values, got {x.size}")
     if not 0 < lam <= 1:
-        raise SpcError(f"lambda must be in (0, 1], not {lam}")
+        raise SpcInvalid(f"lambda must be in (0, 1], not {lam}")
     if not (math.isfinite(L) and L > 0):
-        raise SpcError(f"L (the width of the limits in σ) must be positive, not {L}")
+        raise SpcInvalid(f"L (the width of the limits in σ) must be positive, not {L}")
     phase: Literal["I", "II"] = "II" if target is not None and sigma is not None else "I"
     if target is None:
         target = float(x.mean())
     elif not math.isfinite(target):
-        raise SpcError(f"target must be a finite number, not {target}")
+        raise SpcInvalid(f"target must be a finite number, not {target}")
     if sigma is None:
         sigma = float(np.abs(np.diff(x)).mean()) / CONSTANTS[2].d2
         if sigma == 0:
             raise _no_variation("the mean moving range")
     elif not (math.isfinite(sigma) and sigma > 0):
-        raise SpcError(f"sigma must be positive, not {sigma}")
+        raise SpcInvalid(f"sigma must be positive, not {sigma}")
     z = _ewma_statistic(x, lam, target)
     i = np.arange(1, x.size + 1)
     steady = lam / (2 - lam)

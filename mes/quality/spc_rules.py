@@ -29,7 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from mes.quality.errors import SpcError
+from mes.quality.errors import SpcError, SpcInvalid
 
 Family = Literal["nelson", "western-electric"]
 RULE_FAMILIES: tuple[Family, ...] = ("nelson", "western-electric")
@@ -80,7 +80,7 @@ class RuleSet:
         count = 8 if self.family == "nelson" else 4
         unknown = sorted(set(self.enabled) - set(range(1, count + 1)))
         if unknown:
-            raise SpcError(f"{self.family} has rules 1–{count}; no rule {unknown[0]}")
+            raise SpcInvalid(f"{self.family} has rules 1–{count}; no rule {unknown[0]}")
         for name, value, least in (
             ("run length", self.run_length, 2),
             ("trend length", self.trend_length, 2),
@@ -89,7 +89,7 @@ class RuleSet:
             ("beyond-1σ length", self.beyond_length, 2),
         ):
             if value < least:
-                raise SpcError(f"the {name} must be at least {least} points, not {value}")
+                raise SpcInvalid(f"the {name} must be at least {least} points, not {value}")
 
 
 def nelson(
@@ -142,7 +142,7 @@ def rule_set(name: str | RuleSet | None, run_length: int | None = None) -> RuleS
         try:
             enabled = {int(n) for n in numbers.split(",")}
         except ValueError:
-            raise SpcError(
+            raise SpcInvalid(
                 f"rules {name!r}: after the colon give rule numbers, e.g. nelson:1,2,3,5"
             ) from None
         if family == "nelson":
@@ -159,7 +159,7 @@ def rule_set(name: str | RuleSet | None, run_length: int | None = None) -> RuleS
         return nelson() if run_length is None else nelson(run_length=run_length)
     if name == "western-electric":
         return western_electric() if run_length is None else western_electric(run_length=run_length)
-    raise SpcError(
+    raise SpcInvalid(
         f"rules must be nelson, western-electric or none, or a subset like nelson:1,2,5, not {name!r}"
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mes.errors import MesError
+from mes.errors import InputError, MesError
 from mes.yamldoc import Issue, Loc, field_path
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "RecipeError",
     "RecipeInvalid",
     "RecipeNotFound",
+    "RecipeRefInvalid",
+    "ReasonMissing",
     "field_path",
 ]
 
@@ -44,3 +46,11 @@ class FormulaError(ValueError):
 
 class LifecycleError(RecipeError):
     """A lifecycle transition that is not allowed (wrong state, wrong role, changed content)."""
+
+
+class RecipeRefInvalid(RecipeError, InputError):
+    """Text that is not a recipe reference (``ID`` or ``ID@VERSION``) (exit 2)."""
+
+
+class ReasonMissing(LifecycleError, InputError):
+    """A lifecycle transition asked for without a reason (exit 2)."""

@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 
 from mes.recipes.checks import WHOLE_RECIPE_CHECKS, part_issues, semantic_issues
 from mes.recipes.schema import Recipe
-from mes.vocabulary import EquipmentClass, setpoint_limits
+from mes.vocabulary import EquipmentClass, setpoint_limits, with_unit
 from mes.yamldoc import Issue, Loc, parse_document, validate_document
 
 __all__ = ["LoadResult", "load_recipe_file", "load_recipe_text", "parse_document"]
@@ -35,7 +35,8 @@ def _setpoint_message(error: ErrorDetails, loc: Loc, data: Any) -> str | None:
     if limits is None:
         return None
     low, high, unit = limits
-    return f"{error.get('input')!r} {unit} is outside the {cls} class limits {low:g}–{high:g} {unit}"
+    value, bounds = with_unit(repr(error.get("input")), unit), with_unit(f"{low:g}–{high:g}", unit)
+    return f"{value} is outside the {cls} class limits {bounds}"
 
 
 @dataclass

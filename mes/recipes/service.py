@@ -18,7 +18,7 @@ from mes.audit.service import record
 from mes.auth.models import Role
 from mes.auth.service import get_user, recorded_name, require_role, sign
 from mes.base import utcnow
-from mes.recipes.errors import LifecycleError, RecipeError, RecipeNotFound
+from mes.recipes.errors import LifecycleError, ReasonMissing, RecipeNotFound, RecipeRefInvalid
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.models import RecipeStatus
 from mes.recipes.schema import Recipe
@@ -54,7 +54,7 @@ def parse_ref(text: str, *, version_required: bool = False) -> tuple[str, int | 
     match = _REF.match(text.strip())
     if match is None or (version_required and match["version"] is None):
         form = "ID@VERSION" if version_required else "ID or ID@VERSION"
-        raise RecipeError(f"{text!r} is not a recipe reference; expected {form}, e.g. capped-si-anode@1")
+        raise RecipeRefInvalid(f"{text!r} is not a recipe reference; expected {form}, e.g. capped-si-anode@1")
     return match["name"], int(match["version"]) if match["version"] else None
 
 
@@ -197,7 +197,7 @@ def _transition(
     ref = f"{row.name}@{row.version}"
     verb, column = _TRANSITIONS[to]
     if not reason.strip():
-        raise LifecycleError(f"a reason is required to {verb} {ref}")
+        raise ReasonMissing(f"a reason is required to {verb} {ref}")
     if row.status not in allowed_from:
         wanted = " or ".join(s.value for s in allowed_from)
         raise LifecycleError(f"{ref} is {row.status}; only a {wanted} recipe can become {to}")

@@ -9,10 +9,11 @@ gets ``BadInvalidState``) or, for PackTags, counts it as a refusal.
 from __future__ import annotations
 
 from mes.equipment.errors import EquipmentError
+from mes.errors import InputError
 
 
-class FaultSpecError(EquipmentError):
-    """A fault specification that cannot be read."""
+class FaultSpecError(EquipmentError, InputError):
+    """A fault specification that cannot be read (``--faults``, ``InjectFault``): exit 2."""
 
 
 class Refused(Exception):

@@ -59,6 +59,16 @@ def test_check_lists_every_entry(line: Path) -> None:
     assert "coater-1: all" in result.stdout
 
 
+@pytest.mark.parametrize("width", [100, 60])
+def test_check_never_cuts_an_entry_or_a_node(line: Path, width: int) -> None:
+    result = run_mes("equipment", "check", "coater-1", "--line", str(line), env={"COLUMNS": str(width)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Expected: every entry and node id whole (a plain table cut them at 60 columns: "s=Coater.Status.…").
+    assert "…" not in result.stdout
+    for whole in ("s=Coater.Status.StateCurrent", "s=Coater.Diagnostics.StartCounts", "sp.web_speed_m_min"):
+        assert whole in result.stdout.split(), (whole, result.stdout)
+
+
 def test_check_reports_a_profile_that_does_not_match(line: Path, tmp_path: Path) -> None:
     text = (ROOT / "recipes/profiles/packml-coater.yaml").read_text()
     broken = tmp_path / "coater.yaml"
@@ -89,22 +99,35 @@ def test_run_job_to_complete(line: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["--set", "gap_um=5000"], "gap_um: 5000 um is outside 20–500 um"),
-        (["--set", "gap_um"], "expected NAME=NUMBER"),
-        (["--set", "gap_um=wide"], "expected NAME=NUMBER"),
-        (["--set", "colour=3"], "has no such setpoint"),
-        (["--set", "gap_um=180", "--set", "gap_um=190"], "gap_um is given twice"),
+        # refused by the unit's profile: exit 1
+        (["--set", "gap_um=5000"], 1, "gap_um: 5000 um is outside 20–500 um"),
+        (["--set", "colour=3"], 1, "has no such setpoint"),
+        # no unit could take these: exit 2, as a usage error (they were exit 1)
+        (["--set", "gap_um"], 2, "expected NAME=NUMBER"),
+        (["--set", "gap_um=wide"], 2, "expected NAME=NUMBER"),
+        (["--set", "gap_um=180", "--set", "gap_um=190"], 2, "gap_um is given twice"),
         # whatever the last job left in a setpoint not given would run: refused, nothing written
-        (["--set", "gap_um=180"], "a job sets every setpoint of a coater; missing --set web_speed_m_min"),
+        (["--set", "gap_um=180"], 2, "a job sets every setpoint of a coater; missing --set web_speed_m_min"),
     ],
 )
-def test_run_job_refuses_bad_setpoints_before_connecting(line: Path, args: list[str], message: str) -> None:
+def test_run_job_refuses_bad_setpoints_before_connecting(
+    line: Path, args: list[str], code: int, message: str
+) -> None:
     result = run_mes("equipment", "run-job", "coater-1", "--line", str(line), "--job-id", "X", *args)
-    assert result.returncode == 1
+    assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_job_names_a_count_outside_its_limits_without_a_unit(line: Path) -> None:
+    result = run_mes("equipment", "run-job", "sputter-1", "--line", str(line), "--job-id", "X",
+                     "--set", "passes=99")  # fmt: skip
+    assert result.returncode == 1, result
+    # Expected: "passes: 99 is outside 1–20" (it said "99 1 is outside 1–20 1": the unit of a count is 1).
+    assert "sputter-1:passes: 99 is outside 1–20" in result.stderr, result.stderr
+    assert " 1 is outside" not in result.stderr and "1–20 1" not in result.stderr
 
 
 def test_unreachable_unit_and_unknown_unit(tmp_path: Path) -> None:
@@ -122,7 +145,7 @@ def test_unreachable_unit_and_unknown_unit(tmp_path: Path) -> None:
 def test_sim_refuses_bad_faults_and_bad_lines(tmp_path: Path) -> None:
     line = ROOT / "deploy" / "line.yaml"
     result = run_mes("sim", "--line", str(line), "--faults", "sputter-1:melt")
-    assert result.returncode == 1
+    assert result.returncode == 2  # a --faults value no simulator can use: a usage error (it was 1)
     assert "unknown fault 'melt'" in result.stderr
     bad = tmp_path / "line.yaml"
     bad.write_text("line: x\nunits: []\n")

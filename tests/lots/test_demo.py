@@ -37,6 +37,8 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "Traceback" not in output
+    # Expected: no raw log line (it printed "WARNING kombu.connection: No hostname was supplied. …").
+    assert not re.search(r"\b(WARNING|ERROR) [\w.]+: ", output), output
     assert "What the line made" in output
     assert (tmp_path / "mes.db").exists()
     left = {p.name for p in tmp_path.iterdir() if not p.name.startswith(".")} - {"mes.db-wal", "mes.db-shm"}

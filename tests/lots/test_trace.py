@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from mes.lots.models import (
 from mes.lots.orders import get_lot
 from mes.lots.trace import backward, forward, walk_nodes
 from mes.lots.trace_models import BackwardNode
+from tests.test_cli import run_mes
 
 T0 = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
 
@@ -301,11 +303,11 @@ def test_forward_from_an_interval_finds_exactly_the_overlapping_cells(engine: En
     assert [h[1] for h in hits(engine, plant.separator, 150, 450)] == ["CELL-1", "CELL-2", "CELL-3"]
     with session_scope(engine) as s:
         [hit] = forward(s, plant.cathode, 210, 220)
-    assert (hit.number, hit.kind, hit.status, hit.lot_id) == (
+    assert (hit.number, hit.kind, hit.status, hit.parent_number) == (
         "CELL-2",
         LotKind.CELL,
         LotStatus.RELEASED,
-        plant.cells[1],
+        "CATHODE-1",
     )
 
 
@@ -491,24 +493,48 @@ def test_cli_prints_json_and_tables(plant: Plant, capsys: pytest.CaptureFixture[
 
 @pytest.mark.usefixtures("cli_database", "plant")
 @pytest.mark.parametrize(
-    ("argv", "needle"),
+    ("argv", "code", "needle"),
     [
-        (["NOPE", "--backward"], "no lot NOPE"),
-        (["ANODE-1"], "exactly one of --forward or --backward"),
-        (["ANODE-1", "--forward", "--backward"], "exactly one of --forward or --backward"),
-        (["ANODE-1", "--forward", "--start-m", "300", "--end-m", "200"], "is empty"),
+        (["NOPE", "--backward"], 1, "no lot NOPE"),
+        # A trace asked as none can be is a usage error: exit 2 (it was 1, as a refusal).
+        (["ANODE-1"], 2, "exactly one of --forward or --backward"),
+        (["ANODE-1", "--forward", "--backward"], 2, "exactly one of --forward or --backward"),
+        (["ANODE-1", "--forward", "--start-m", "300", "--end-m", "200"], 2, "is empty"),
         (
             ["ANODE-1", "--forward", "--start-m", "900", "--end-m", "1200"],
+            1,
             "not inside lot ANODE-1 (0–1000 m)",
         ),
-        (["ANODE-1", "--forward", "--start-m", "10"], "both the start and the end"),
-        (["ANODE-1", "--backward", "--start-m", "1", "--end-m", "2"], "use them with --forward"),
+        (["ANODE-1", "--forward", "--start-m", "10"], 2, "both the start and the end"),
+        (["ANODE-1", "--backward", "--start-m", "1", "--end-m", "2"], 2, "use them with --forward"),
     ],
 )
-def test_cli_refuses_with_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "lot", "trace", *argv, "--json")
-    assert code == 1
+def test_cli_refuses_with_one_line(
+    argv: list[str], code: int, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code, out, err = run_cli(capsys, "lot", "trace", *argv, "--json")
+    assert exit_code == code, err
     assert out == ""
     assert "Traceback" not in err
     [line] = err.strip().splitlines()
     assert line.startswith("mes: error: ") and needle in line
+
+
+def test_backward_tree_wraps_and_cuts_nothing(plant: Plant, db_url: str, tmp_path: Path) -> None:
+    """Every word of the tree is printed at any width: lines wrap under their branch, none is cut."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the text is the same on both backends; one run as a user runs it is enough")
+
+    def words(width: int) -> list[str]:
+        result = run_mes("lot", "trace", "CELL-1", "--backward", env={"MES_DATABASE_URL": db_url,
+                         "COLUMNS": str(width)}, cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert all(len(line) <= width for line in result.stdout.splitlines()), result.stdout
+        return [w for w in result.stdout.split() if w.strip("│├└─┬")]
+
+    whole = words(400)
+    assert "100.00–200.00" in whole and "R-CU-1" in whole
+    # Expected: the same words at 60 and 100 columns (the tree cut its lines at the edge: "… on sputt",
+    # the metre range gone).
+    for width in (100, 60):
+        assert words(width) == whole, width

@@ -129,7 +129,13 @@ def test_shelving_hides_until_expiry_and_is_audited(users: Engine) -> None:
 
 @pytest.mark.parametrize(
     ("duration_s", "reason", "match"),
-    [(0, "why", "at most 480 minutes"), (8 * 3600 + 1, "why", "at most"), (60, " ", "reason is required")],
+    [
+        (0, "why", "at most 480 minutes"),
+        (8 * 3600 + 1, "why", "at most"),
+        # Expected: the duration as asked, in minutes (it said "not 36000 s" for --minutes 600).
+        (600 * 60, "why", "at most 480 minutes, not 600 minutes"),
+        (60, " ", "reason is required"),
+    ],
 )
 def test_shelving_is_bounded_and_needs_a_reason(
     users: Engine, duration_s: float, reason: str, match: str

@@ -238,7 +238,8 @@ def test_cli_signs_and_audits_refusals(db_url: str, tmp_path: Path) -> None:
     assert_one_line_error(
         run_mes(*args, "--password-stdin", env=env, cwd=tmp_path, stdin="guess\n"), "wrong password"
     )
-    assert_one_line_error(run_mes(*args, env=env, cwd=tmp_path), "--password-stdin")
+    # No password to read: a usage error, exit 2 (it was 1).
+    assert_one_line_error(run_mes(*args, env=env, cwd=tmp_path), "--password-stdin", code=2)
     op_args = [a if a != "qa" else "op" for a in args]
     assert_one_line_error(
         run_mes(*op_args, "--password-stdin", env=env, cwd=tmp_path, stdin=PW["op"] + "\n"), "quality role"

@@ -52,7 +52,8 @@ def test_alarm_list_ack_shelve(env: dict[str, str], tmp_path: Path) -> None:
         run_mes(
             "alarm", "shelve", "1", "--minutes", "600", "--by", "op", "--reason", "x", env=env, cwd=tmp_path
         ),
-        "at most 480 minutes",
+        "at most 480 minutes, not 600 minutes",
+        code=2,  # a duration no alarm can be shelved for: a usage error (it was 1, and "not 36000 s")
     )
     assert run_mes("alarm", "list", "--all", env=env, cwd=tmp_path).returncode == 0
 

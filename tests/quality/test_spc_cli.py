@@ -47,9 +47,10 @@ def json_of(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
     return data
 
 
-def assert_one_line_error(result: tuple[int, str, str], *needles: str) -> None:
+def assert_one_line_error(result: tuple[int, str, str], *needles: str, exit_code: int = 1) -> None:
+    """Exit 1 (what the data cannot give) or ``exit_code`` 2 (parameters no chart can have)."""
     code, stdout, stderr = result
-    assert code == 1, result
+    assert code == exit_code, result
     assert stdout == ""
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
@@ -162,9 +163,6 @@ def test_capability_json(capsys: pytest.CaptureFixture[str], rings: Path, tmp_pa
             ["--type", "xbar-r", "--subgroup-size", "4"],
             ["at least 2 subgroups are needed, got 1"],
         ),
-        (["1", "2", "3", "4"], ["--type", "xbar-s", "--subgroup-size", "1"], ["subgroup size must be 2–25"]),
-        (["1", "2", "3", "4"], ["--type", "ewma", "--lambda", "1.5"], ["lambda must be in (0, 1]"]),
-        (["1", "2", "3", "4"], ["--type", "imr", "--run-length", "1"], ["at least 2 points"]),
     ],
 )
 def test_bad_chart_input_names_the_file(
@@ -175,6 +173,23 @@ def test_bad_chart_input_names_the_file(
     chart_args = args or ["--type", "imr"]
     result = run(capsys, "spc", "chart", *chart_args, "--input", str(path), "--json")
     assert_one_line_error(result, str(path), *needles)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--type", "xbar-s", "--subgroup-size", "1"], "subgroup size must be 2–25"),
+        (["--type", "ewma", "--lambda", "1.5"], "lambda must be in (0, 1]"),
+        (["--type", "imr", "--run-length", "1"], "at least 2 points"),
+    ],
+)
+def test_a_parameter_no_chart_can_have_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], needle: str
+) -> None:
+    path = write(tmp_path, ["1", "2", "3", "4"])
+    result = run(capsys, "spc", "chart", *args, "--input", str(path), "--json")
+    # Expected: exit 2, a usage error (it was 1, as if the data had been refused).
+    assert_one_line_error(result, str(path), needle, exit_code=2)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +207,8 @@ def test_conflicting_options(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], needle: str
 ) -> None:
     path = write(tmp_path, ["1", "2", "3", "4"])
-    assert_one_line_error(run(capsys, "spc", "chart", *args, "--input", str(path)), needle)
+    # Options that exclude each other: a usage error, exit 2 (it was 1).
+    assert_one_line_error(run(capsys, "spc", "chart", *args, "--input", str(path)), needle, exit_code=2)
 
 
 def test_unreadable_inputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -211,19 +227,22 @@ def test_unreadable_inputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    ("args", "needles"),
+    ("args", "code", "needles"),
     [
-        ([], ["at least one spec limit"]),
-        (["--lsl", "5", "--usl", "1"], ["must be below USL"]),
-        (["--usl", "9", "--subgroup-size", "2"], ["3 values do not make whole subgroups of 2"]),
-        (["--usl", "9", "--within", "s"], ["needs subgroups"]),
+        # limits and options no study can have: exit 2 (they were 1)
+        ([], 2, ["at least one spec limit"]),
+        (["--lsl", "5", "--usl", "1"], 2, ["must be below USL"]),
+        (["--usl", "9", "--within", "s"], 2, ["needs subgroups"]),
+        # what the data cannot give: exit 1
+        (["--usl", "9", "--subgroup-size", "2"], 1, ["3 values do not make whole subgroups of 2"]),
     ],
 )
 def test_bad_capability_input(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], needles: list[str]
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], code: int, needles: list[str]
 ) -> None:
     path = write(tmp_path, ["1.0", "2.0", "1.5"])
-    assert_one_line_error(run(capsys, "spc", "capability", "--input", str(path), *args), str(path), *needles)
+    result = run(capsys, "spc", "capability", "--input", str(path), *args)
+    assert_one_line_error(result, str(path), *needles, exit_code=code)
 
 
 def test_the_console_script(tmp_path: Path) -> None:

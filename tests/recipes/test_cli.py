@@ -91,7 +91,7 @@ def test_lifecycle_through_the_cli(empty_db_url: str, tmp_path: Path) -> None:
                        "--password-stdin", stdin="guess\n")  # fmt: skip
     assert code == 1 and "wrong password" in err
     code, _, err = mes("recipe", "release", "capped-si-anode@1", "--by", "quinn", "--reason", "go")
-    assert code == 1 and "--password-stdin" in err
+    assert code == 2 and "--password-stdin" in err  # no password to read: a usage error (it was 1)
     code, out, _ = mes("recipe", "release", "capped-si-anode@1", "--by", "quinn", "--reason", "PPAP ok",
                        "--password-stdin", stdin="quality-pass\n")  # fmt: skip
     assert code == 0 and "released by quinn" in out

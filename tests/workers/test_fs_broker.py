@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
+import pytest
 from kombu.connection import Connection
 
 import workers.app  # noqa: F401 - registers the transport for filesystem://
@@ -67,3 +69,17 @@ def test_an_exchange_table_left_empty_reads_as_no_bindings(tmp_path: Path) -> No
         channel._queue_bind("ex", "key", "", "q")
         channel._queue_bind("ex", "key", "", "q")
         assert [tuple(q) for q in channel.get_table("ex")] == [("key", "", "q")]
+
+
+def test_the_app_connects_to_the_filesystem_broker_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mes.config import Settings
+    from workers.app import make_app
+
+    app = make_app(Settings(broker_url="filesystem://", broker_folder=tmp_path))  # as `mes demo` sets it
+    with caplog.at_level(logging.WARNING), app.connection_for_write() as conn:
+        conn.info()
+    # Expected: no kombu warning; `mes demo` printed "WARNING kombu.connection: No hostname was supplied.
+    # Reverting to default 'localhost'" as a raw log line.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("kombu")] == []
