@@ -15,7 +15,7 @@ from mes.demo import ENGINEER, prepare
 from mes.equipment.models import EquipmentUnit, UnitLease
 from mes.equipment.profile import Line, load_line
 from mes.execution.scheduler import acquire_lease, schedule, sync_units, transition
-from mes.lots.errors import OrderRefused
+from mes.lots.errors import LotInvalid, OrderRefused
 from mes.lots.genealogy import usable_segments
 from mes.lots.models import (
     Characteristic,
@@ -175,6 +175,7 @@ def test_received_lots_are_traceable_to_their_supplier(prepared: Engine) -> None
         lot = receive_lot(session, kind=LotKind.FOIL, material="Cu 10 um", length_m=500, supplier="Foil Co",
                           supplier_lot="F-123", by=ENGINEER)  # fmt: skip
         assert (lot.status, lot.supplier_lot) == (LotStatus.RELEASED, "F-123")
-        with pytest.raises(OrderRefused, match="made on the line"):
+        # A lot no receipt can make: a LotInvalid, exit 2 (it was an OrderRefused, exit 1).
+        with pytest.raises(LotInvalid, match="made on the line"):
             receive_lot(session, kind=LotKind.ANODE, material="x", length_m=1, supplier="a", supplier_lot="b",
                         by=ENGINEER)  # fmt: skip
