@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # The collector's disk spool (scans the database could not take yet): at this size it stops
     # pulling scans from the units, which keep them in their ring buffers, and raises an alarm.
     collector_spool_max_mb: float = Field(default=256.0, gt=0)
+    # `mes web`: a browser session ends after this long without a request (an HMI left open).
+    web_idle_timeout_min: float = Field(default=15.0, gt=0, le=24 * 60)
+    # `mes web` in production sets the Secure flag on its cookie: it must sit behind TLS (deploy docs).
+    web_secure_cookies: bool | None = None
 
     @field_validator("live_url")
     @classmethod
@@ -133,6 +137,11 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry the Secure flag: always in production unless switched off."""
+        return self.is_production if self.web_secure_cookies is None else self.web_secure_cookies
 
 
 def masked_url(url: str) -> str:

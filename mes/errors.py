@@ -2,10 +2,11 @@
 
 Every error a user can cause or meet derives from :class:`MesError`, carries a
 message that says what was wrong and where, and is turned into an exit code
-(CLI) or an HTTP status (API) in exactly one place (``mes.cli.app``)::
+(CLI) in ``mes.cli.app`` and into an HTTP status (API) in ``mes.api.errors``::
 
     MesError                 exit code 1
      +-- InputError           exit code 2: a value given cannot be used as it is (fix the input)
+     +-- NotFound             the thing named does not exist (HTTP 404)
      +-- ConfigError          a setting is wrong or refused (names the MES_ variable)
      +-- DatabaseError        the database cannot be used
      |    +-- DatabaseUrlError      MES_DATABASE_URL cannot be parsed / has no driver
@@ -41,6 +42,11 @@ class MesError(Exception):
 class InputError(MesError):
     """A value given (an argument, an option) cannot be used as it is; a layer's error for such a value
     derives from both its layer's base and this, and exits 2, as a command-line usage error does."""
+
+
+class NotFound(MesError):
+    """The thing named (an order, a lot, a recipe, a unit, an alarm) does not exist; a layer's error for
+    it derives from both its layer's base and this (HTTP 404; exit code 1)."""
 
 
 class ConfigError(MesError):

@@ -7,7 +7,7 @@ module it needs.
 from sqlmodel import SQLModel
 
 from mes.audit.models import AuditEvent
-from mes.auth.models import Role, User
+from mes.auth.models import ApiToken, LoginAttempt, Role, User, WebSession
 from mes.equipment.models import EquipmentClass, EquipmentUnit, UnitLease
 from mes.execution.models import ServiceHeartbeat
 from mes.lots.models import (
@@ -28,6 +28,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Alarm",
     "AlarmEvent",
+    "ApiToken",
     "AuditEvent",
     "Characteristic",
     "ControlLimit",
@@ -36,6 +37,7 @@ __all__ = [
     "GaugeScan",
     "GenealogyLink",
     "Layer",
+    "LoginAttempt",
     "Lot",
     "OosInterval",
     "Recipe",
@@ -44,6 +46,7 @@ __all__ = [
     "StepRun",
     "UnitLease",
     "User",
+    "WebSession",
     "WorkOrder",
     "metadata",
 ]

@@ -24,8 +24,10 @@ from mes.cli import secret as secret_cli
 from mes.cli import spc as spc_cli
 from mes.cli import status as status_cli
 from mes.cli import steps as step_cli
+from mes.cli import tokens as token_cli
 from mes.cli import units as unit_cli
 from mes.cli import users as user_cli
+from mes.cli import web as web_cli
 from mes.cli.common import database, out
 from mes.config import get_settings
 from mes.db import describe, make_engine
@@ -71,6 +73,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(secret_cli.secret_app, name="secret")
 app.add_typer(recipe_cli.app, name="recipe")
 app.add_typer(user_cli.app, name="user")
+app.add_typer(token_cli.token_app, name="token")
+app.command("web")(web_cli.web)
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(equipment_cli.equipment_app, name="equipment")
 app.add_typer(equipment_cli.certs_app, name="certs")

@@ -7,3 +7,7 @@ from mes.errors import MesError
 
 class SomethingDown(MesError):
     """``mes status``: at least one part of the MES did not pass its check."""
+
+
+class WebRefused(MesError):
+    """``mes web`` cannot serve as asked: the port is taken, or production without TLS."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mes.errors import InputError, MesError
+from mes.errors import InputError, MesError, NotFound
 
 
 class ExecutionError(MesError):
@@ -13,7 +13,11 @@ class StepRefused(ExecutionError):
     """A step or unit action that cannot be done now (wrong state, unit not where it must be)."""
 
 
-class UnitNotFound(ExecutionError):
+class StepNotFound(StepRefused, NotFound):
+    """No step by that id or job id."""
+
+
+class UnitNotFound(ExecutionError, NotFound):
     """No equipment unit by that name."""
 
 

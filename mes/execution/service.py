@@ -23,7 +23,7 @@ from mes.base import is_row_id, pk, utcnow
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import PackMLState
 from mes.equipment.states import BUSY
-from mes.execution.errors import StepInvalid, StepRefused
+from mes.execution.errors import StepInvalid, StepNotFound, StepRefused
 from mes.execution.faults import mark_unit
 from mes.execution.scheduler import Enqueue, acquire_lease, finish_orders, unit_queue
 from mes.lots.models import (
@@ -60,11 +60,11 @@ def get_step(session: Session, ref: str) -> StepRun:
     query = select(StepRun).where(StepRun.job_id == ref)
     if ref.isdigit():
         if not is_row_id(int(ref)):  # no such step (asked of the database: an overflow)
-            raise StepRefused(f"no step {ref} (see `mes step list`)")
+            raise StepNotFound(f"no step {ref} (see `mes step list`)")
         query = select(StepRun).where(StepRun.id == int(ref))
     step = session.exec(query.with_for_update()).first()
     if step is None:
-        raise StepRefused(f"no step {ref} (see `mes step list`)")
+        raise StepNotFound(f"no step {ref} (see `mes step list`)")
     return step
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mes.errors import InputError, MesError
+from mes.errors import InputError, MesError, NotFound
 
 
 class LotError(MesError):
@@ -13,11 +13,11 @@ class OrderRefused(LotError):
     """A work order that cannot be accepted (unknown or unreleased recipe, no capable unit, bad size)."""
 
 
-class OrderNotFound(LotError):
+class OrderNotFound(LotError, NotFound):
     """No work order by that number."""
 
 
-class LotNotFound(LotError):
+class LotNotFound(LotError, NotFound):
     """No lot by that number."""
 
 

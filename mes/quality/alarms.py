@@ -32,7 +32,7 @@ from mes.audit.service import record
 from mes.auth.models import Role
 from mes.auth.service import get_user, require_role
 from mes.base import is_row_id, utcnow
-from mes.quality.errors import AlarmError, AlarmInvalid
+from mes.quality.errors import AlarmError, AlarmInvalid, AlarmNotFound
 from mes.quality.models import Alarm, AlarmEvent, AlarmPriority, AlarmState
 
 SYSTEM = "system"
@@ -183,7 +183,7 @@ def clear_conditions(session: Session, prefixes: list[str], actor: str = SYSTEM)
 def get_alarm(session: Session, alarm_id: int) -> Alarm:
     alarm = session.get(Alarm, alarm_id) if is_row_id(alarm_id) else None
     if alarm is None:
-        raise AlarmError(f"no alarm {alarm_id}")
+        raise AlarmNotFound(f"no alarm {alarm_id}")
     return alarm
 
 

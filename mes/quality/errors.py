@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mes.errors import InputError, MesError
+from mes.errors import InputError, MesError, NotFound
 
 
 class QualityError(MesError):
@@ -15,6 +15,10 @@ class SpcError(QualityError):
 
 class AlarmError(QualityError):
     """An alarm that does not exist or cannot make the transition asked for."""
+
+
+class AlarmNotFound(AlarmError, NotFound):
+    """No alarm by that id."""
 
 
 class DispositionError(QualityError):

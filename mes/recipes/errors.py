@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mes.errors import InputError, MesError
+from mes.errors import InputError, MesError, NotFound
 from mes.yamldoc import Issue, Loc, field_path
 
 __all__ = [
@@ -31,7 +31,7 @@ class RecipeInvalid(RecipeError):
         super().__init__("\n".join(str(i) for i in issues))
 
 
-class RecipeNotFound(RecipeError):
+class RecipeNotFound(RecipeError, NotFound):
     """No recipe (version) by that name in the database."""
 
 

@@ -1,0 +1,103 @@
+"""What every route depends on: a database session whose transaction the request owns, and the
+principal (a browser session or a bearer token) with the roles the route declares.
+
+The transaction commits when the route returns and before the response is sent (``scope="function"``),
+so a client never sees a 2xx for something that was rolled back; any error rolls it back.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from mes.api.errors import CsrfRefused, RoleRefused
+from mes.auth.errors import NotAuthenticated
+from mes.auth.models import Role
+from mes.auth.schemas import Principal
+from mes.auth.sessions import session_user
+from mes.auth.tokens import token_user
+from mes.config import Settings
+from mes.db import session_scope
+
+SESSION_COOKIE = "mes_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with session_scope(engine_of(request)) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("the Authorization header is not 'Bearer TOKEN'")
+    return token.strip()
+
+
+def authenticate(request: Request, db: Session) -> Principal:
+    """The caller: a bearer token first, else the session cookie (with its CSRF token on a request
+    that changes anything). Raises :class:`NotAuthenticated` or :class:`CsrfRefused`."""
+    token = _bearer(request)
+    if token is not None:
+        user = token_user(db, token)
+        return Principal(name=user.name, full_name=user.full_name, role=user.role, via="token")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise NotAuthenticated("log in, or send an API token as 'Authorization: Bearer TOKEN'")
+    idle = timedelta(minutes=settings_of(request).web_idle_timeout_min)
+    user, web_session = session_user(db, cookie, idle_timeout=idle)
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), web_session.csrf_token.encode()):
+            raise CsrfRefused(
+                f"a change made with a login session needs its CSRF token in the {CSRF_HEADER} header "
+                "(GET /api/v1/me gives it)"
+            )
+    return Principal(name=user.name, full_name=user.full_name, role=user.role, via="session",
+                     csrf_token=web_session.csrf_token)  # fmt: skip
+
+
+class Require:
+    """A route's declared roles: ``Depends(Require(Role.QUALITY))``; no roles means any logged-in
+    caller. Kept on the route so that a test can enumerate what every route needs."""
+
+    def __init__(self, *roles: Role) -> None:
+        self.roles = frozenset(roles)
+
+    def __call__(self, request: Request, db: DbSession) -> Principal:
+        principal = authenticate(request, db)
+        if self.roles and principal.role not in self.roles:
+            needed = " or ".join(sorted(r.value for r in self.roles))
+            raise RoleRefused(
+                f"{principal.name} ({principal.role.value}) may not do this: it needs the {needed} role"
+            )
+        return principal
+
+
+ANY_USER = Require()
+Caller = Annotated[Principal, Depends(ANY_USER)]
+OPERATOR, ENGINEER, QUALITY, ADMIN = Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN

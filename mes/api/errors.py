@@ -1,0 +1,167 @@
+"""Every error of every layer as an RFC 9457 problem (``application/problem+json``), here and nowhere else.
+
+The status follows the same hierarchy the command line maps to exit codes (``mes.cli.app.EXIT_CODES``):
+a value that cannot be used (exit 2) is 422, a thing that does not exist is 404, a refusal of the
+current state (exit 1) is 409, a broker that did not take what was saved (exit 75) is 503 with the
+saved thing named. A bug is a 500 problem with an id to find it in the log, never a traceback.
+
+A problem body::
+
+    {"type": "https://mes.invalid/problems/order-refused", "title": "Order refused", "status": 409,
+     "detail": "recipe CATHODE-A@3 is draft, not released", "instance": "/api/v1/orders",
+     "errors": [{"loc": ["body", "lots"], "msg": "..."}]}       # 422 only
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mes.auth.errors import AuthError, LoginThrottled, NotAuthenticated
+from mes.errors import DatabaseError, InputError, MesError, NotFound
+from mes.recipes.errors import RecipeInvalid
+from workers.errors import BrokerUnreachable
+
+log = logging.getLogger("mes.api")
+
+
+class ApiError(MesError):
+    """Base of the errors of the HTTP layer itself (not of a domain)."""
+
+
+class CsrfRefused(ApiError):
+    """A state-changing request made with a session cookie but without its CSRF token (HTTP 403)."""
+
+
+class RoleRefused(ApiError):
+    """The caller is authenticated but its role may not use this route (HTTP 403)."""
+
+
+class CursorInvalid(ApiError, InputError):
+    """A ``cursor`` query parameter this API did not hand out (HTTP 422)."""
+
+
+PROBLEM_JSON = "application/problem+json"
+# RFC 9457 section 3.1.1: a type URI need not resolve; `.invalid` (RFC 6761) can never point anywhere.
+PROBLEM_BASE = "https://mes.invalid/problems/"
+
+# The first class an error is an instance of gives its status (order matters: a layer's invalid-input
+# error is both its layer's error and an InputError, so InputError comes before the layer bases).
+HTTP_STATUSES: tuple[tuple[type[MesError], int], ...] = (
+    (NotAuthenticated, 401),
+    (LoginThrottled, 429),
+    (BrokerUnreachable, 503),
+    (DatabaseError, 503),
+    (RecipeInvalid, 422),
+    (InputError, 422),
+    (NotFound, 404),
+    (AuthError, 403),
+    (CsrfRefused, 403),
+    (RoleRefused, 403),
+)
+DEFAULT_STATUS = 409  # refused in the present state: the request was understood and is not wrong
+
+
+def http_status(exc: MesError) -> int:
+    """The HTTP status of an error of any layer."""
+    return next((status for cls, status in HTTP_STATUSES if isinstance(exc, cls)), DEFAULT_STATUS)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _title(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", name).capitalize()
+
+
+def problem(
+    status: int,
+    *,
+    kind: str,
+    title: str,
+    detail: str,
+    instance: str,
+    errors: Sequence[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _path(request: Request) -> str:
+    return request.url.path
+
+
+async def _mes_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MesError)  # noqa: S101 - registered for MesError only
+    status = http_status(exc)
+    name = type(exc).__name__
+    headers: dict[str, str] = {}
+    errors: list[dict[str, Any]] | None = None
+    if isinstance(exc, LoginThrottled):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="mes"'
+    if isinstance(exc, RecipeInvalid):
+        errors = [
+            {"loc": ["body", *issue.field.split(".")] if issue.field else ["body"], "line": issue.line,
+             "column": issue.column, "msg": issue.message}
+            for issue in exc.issues
+        ]  # fmt: skip
+    return problem(status, kind=_slug(name), title=_title(name), detail=str(exc), instance=_path(request),
+                   errors=errors, headers=headers or None)  # fmt: skip
+
+
+def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors]
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+    errors = _field_errors(exc.errors())
+    where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return problem(422, kind="request-invalid", title="Request invalid", detail=where + more,
+                   instance=_path(request), errors=errors)  # fmt: skip
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
+    title = _title(re.sub(r"\W", "", str(exc.detail).title())) if exc.status_code >= 400 else "Error"
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, kind=f"http-{exc.status_code}", title=title or "Error",
+                   detail=str(exc.detail), instance=_path(request), headers=headers)  # fmt: skip
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    ref = secrets.token_hex(6)
+    log.error("internal error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
+    return problem(500, kind="internal", title="Internal error",
+                   detail=f"an internal error (reference {ref} in the server log); nothing was changed",
+                   instance=_path(request))  # fmt: skip
+
+
+def install(app: FastAPI) -> None:
+    """Register the one set of exception handlers."""
+    app.add_exception_handler(MesError, _mes_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
