@@ -20,7 +20,7 @@ from mes.db import session_scope
 
 with warnings.catch_warnings():  # starlette's TestClient warns that httpx is deprecated for it
     warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient as TestClient
 
 PASSWORD = "api-test-password"  # noqa: S105 - a test user's password
 ROLES = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
