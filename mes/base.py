@@ -7,6 +7,7 @@ import enum
 import json
 import math
 import struct
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -160,3 +161,18 @@ MAX_ROW_ID = 2**31 - 1
 def is_row_id(value: int) -> bool:
     """Whether ``value`` can be the id of a row (1 … MAX_ROW_ID)."""
     return 1 <= value <= MAX_ROW_ID
+
+
+# Control characters (Cc), invisible format characters (Cf) and line/paragraph separators (Zl, Zp):
+# free text with them prints as something else than it is, in lists, logs and the audit trail.
+_UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def normal_text(value: str) -> str:
+    """Free text (a reason, a comment) as it is stored: NFC, trimmed. Raises ValueError naming the
+    first unprintable character (the CLI and the API turn it into a usage error / a 422)."""
+    text = unicodedata.normalize("NFC", value).strip()
+    bad = next((c for c in text if unicodedata.category(c) in _UNPRINTABLE_CATEGORIES), None)
+    if bad is not None:
+        raise ValueError(f"contains U+{ord(bad):04X} ({unicodedata.name(bad, 'a control character')})")
+    return text

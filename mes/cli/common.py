@@ -6,7 +6,6 @@ import errno
 import math
 import os
 import sys
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +15,7 @@ from pydantic import BaseModel, TypeAdapter
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
-from mes.base import dumps_json
+from mes.base import dumps_json, normal_text
 from mes.config import get_settings
 from mes.db import make_engine, require_database
 from mes.errors import InputError
@@ -41,20 +40,16 @@ AsJson = typer.Option(False, "--json", help="Print JSON (and nothing else) on st
 # Characters a typed value may not hold: control (Cc: escape sequences, tab, NUL), invisible format
 # (Cf: bidi overrides, zero-width) and line/paragraph separators. Printed back in a list or the audit
 # trail they would recolour a terminal or make one text look like another.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def free_text(value: str | None) -> str | None:
     """typer callback for a reason, comment, supplier lot…: trimmed, NFC, and printable (exit 2 if not)."""
     if value is None:
         return None
-    text = unicodedata.normalize("NFC", value).strip()
-    bad = next((c for c in text if unicodedata.category(c) in _UNPRINTABLE), None)
-    if bad is not None:
-        raise typer.BadParameter(
-            f"contains U+{ord(bad):04X} ({unicodedata.name(bad, 'a control character')})"
-        )
-    return text
+    try:
+        return normal_text(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def user_name(value: str) -> str:
