@@ -68,8 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         app.state.engine = engine
     errors.install(app)
-    app.include_router(session_routes.router, prefix=API)
-    for router in _resource_routers():
+    for router in included_routers():
         app.include_router(router, prefix=API)
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     app.add_api_route(f"{API}/docs", _docs_page, include_in_schema=False, response_class=HTMLResponse)
@@ -81,6 +80,11 @@ def _health() -> dict[str, str]:
     return {"status": "ok", "version": mes.__version__}
 
 
+def included_routers() -> list[APIRouter]:
+    """Every router of the API, in the order the docs list them (each mounted under :data:`API`)."""
+    return [session_routes.router, *_resource_routers()]
+
+
 def _resource_routers() -> list[APIRouter]:
-    """The resource routers, in the order the docs list them."""
+    """The resource routers."""
     return []

@@ -1,0 +1,120 @@
+"""Every route of the app, enumerated: none answers without authentication (but login, the docs and
+the health check), and each role is refused (403) exactly where the route's declared roles say.
+
+The routes are read from the app itself, so a route added later is covered without a new test."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from mes.api.app import API, create_app, included_routers
+from mes.api.deps import Require
+from mes.auth.models import Role
+from mes.config import Settings
+from tests.api.conftest import ROLES, Callers, TestClient, log_in
+
+# Routes that answer without a credential, each with the reason.
+PUBLIC = {
+    ("POST", "/api/v1/login"): "how a credential is obtained",
+    ("GET", "/api/v1/health"): "for a load balancer; says only 'ok' and the version",
+    ("GET", "/api/v1/docs"): "the docs page (the API it describes still needs a credential)",
+    ("GET", "/api/v1/openapi.json"): "the API's description",
+}
+
+
+def _routes() -> list[tuple[str, str, APIRoute]]:
+    """Every (method, path, route) of the app: the routers it includes (under API) and its own routes.
+    Checked against the app's OpenAPI below, so that a route that is not found here fails a test."""
+    app = create_app(Settings(database_url="sqlite://"))
+    found = []
+    sources = [(API, r) for router in included_routers() for r in router.routes]
+    sources += [("", r) for r in app.routes]
+    for prefix, route in sources:
+        if isinstance(route, APIRoute):
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                found.append((method, prefix + route.path, route))
+    return found
+
+
+def test_every_operation_of_the_openapi_is_enumerated() -> None:
+    app = create_app(Settings(database_url="sqlite://"))
+    operations = {(m.upper(), path) for path, item in app.openapi()["paths"].items() for m in item}
+    assert operations <= {(m, p) for m, p, _ in ROUTES}
+
+
+def _requirements(dependant: Dependant) -> list[Require]:
+    found = [d.call for d in dependant.dependencies if isinstance(d.call, Require)]
+    for sub in dependant.dependencies:
+        found.extend(_requirements(sub))
+    return found
+
+
+def _concrete(path: str) -> str:
+    """A path with every parameter filled in (the value does not matter: authentication comes first)."""
+    return re.sub(r"\{[^}]+\}", "x1", path)
+
+
+ROUTES = _routes()
+
+
+def test_the_app_has_the_routes_this_test_enumerates() -> None:
+    assert len(ROUTES) > len(PUBLIC)
+
+
+@pytest.mark.parametrize(("method", "path"), [(m, p) for m, p, _ in ROUTES if (m, p) not in PUBLIC])
+def test_no_route_answers_without_authentication(client: TestClient, method: str, path: str) -> None:
+    response = client.request(method, _concrete(path), json={})
+    assert response.status_code == 401, f"{method} {path}: {response.status_code} {response.text[:200]}"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(("method", "path"), [(m, p) for m, p, _ in ROUTES if (m, p) not in PUBLIC])
+def test_every_route_declares_who_may_call_it(method: str, path: str) -> None:
+    route = next(r for m, p, r in ROUTES if (m, p) == (method, path))
+    requirements = _requirements(route.dependant)
+    assert requirements, f"{method} {path} has no Require(...) dependency"
+    if method not in ("GET", "HEAD"):
+        assert any(r.roles for r in requirements) or path.endswith("/logout"), (
+            f"{method} {path} changes something but names no role"
+        )
+
+
+def _matrix() -> list[tuple[str, str, Role, bool]]:
+    cases = []
+    for method, path, route in ROUTES:
+        if (method, path) in PUBLIC:
+            continue
+        declared = [r.roles for r in _requirements(route.dependant) if r.roles]
+        for role in ROLES:
+            if role is Role.ADMIN:
+                continue  # a token never acts as an admin; admins are tested through a session below
+            allowed = all(role in roles for roles in declared)
+            cases.append((method, path, role, allowed))
+    return cases
+
+
+@pytest.mark.parametrize(("method", "path", "role", "allowed"), _matrix())
+def test_role_matrix(
+    client: TestClient, callers: Callers, method: str, path: str, role: Role, allowed: bool
+) -> None:
+    response = client.request(method, _concrete(path), json={}, headers=callers.bearer(role))
+    refused = response.status_code == 403 and response.json()["type"].endswith("/role-refused")
+    assert refused is not allowed, (
+        f"{method} {path} as {role.value}: {response.status_code} {response.text[:200]}"
+    )
+    assert response.status_code != 401
+    assert response.status_code < 500, response.text
+
+
+def test_a_session_without_the_csrf_token_changes_nothing(client: TestClient, callers: Callers) -> None:
+    log_in(client, Role.ADMIN)
+    for method, path, _ in ROUTES:
+        if method in ("GET", "HEAD") or (method, path) in PUBLIC:
+            continue
+        response = client.request(method, _concrete(path), json={})
+        assert response.status_code == 403, f"{method} {path}: {response.status_code}"
+        assert response.json()["type"].endswith("/csrf-refused")
