@@ -35,7 +35,7 @@ def _routes() -> list[tuple[str, str, APIRoute]]:
     sources += [("", r) for r in app.routes]
     for prefix, route in sources:
         if isinstance(route, APIRoute):
-            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
                 found.append((method, prefix + route.path, route))
     return found
 
@@ -84,7 +84,7 @@ def test_every_route_declares_who_may_call_it(method: str, path: str) -> None:
 
 
 def _matrix() -> list[tuple[str, str, Role, bool]]:
-    cases = []
+    cases: list[tuple[str, str, Role, bool]] = []
     for method, path, route in ROUTES:
         if (method, path) in PUBLIC:
             continue
