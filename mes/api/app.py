@@ -19,12 +19,16 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 import mes
 from mes.api import errors
+from mes.api.limits import BodyLimit
 from mes.api.routes import session as session_routes
 from mes.config import Settings, get_settings
 from mes.db import make_engine
 
 API = "/api/v1"
 DOCS_ASSETS = f"{API}/docs/assets"
+# No request body of this API comes near this (the largest is a recipe's YAML): more is refused with 413
+# before it is read into memory.
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def _docs_page() -> HTMLResponse:
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         app.state.engine = engine
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     for router in included_routers():
         app.include_router(router, prefix=API)
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")

@@ -26,6 +26,9 @@ from mes.base import pk, utcnow
 LOGIN_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_USER = 5
 MAX_FAILURES_PER_ADDRESS = 20
+# Last seen is written at most this often: an HMI polling every second does not write a row a second
+# (the idle timeout is minutes; it is late by at most this much).
+_LAST_SEEN_RESOLUTION = timedelta(seconds=30)
 LOGIN_REFUSED = "login refused: unknown user or wrong password"
 
 
@@ -108,9 +111,10 @@ def session_user(session: Session, cookie: str, *, idle_timeout: timedelta) -> t
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise NotAuthenticated("the account of this session is no longer active")
-    row.last_seen_at = now
-    session.add(row)
-    session.flush()
+    if now - row.last_seen_at > _LAST_SEEN_RESOLUTION:
+        row.last_seen_at = now
+        session.add(row)
+        session.flush()
     return user, row
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -92,3 +94,36 @@ def test_docs_load_nothing_from_outside(client: TestClient) -> None:
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
         assert client.get(f"/api/v1/docs/assets/{asset}").status_code == 200
     assert client.get("/api/v1/openapi.json").json()["info"]["title"] == "MES API"
+
+
+def test_a_body_over_the_limit_is_a_413_problem(client: TestClient) -> None:
+    response = client.post("/api/v1/login", content=b"x" * (3 * 1024 * 1024),
+                           headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_idle_session_ends(client: TestClient, callers: Callers, engine: Engine) -> None:
+    from datetime import timedelta
+
+    from mes.auth.models import WebSession
+
+    log_in(client, Role.OPERATOR)
+    with session_scope(engine) as s:
+        for row in s.exec(select(WebSession)).all():
+            row.last_seen_at -= timedelta(minutes=16)
+            s.add(row)
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401
+    assert "inactivity" in response.json()["detail"]
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_problem(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * (100 * 1024)
+
+    response = client.post("/api/v1/login", content=chunks(),
+                           headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
