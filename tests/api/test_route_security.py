@@ -6,6 +6,9 @@ The routes are read from the app itself, so a route added later is covered witho
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.dependencies.models import Dependant
@@ -15,7 +18,8 @@ from mes.api.app import API, create_app, included_routers
 from mes.api.deps import Require
 from mes.auth.models import Role
 from mes.config import Settings
-from tests.api.conftest import ROLES, Callers, TestClient, log_in
+from mes.db import make_engine
+from tests.api.conftest import ROLES, Callers, TestClient, log_in, make_callers
 
 # Routes that answer without a credential, each with the reason.
 PUBLIC = {
@@ -61,12 +65,32 @@ def _concrete(path: str) -> str:
 ROUTES = _routes()
 
 
+@pytest.fixture(scope="module")
+def shared(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, Callers]]:
+    """One app, database and set of callers for the module's hundreds of requests: authentication does
+    not depend on the backend (tests/api/test_auth.py runs on both), and nothing here is changed."""
+    path = tmp_path_factory.mktemp("routes") / "mes.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    callers = make_callers(engine)
+    with TestClient(create_app(Settings(database_url=url), engine=engine), base_url="http://127.0.0.1") as c:
+        yield c, callers
+    engine.dispose()
+
+
 def test_the_app_has_the_routes_this_test_enumerates() -> None:
     assert len(ROUTES) > len(PUBLIC)
 
 
 @pytest.mark.parametrize(("method", "path"), [(m, p) for m, p, _ in ROUTES if (m, p) not in PUBLIC])
-def test_no_route_answers_without_authentication(client: TestClient, method: str, path: str) -> None:
+def test_no_route_answers_without_authentication(
+    shared: tuple[TestClient, Callers], method: str, path: str
+) -> None:
+    client, _ = shared
+    client.cookies.clear()
     response = client.request(method, _concrete(path), json={})
     assert response.status_code == 401, f"{method} {path}: {response.status_code} {response.text[:200]}"
     assert response.headers["content-type"] == "application/problem+json"
@@ -99,8 +123,10 @@ def _matrix() -> list[tuple[str, str, Role, bool]]:
 
 @pytest.mark.parametrize(("method", "path", "role", "allowed"), _matrix())
 def test_role_matrix(
-    client: TestClient, callers: Callers, method: str, path: str, role: Role, allowed: bool
+    shared: tuple[TestClient, Callers], method: str, path: str, role: Role, allowed: bool
 ) -> None:
+    client, callers = shared
+    client.cookies.clear()
     response = client.request(method, _concrete(path), json={}, headers=callers.bearer(role))
     refused = response.status_code == 403 and response.json()["type"].endswith("/role-refused")
     assert refused is not allowed, (
