@@ -69,7 +69,8 @@ def authenticate(request: Request, db: Session) -> Principal:
     if not cookie:
         raise NotAuthenticated("log in, or send an API token as 'Authorization: Bearer TOKEN'")
     idle = timedelta(minutes=settings_of(request).web_idle_timeout_min)
-    user, web_session = session_user(db, cookie, idle_timeout=idle)
+    key = settings_of(request).secret_key.get_secret_value()
+    user, web_session = session_user(db, cookie, idle_timeout=idle, secret_key=key)
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), web_session.csrf_token.encode()):

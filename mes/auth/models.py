@@ -53,13 +53,13 @@ class ApiToken(SQLModel, table=True):
 
 
 class WebSession(SQLModel, table=True):
-    """A browser login. The cookie carries a random token of which only the SHA-256 is stored; the
-    CSRF token is sent back on every state-changing request (header or form field)."""
+    """A browser login. The cookie carries a random token of which only its HMAC under MES_SECRET_KEY
+    is stored; the CSRF token is sent back on every state-changing request (header or form field)."""
 
     __tablename__ = "web_session"
 
     id: int | None = Field(default=None, primary_key=True)
-    token_sha256: str = Field(max_length=64, unique=True)
+    cookie_hmac: str = Field(max_length=64, unique=True)
     csrf_token: str = Field(max_length=64)
     user_id: int = Field(foreign_key="app_user.id", index=True)
     address: str = Field(default="", max_length=64)

@@ -1,6 +1,6 @@
 """Browser sessions: log in with name and password, stay logged in while active, log out.
 
-The cookie carries 32 random bytes; only their SHA-256 is stored (as for API tokens). A session ends
+The cookie carries 32 random bytes; only their HMAC under ``MES_SECRET_KEY`` is stored. A session ends
 after ``idle_timeout`` without a request (ISA-62443-3-3 SR 2.5 "session lock"; 21 CFR 11.300(d) asks
 for safeguards against unauthorised use of a left-open terminal). Failed logins are counted per user
 name and per address in a sliding window (OWASP "Authentication Cheat Sheet", login throttling): past
@@ -10,6 +10,8 @@ for the right one.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +22,6 @@ from mes.audit.service import record
 from mes.auth.errors import LoginThrottled, NotAuthenticated
 from mes.auth.models import LoginAttempt, User, WebSession
 from mes.auth.service import password_matches, recorded_name
-from mes.auth.tokens import token_sha256
 from mes.base import pk, utcnow
 
 LOGIN_WINDOW = timedelta(minutes=15)
@@ -56,7 +57,13 @@ def _failures(
     return int(session.exec(query).one())
 
 
-def login(session: Session, name: str, password: str, *, address: str) -> LoggedIn | None:
+def session_digest(cookie: str, secret_key: str) -> str:
+    """What is stored of a session cookie: HMAC-SHA-256 under ``MES_SECRET_KEY`` (RFC 2104), so that a
+    copy of the database opens no session, and a new key ends every session at once."""
+    return hmac.new(secret_key.encode(), cookie.encode(), hashlib.sha256).hexdigest()
+
+
+def login(session: Session, name: str, password: str, *, address: str, secret_key: str) -> LoggedIn | None:
     """Check name and password and open a session; None for a wrong name or password (the caller
     commits the counted, audited failure, then refuses with :data:`LOGIN_REFUSED`, one message for
     both). Raises :class:`LoginThrottled` past the failure limit, before the password is looked at."""
@@ -88,7 +95,7 @@ def login(session: Session, name: str, password: str, *, address: str) -> Logged
                after={"address": address})  # fmt: skip
         return None
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    session.add(WebSession(token_sha256=token_sha256(cookie), csrf_token=csrf, user_id=pk(user),
+    session.add(WebSession(cookie_hmac=session_digest(cookie, secret_key), csrf_token=csrf, user_id=pk(user),
                            address=address, created_at=now, last_seen_at=now))  # fmt: skip
     session.flush()
     record(session, actor=user.name, action="login", entity_type="user", entity_id=user.name,
@@ -96,10 +103,14 @@ def login(session: Session, name: str, password: str, *, address: str) -> Logged
     return LoggedIn(cookie=cookie, csrf_token=csrf, user=user)
 
 
-def session_user(session: Session, cookie: str, *, idle_timeout: timedelta) -> tuple[User, WebSession]:
+def session_user(
+    session: Session, cookie: str, *, idle_timeout: timedelta, secret_key: str
+) -> tuple[User, WebSession]:
     """The user of a live session, its last-seen time moved on. Raises :class:`NotAuthenticated` for
     an unknown, ended or idle-expired session (an idle one is ended here)."""
-    row = session.exec(select(WebSession).where(WebSession.token_sha256 == token_sha256(cookie))).first()
+    row = session.exec(
+        select(WebSession).where(WebSession.cookie_hmac == session_digest(cookie, secret_key))
+    ).first()
     now = utcnow()
     if row is None or row.ended_at is not None:
         raise NotAuthenticated("not logged in, or the session has ended: log in again")
@@ -118,9 +129,11 @@ def session_user(session: Session, cookie: str, *, idle_timeout: timedelta) -> t
     return user, row
 
 
-def logout(session: Session, cookie: str) -> None:
+def logout(session: Session, cookie: str, *, secret_key: str) -> None:
     """End the session of ``cookie`` (nothing happens for an unknown one)."""
-    row = session.exec(select(WebSession).where(WebSession.token_sha256 == token_sha256(cookie))).first()
+    row = session.exec(
+        select(WebSession).where(WebSession.cookie_hmac == session_digest(cookie, secret_key))
+    ).first()
     if row is not None and row.ended_at is None:
         row.ended_at = utcnow()
         session.add(row)

@@ -127,3 +127,17 @@ def test_a_chunked_body_over_the_limit_is_a_413_problem(client: TestClient) -> N
                            headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_new_secret_key_ends_every_session(db_url: str, engine: Engine, callers: Callers) -> None:
+    from mes.api.app import create_app
+    from mes.config import Settings
+
+    with TestClient(create_app(Settings(database_url=db_url), engine=engine)) as first:
+        log_in(first, Role.OPERATOR)
+        cookie = first.cookies["mes_session"]
+        assert first.get("/api/v1/me").status_code == 200
+    rotated = Settings(database_url=db_url, secret_key="another-key-0123456789-abcdefghijklmnopqrstu")
+    with TestClient(create_app(rotated, engine=engine)) as second:
+        second.cookies.set("mes_session", cookie)
+        assert second.get("/api/v1/me").status_code == 401

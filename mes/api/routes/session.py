@@ -32,16 +32,16 @@ def post_login(
     (429 with Retry-After)."""
     # Its own transaction: a refused login is counted (rate limit) and audited although the request fails.
     with session_scope(engine_of(request)) as db:
-        done = login(db, name, password, address=_address(request))
+        key = settings_of(request).secret_key.get_secret_value()
+        done = login(db, name, password, address=_address(request), secret_key=key)
     if done is None:
         raise NotAuthenticated(LOGIN_REFUSED)
-    settings = settings_of(request)
     response.set_cookie(
         SESSION_COOKIE,
         done.cookie,
         httponly=True,
         samesite="strict",
-        secure=settings.secure_cookies,
+        secure=settings_of(request).secure_cookies,
         path="/",
     )
     user = done.user
@@ -53,7 +53,7 @@ def post_login(
 def post_logout(request: Request, response: Response, db: DbSession, _caller: Caller) -> None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        logout(db, cookie)
+        logout(db, cookie, secret_key=settings_of(request).secret_key.get_secret_value())
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 

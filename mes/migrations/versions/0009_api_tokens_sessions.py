@@ -46,7 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "web_session",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("token_sha256", sa.String(length=64), nullable=False),
+        sa.Column("cookie_hmac", sa.String(length=64), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("address", sa.String(length=64), nullable=False),
@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("ended_at", UTC, nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["app_user.id"], name=op.f("fk_web_session_user_id_app_user")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_session")),
-        sa.UniqueConstraint("token_sha256", name=op.f("uq_web_session_token_sha256")),
+        sa.UniqueConstraint("cookie_hmac", name=op.f("uq_web_session_cookie_hmac")),
     )
     op.create_index(op.f("ix_web_session_user_id"), "web_session", ["user_id"], unique=False)
     op.create_table(
