@@ -19,6 +19,7 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 import mes
 from mes.api import errors
+from mes.api.routes import orders as order_routes
 from mes.api.routes import session as session_routes
 from mes.config import Settings, get_settings
 from mes.db import make_engine
@@ -83,4 +84,4 @@ def _health() -> dict[str, str]:
 
 def _resource_routers() -> list[APIRouter]:
     """The resource routers, in the order the docs list them."""
-    return []
+    return [order_routes.router]
