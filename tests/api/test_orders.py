@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from mes.equipment.profile import load_line
 from mes.execution.scheduler import schedule, sync_units
 from mes.lots.models import StepRun, StepRunState, WorkOrder
 from mes.lots.orders import IDEMPOTENCY_KEY_TTL, expand_order
+from tests.api.broker import celery_broker
 from tests.api.conftest import Callers, TestClient, log_in
 from tests.services import ServiceUrls
 
@@ -36,25 +36,6 @@ AWAY = "redis://127.0.0.1:1/0"  # nothing listens there
 SI = "capped-si-anode@1"
 ORDERS = "/api/v1/orders"
 PROBLEM = "application/problem+json"
-
-
-@contextmanager
-def celery_broker(url: str) -> Iterator[None]:
-    """Point this process's Celery app (through which the routes send) at ``url``, and back after."""
-    from workers.app import app as celery
-
-    def reset() -> None:  # its connection pools were made for the old URL
-        celery._pool = None
-        celery.amqp._producer_pool = None
-
-    old = celery.conf.broker_url
-    celery.conf.broker_url = url
-    reset()
-    try:
-        yield
-    finally:
-        celery.conf.broker_url = old
-        reset()
 
 
 @pytest.fixture
