@@ -20,6 +20,7 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 import mes
 from mes.api import errors
 from mes.api.limits import BodyLimit
+from mes.api.routes import orders as order_routes
 from mes.api.routes import session as session_routes
 from mes.config import Settings, get_settings
 from mes.db import make_engine
@@ -92,4 +93,4 @@ def included_routers() -> list[APIRouter]:
 
 def _resource_routers() -> list[APIRouter]:
     """The resource routers."""
-    return []
+    return [order_routes.router]

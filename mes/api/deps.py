@@ -24,6 +24,8 @@ from mes.auth.sessions import session_user
 from mes.auth.tokens import token_user
 from mes.config import Settings
 from mes.db import session_scope
+from mes.equipment.line import load_line_for
+from mes.equipment.profile import Line
 
 SESSION_COOKIE = "mes_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -38,6 +40,16 @@ def settings_of(request: Request) -> Settings:
 def engine_of(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def line_of(request: Request) -> Line:
+    """The line of ``MES_LINE_CONFIG`` (units and their profiles), loaded at its first use and kept:
+    as for a worker, a changed line file takes effect when the server is started again."""
+    line: Line | None = getattr(request.app.state, "line", None)
+    if line is None:
+        line = load_line_for(settings_of(request))
+        request.app.state.line = line
+    return line
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -97,6 +109,18 @@ class Require:
                 f"{principal.name} ({principal.role.value}) may not do this: it needs the {needed} role"
             )
         return principal
+
+
+class RequireCommitted(Require):
+    """:class:`Require` for a route that commits its own work before it answers, because it sends a
+    message after the commit (a worker must find the row it is told about; decision 014). The caller
+    is authenticated in a short transaction of its own, committed before the route runs, and the
+    route takes no :data:`DbSession`: on SQLite (one writer at a time) the route's transaction would
+    otherwise wait for the request's, which holds the token's ``last_used_at`` write, until the end."""
+
+    def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        with session_scope(engine_of(request)) as db:
+            return super().__call__(request, db)
 
 
 ANY_USER = Require()

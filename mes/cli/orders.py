@@ -109,7 +109,7 @@ def order_show(number: str = typer.Argument(...), as_json: bool = AsJson) -> Non
         return
     out.print(f"order: {detail.number}")
     out.print(f"recipe: {detail.recipe}")
-    out.print(f"state: {detail.state.value}")
+    out.print(f"state: {detail.state.value} ({detail.job_order_state.value})")
     size = f", {detail.lot_size:g} {detail.lot_size_unit} per lot" if detail.lot_size is not None else ""
     out.print(
         f"lots: {detail.lots_created} of {detail.lots_requested} made{size}, priority {detail.priority}"
@@ -125,8 +125,9 @@ def order_show(number: str = typer.Argument(...), as_json: bool = AsJson) -> Non
         for step in lot.steps:
             where = f" on {step.unit}" if step.unit else ""
             error = f" — {step.error}" if step.error else ""
+            made = f", {step.progress_m:g} of {lot.length_m:g} m" if step.progress_m is not None else ""
             out.print(
-                f"  step {step.index} {step.name}: {step.state.value}{where} (job {step.job_id}){error}"
+                f"  step {step.index} {step.name}: {step.state.value}{where} (job {step.job_id}){made}{error}"
             )
 
 

@@ -135,7 +135,7 @@ def hold_step(
 
 
 def back_to_waiting(session: Session, plan: StepPlan) -> bool:
-    """A dispatched step of a lot on hold gives its unit back and waits (pending) for the lot."""
+    """A dispatched step of a lot on hold (or of a paused order) gives its unit back and waits (pending)."""
     if not transition(
         session,
         plan.step_run_id,
@@ -147,6 +147,7 @@ def back_to_waiting(session: Session, plan: StepPlan) -> bool:
         chain_token=None,
         gauge_seq_start=None,
         dispatched_at=None,
+        pause_requested_at=None,
     ):
         return False
     release_lease(session, plan.unit_id, plan.step_run_id)

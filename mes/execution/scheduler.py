@@ -4,9 +4,13 @@
 
     pending ──schedule()──▶ dispatched ──Start seen──▶ running ──Complete──▶ completed
        ▲                         │  │                   ├──Aborted/Stopped──▶ failed
-       └──── lot on hold ────────┘  └───────────────────┴──any fault────────▶ held
+       └─ lot on hold, order ────┘  └───────────────────┴──any fault────────▶ held
+          paused                 └──── order aborted ───┴──(unit Abort)─────▶ aborted
                                           held ──mes step resume──▶ running | dispatched
                                           held ──mes step abort───▶ aborted
+
+A running step of a paused order stays running, its unit in PackML Held (pause_requested_at,
+unit_held_at on the row), and goes on when the order is resumed (mes.execution.order_control).
 
 Every transition is a compare-and-set on (id, state, chain_token), so a
 duplicated or stale task can never move a step twice; the unit lease (a row per
@@ -88,6 +92,12 @@ class StepPlan:
     seen_running: bool = False
     lot_held: bool = False  # the lot is on hold: nothing of it may be started
     on_lot_hold: str = "finish"  # the recipe's choice for a running step: finish | hold
+    # The work order is paused (suspended): nothing of it starts; a running step whose row says
+    # the pause reached it (pause_requested) holds its unit until the order is resumed.
+    order_paused: bool = False
+    order_aborted: bool = False  # the work order was aborted: the step's unit is aborted, the step too
+    pause_requested: bool = False
+    unit_held: bool = False  # the MES saw the unit Held for this step and has not unheld it yet
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -268,6 +278,8 @@ def plan(
     assert lot is not None  # noqa: S101 - foreign key
     assert unit is not None  # noqa: S101 - foreign key
     assert lot.recipe_id is not None  # noqa: S101 - made by expand_order
+    order = session.get(WorkOrder, lot.work_order_id) if lot.work_order_id is not None else None
+    order_state = order.state if order is not None else None
     recipe = _RecipeCache(session)(lot.recipe_id)
     spec = recipe.steps[step.step_index]
     layer = session.exec(select(Layer).where(Layer.step_run_id == step.id)).one()
@@ -294,11 +306,16 @@ def plan(
         gauges={c.gauge: pk(c) for c in chars},
         gauge_seq_start=step.gauge_seq_start,
         gauge_seq_end=step.gauge_seq_end,
-        started_at_unix=step.started_at.timestamp() if step.started_at else None,
+        # Time the MES held the unit does not count against the step's time limit.
+        started_at_unix=step.started_at.timestamp() + step.held_s if step.started_at else None,
         is_last_step=step.step_index == len(recipe.steps) - 1,
         seen_running=step.seen_running_at is not None,
         lot_held=lot.status == LotStatus.ON_HOLD,
         on_lot_hold=spec.on_lot_hold,
+        order_paused=order_state == WorkOrderState.SUSPENDED,
+        order_aborted=order_state == WorkOrderState.ABORTED,
+        pause_requested=step.pause_requested_at is not None,
+        unit_held=step.unit_held_at is not None,
     )
 
 

@@ -20,6 +20,14 @@ from mes.equipment.jobs import bring_to_idle, start_once
 from mes.equipment.profile import Command, Line, PackMLState
 from mes.equipment.states import BUSY
 from mes.execution.faults import back_to_waiting, hold_step, mark_unit
+from mes.execution.interrupts import (
+    abort_for_order,
+    end_aborted,
+    hold_or_unhold,
+    hold_values,
+    hold_wanted,
+    may_hold,
+)
 from mes.execution.monitor import check_rules
 from mes.execution.scheduler import (
     Enqueue,
@@ -41,12 +49,13 @@ VARIABLE_GAUGE_SETTLE_S = 1.0  # > the collector's poll (0.2 s) + a batch store
 
 @dataclass
 class Observation:
-    kind: str  # prepared | started | running | complete | failed | held | waiting
+    kind: str  # prepared | started | running | complete | failed | held | waiting | aborted
     reason: str = ""
     seq: dict[str, int] = field(default_factory=dict)
     scans: dict[str, list[ScanRecord]] = field(default_factory=dict)
     unit_fault: bool = False
     seen: bool = False  # the unit was seen running this job during the move
+    hold: str | None = None  # "held": the unit is Held by the MES; "released": no longer (see interrupts)
 
 
 # A state number the profile does not map must persist this long before it holds the step:
@@ -127,8 +136,9 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
     completes only when the unit is seen Complete with it: the MES leaves the unit Complete
     until the next step's ``bring_to_idle``, so a running step that finds its unit Idle with its
     job id either never started (:class:`CommandNotConfirmed`) or was reset from outside, roll
-    made or not (:class:`BadState`). A lot on hold gets nothing started: a dispatched step
-    goes back to waiting.
+    made or not (:class:`BadState`). A lot on hold or a paused order gets nothing started: a
+    dispatched step goes back to waiting. A running step of a paused order holds its unit, of an
+    aborted order aborts it (:mod:`mes.execution.interrupts`).
     """
     state, job = await _state(driver), await driver.read_job_id()
     if plan.state == StepRunState.DISPATCHED:
@@ -140,8 +150,11 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
                 f"{plan.unit}: Idle with job {plan.job_id}, which it started already, but the step never "
                 "saw it run: whether the roll was made is unknown"
             )
-        if plan.lot_held:
-            return Observation("waiting", f"lot {plan.lot_number} is on hold; {plan.job_id} not started")
+        if plan.order_aborted:
+            return Observation("aborted", f"its work order was aborted; {plan.job_id} was not started")
+        if plan.lot_held or plan.order_paused:
+            why = f"lot {plan.lot_number} is on hold" if plan.lot_held else "its work order is paused"
+            return Observation("waiting", f"{why}; {plan.job_id} not started")
         if plan.gauge_seq_start is None:
             return Observation("prepared", seq={g: await driver.last_seq(g) for g in plan.gauges})
         driver.check_setpoints(plan.setpoints, recipe=plan.setpoints)
@@ -158,17 +171,20 @@ async def act(driver: UnitDriver, plan: StepPlan, window_s: float = 10.0) -> Obs
                 "held", f"{plan.unit} runs job {job!r}, not {plan.job_id}: the job was lost", unit_fault=True
             )
         seen = seen or state in BUSY
-        if plan.on_lot_hold == "hold" and seen:
-            # The recipe holds the unit while its lot is held: PackML Hold (accepted in Execute
-            # only; Starting, Completing, … are waited out) and Unhold once the lot is released.
-            # The step stays running and keeps its lease, so the roll goes on where it stopped.
-            if plan.lot_held and state == S.EXECUTE:
-                state = await driver.command(Command.HOLD)
-            elif not plan.lot_held and state == S.HELD:
-                state = await driver.command(Command.UNHOLD)
-            if plan.lot_held and state in (S.HOLDING, S.HELD):
+        if plan.order_aborted:
+            ended = await abort_for_order(driver, plan, state)
+            if ended is not None:  # (a roll Complete or Completing is made: it completes below)
+                return Observation("aborted", ended, seen=seen)
+        if seen and may_hold(plan):
+            # PackML Hold while the order is paused or (recipe on_lot_hold: hold) the lot is held,
+            # Unhold after (see interrupts). The step stays running and keeps its lease, so the
+            # roll goes on where it stopped; no time limit while held.
+            state, held = await hold_or_unhold(driver, plan, state)
+            if held == "released":
+                return Observation("running", seen=True, hold=held)
+            if hold_wanted(plan) and state in (S.HOLDING, S.HELD):
                 if time.monotonic() > deadline:
-                    return Observation("running", seen=True)  # no time limit while the lot waits
+                    return Observation("running", seen=True, hold=held)
                 await asyncio.sleep(0.1)
                 state, job = await _state(driver), await driver.read_job_id()
                 continue
@@ -302,6 +318,7 @@ def record(session: Session, plan: StepPlan, obs: Observation, line: Line) -> tu
     ok: dict[str, object] = {"link_failures": 0, "link_failing_since": None, "faults": 0}
     if obs.seen and not plan.seen_running:
         ok["seen_running_at"] = utcnow()
+    ok.update(hold_values(session, plan, obs.hold))
     if obs.kind == "prepared":
         return [], transition(session, sid, token, (StepRunState.DISPATCHED,), gauge_seq_start=obs.seq, **ok)
     if obs.kind == "started":
@@ -330,10 +347,15 @@ def record(session: Session, plan: StepPlan, obs: Observation, line: Line) -> tu
                 unit_id=plan.unit_id,
             )
         return schedule(session, line), False
+    if obs.kind == "aborted":
+        if not end_aborted(session, plan, obs.reason, ok):
+            return [], False
+        return schedule(session, line), False
     step = session.get(StepRun, sid)
     assert step is not None and step.equipment_unit_id is not None  # noqa: S101 - plan() read it
     unit_id = step.equipment_unit_id
     if obs.kind == "complete":
+        ok.update(pause_requested_at=None, unit_held_at=None)  # nothing is held or paused any more
         if not transition(
             session,
             sid,

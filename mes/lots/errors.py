@@ -35,6 +35,11 @@ class OrderInvalid(OrderRefused, InputError):
     1–1000, a lot size of 0 or less, a malformed recipe reference or idempotency key, no reason (exit 2)."""
 
 
+class IdempotencyKeyReused(OrderInvalid):
+    """An idempotency key that made an order, sent again with another request (HTTP 422, exit 2):
+    the key cannot be used for it; a new order needs a new key."""
+
+
 class TraceInvalid(TraceRefused, InputError):
     """A trace asked for as no trace can be: no direction or both, half an interval or an empty one,
     metres with --backward, a depth outside 1–100 (exit 2)."""

@@ -17,7 +17,13 @@ from mes.vocabulary import EquipmentClass
 
 
 class WorkOrderState(enum.StrEnum):
-    """ISA-95 job order states; a work order cancelled before production is ``aborted``."""
+    """ISA-95 job order states (the sub-states of OPC 10031-4's, see :func:`job_order_state`).
+
+    ``waiting``: stored, not allowed to start until someone starts it; ``ready``: allowed to start,
+    handed to the dispatcher; ``held``: nothing left to run but a lot of it is on hold (quality);
+    ``suspended``: paused by a person, its running steps' units in PackML Held; a work order
+    cancelled before production is ``aborted``.
+    """
 
     WAITING = "waiting"
     READY = "ready"
@@ -27,6 +33,50 @@ class WorkOrderState(enum.StrEnum):
     COMPLETED = "completed"
     ABORTED = "aborted"
     CLOSED = "closed"
+
+
+class JobOrderState(enum.StrEnum):
+    """The job order states of OPC 10031-4 (ISA-95 Job Control), as a client of it names them."""
+
+    NOT_ALLOWED_TO_START = "NotAllowedToStart"
+    ALLOWED_TO_START = "AllowedToStart"
+    RUNNING = "Running"
+    INTERRUPTED = "Interrupted"
+    ENDED = "Ended"
+    ABORTED = "Aborted"
+
+
+# Each work order state is a sub-state of one OPC 10031-4 state (its state machine nests Ready and
+# Waiting, Held and Suspended, Completed and Closed the same way).
+_JOB_ORDER_STATES: dict[WorkOrderState, JobOrderState] = {
+    WorkOrderState.WAITING: JobOrderState.NOT_ALLOWED_TO_START,
+    WorkOrderState.READY: JobOrderState.ALLOWED_TO_START,
+    WorkOrderState.RUNNING: JobOrderState.RUNNING,
+    WorkOrderState.HELD: JobOrderState.INTERRUPTED,
+    WorkOrderState.SUSPENDED: JobOrderState.INTERRUPTED,
+    WorkOrderState.COMPLETED: JobOrderState.ENDED,
+    WorkOrderState.CLOSED: JobOrderState.ENDED,
+    WorkOrderState.ABORTED: JobOrderState.ABORTED,
+}
+
+
+def job_order_state(state: WorkOrderState) -> JobOrderState:
+    """The OPC 10031-4 job order state a work order in ``state`` is in.
+
+    =========  ==================  ====================================================
+    state      job order state     meaning here
+    =========  ==================  ====================================================
+    waiting    NotAllowedToStart   stored (``"start": false``); nothing runs until Start
+    ready      AllowedToStart      handed to the dispatcher; no lot made yet
+    running    Running             its lots are being made
+    held       Interrupted         nothing left to run, but a lot is on hold (quality)
+    suspended  Interrupted         paused by a person: running units in PackML Held
+    completed  Ended               every lot made and judged
+    closed     Ended               closed after completion
+    aborted    Aborted             cancelled before production, or aborted during it
+    =========  ==================  ====================================================
+    """
+    return _JOB_ORDER_STATES[state]
 
 
 class LotKind(enum.StrEnum):
@@ -167,6 +217,14 @@ class StepRun(SQLModel, table=True):
     # When the unit was first seen out of Idle with this job id (or its start count rose):
     # the only evidence that lets "Idle with our job id" mean "ran and was reset".
     seen_running_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A person paused the step's work order: its chain holds the unit (PackML Hold, confirmed) while
+    # the order stays paused, and Unholds it once resumed; cleared when the unit is seen unheld.
+    # Written before any Hold is sent, so an Unhold is never forgotten (decision 016).
+    pause_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the step's chain saw the unit Held for a pause or a lot hold; cleared on Unhold.
+    unit_held_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Seconds the unit spent Held by the MES: the step's time limit does not count them.
+    held_s: float = Field(default=0.0, ge=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mes.lots.models import LotKind, LotStatus, StepRunState, WorkOrderState
+from mes.lots.models import JobOrderState, LotKind, LotStatus, StepRunState, WorkOrderState
 
 
 class OrderPublic(BaseModel):
@@ -21,7 +21,11 @@ class OrderPublic(BaseModel):
 
     number: str
     recipe: str = Field(description="The released recipe version ordered, ID@VERSION.")
-    state: WorkOrderState
+    state: WorkOrderState = Field(description="The MES's own state (an ISA-95 job order sub-state).")
+    job_order_state: JobOrderState = Field(
+        description="The OPC 10031-4 job order state that `state` is a sub-state of "
+        "(mes.lots.models.job_order_state documents the mapping)."
+    )
     lots_requested: int
     lots_created: int
     lot_size: float | None = Field(description="In lot_size_unit; None: the recipe's own lot size.")
@@ -49,6 +53,27 @@ class OrderStep(BaseModel):
     error: str | None
     started_at: datetime | None
     ended_at: datetime | None
+    progress_m: float | None = Field(
+        description="Metres of the lot this step has made, from what is recorded: the lot's length once "
+        "its unit reported the job Complete; while it runs, the furthest position a gauge of the step "
+        "measured (scans stored so far: it trails the web by up to a scan pitch and the collector's "
+        "batch); None when nothing is recorded yet."
+    )
+    progress_source: Literal["complete", "gauge"] | None = Field(
+        description="Where progress_m comes from: the unit's Complete, or the step's stored gauge scans."
+    )
+    eta: datetime | None = Field(
+        description="When a running step's roll should be done: now + (lot length − progress_m) ÷ the "
+        "recipe step's web (or winding) speed setpoint. None unless the step runs, is not paused, and "
+        "both progress and speed are known."
+    )
+    pause_requested_at: datetime | None = Field(
+        description="When its order's pause reached this step; its unit is held (PackML Hold) until the "
+        "order is resumed and the Unhold is confirmed."
+    )
+    unit_held_at: datetime | None = Field(
+        description="When the step's unit was seen Held (PackML) by the MES; None once unheld."
+    )
 
 
 class OrderLot(BaseModel):
@@ -76,6 +101,10 @@ class OrderDetail(OrderPublic):
 
     lots: list[OrderLot]
     cancelled: OrderCancellation | None
+    eta: datetime | None = Field(
+        description="When the order should be done: the latest ETA of its running steps, given only "
+        "when every step left to run is running (a step still waiting for a unit makes it unknown: None)."
+    )
 
 
 class OrderAccepted(BaseModel):
@@ -98,3 +127,31 @@ class OrderCancelled(BaseModel):
     lots_cancelled: list[str]
     steps_aborted: int
     already: bool = Field(description="It had been cancelled before: nothing changed now.")
+
+
+class OrderPlaced(BaseModel):
+    """The answer to placing an order through the API: the order, whether this request made it, and
+    whether it was handed to the dispatcher."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order: OrderPublic
+    created: bool = Field(description="False: the idempotency key had made it; nothing new was made.")
+    sent: bool | None = Field(
+        description="True: handed to the dispatcher; False: saved, but the broker did not take it (the "
+        "reconciler sends it; do not repeat); None: nothing to send (stored, or made before)."
+    )
+    detail: str
+
+
+class OrderChanged(BaseModel):
+    """The answer to a state change of an order (start, pause, resume, abort): the order as it is now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order: OrderDetail
+    sent: bool | None = Field(
+        description="Start and resume hand work to the workers: True when the broker took it, False when "
+        "it is saved but not sent (the reconciler sends it; do not repeat); None: nothing to send."
+    )
+    detail: str

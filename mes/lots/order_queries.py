@@ -6,14 +6,17 @@ number of statements, whatever the number of lots.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session, col, select
 
 from mes.audit.models import AuditEvent
 from mes.base import pk
 from mes.equipment.models import EquipmentUnit
 from mes.lots.errors import OrderInvalid, OrderNotFound
-from mes.lots.models import Lot, StepRun, WorkOrder, WorkOrderState
+from mes.lots.models import Lot, StepRun, WorkOrder, WorkOrderState, job_order_state
 from mes.lots.order_models import OrderCancellation, OrderDetail, OrderLot, OrderPublic, OrderStep
+from mes.lots.order_progress import order_eta, steps_progress
 from mes.recipes.errors import RecipeError
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.service import parse_ref, stored_recipe
@@ -24,6 +27,7 @@ def _public(order: WorkOrder, recipe: RecipeRow) -> OrderPublic:
         number=order.number,
         recipe=f"{recipe.name}@{recipe.version}",
         state=order.state,
+        job_order_state=job_order_state(order.state),
         lots_requested=order.lots_requested,
         lots_created=order.lots_created,
         lot_size=order.lot_size,
@@ -65,9 +69,27 @@ def list_orders(
     *,
     states: list[WorkOrderState] | None = None,
     recipe: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 200,
 ) -> list[OrderPublic]:
-    """Newest orders first; only those in ``states``, of ``recipe`` (ID: any version, or ID@VERSION)."""
+    """Newest orders first; only those in ``states``, of ``recipe`` (ID: any version, or ID@VERSION),
+    created at or after ``since`` and before ``until``."""
+    return order_page(session, states=states, recipe=recipe, since=since, until=until, limit=limit)[0]
+
+
+def order_page(
+    session: Session,
+    *,
+    states: list[WorkOrderState] | None = None,
+    recipe: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    below: int | None = None,
+    limit: int = 200,
+) -> tuple[list[OrderPublic], list[int]]:
+    """:func:`list_orders` continued below row id ``below`` (a page cursor), with each order's row id
+    beside it for the next cursor (a cursor, not a name: orders are named by number)."""
     query = (
         select(WorkOrder, RecipeRow)
         .join(RecipeRow, col(RecipeRow.id) == col(WorkOrder.recipe_id))
@@ -84,7 +106,14 @@ def list_orders(
         query = query.where(RecipeRow.name == name)
         if version is not None:
             query = query.where(RecipeRow.version == version)
-    return [_public(order, row) for order, row in session.exec(query).all()]
+    if since is not None:
+        query = query.where(col(WorkOrder.created_at) >= since)
+    if until is not None:
+        query = query.where(col(WorkOrder.created_at) < until)
+    if below is not None:
+        query = query.where(col(WorkOrder.id) < below)
+    rows = session.exec(query).all()
+    return [_public(order, row) for order, row in rows], [pk(order) for order, _ in rows]
 
 
 def cancellation(session: Session, order: WorkOrder) -> OrderCancellation | None:
@@ -105,17 +134,22 @@ def cancellation(session: Session, order: WorkOrder) -> OrderCancellation | None
 
 
 def order_detail(session: Session, number: str) -> OrderDetail:
-    """The order, each of its lots with its status, and each lot's steps with the unit given to them."""
+    """The order, each of its lots with its status, and each lot's steps with the unit given to them,
+    how far they got and when they should be done (:mod:`mes.lots.order_progress`)."""
     order = get_order(session, number)
-    lots = session.exec(select(Lot).where(Lot.work_order_id == order.id).order_by(col(Lot.id))).all()
+    recipe_row = session.get(RecipeRow, order.recipe_id)
+    assert recipe_row is not None  # noqa: S101 - foreign key
+    lots = list(session.exec(select(Lot).where(Lot.work_order_id == order.id).order_by(col(Lot.id))).all())
     rows = session.exec(
         select(StepRun, EquipmentUnit.name)
         .join(EquipmentUnit, col(EquipmentUnit.id) == col(StepRun.equipment_unit_id), isouter=True)
         .where(col(StepRun.lot_id).in_([lot.id for lot in lots]))
         .order_by(col(StepRun.lot_id), col(StepRun.step_index))
     ).all()
+    progress = steps_progress(session, lots, [step for step, _ in rows], stored_recipe(recipe_row))
     steps: dict[int, list[OrderStep]] = {}
     for step, unit in rows:
+        made = progress.get(pk(step))
         steps.setdefault(step.lot_id, []).append(
             OrderStep(
                 index=step.step_index,
@@ -126,10 +160,15 @@ def order_detail(session: Session, number: str) -> OrderDetail:
                 error=step.error,
                 started_at=step.started_at,
                 ended_at=step.ended_at,
+                progress_m=made.progress_m if made else None,
+                progress_source=made.source if made else None,
+                eta=made.eta if made else None,
+                pause_requested_at=step.pause_requested_at,
+                unit_held_at=step.unit_held_at,
             )
         )
     return OrderDetail(
-        **order_public(session, order).model_dump(),
+        **_public(order, recipe_row).model_dump(),
         lots=[
             OrderLot(
                 number=lot.number,
@@ -141,4 +180,5 @@ def order_detail(session: Session, number: str) -> OrderDetail:
             for lot in lots
         ],
         cancelled=cancellation(session, order),
+        eta=order_eta([step for step, _ in rows], progress),
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 import secrets
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from mes.audit.models import AuditEvent
 from mes.audit.service import record
 from mes.auth.errors import InvalidUserName
 from mes.auth.service import get_user, normal_name
@@ -22,7 +23,7 @@ from mes.equipment.capability import profile_can_run
 from mes.equipment.models import EquipmentClass
 from mes.equipment.profile import Line
 from mes.errors import InputError
-from mes.lots.errors import LotInvalid, LotNotFound, OrderInvalid, OrderRefused
+from mes.lots.errors import IdempotencyKeyReused, LotInvalid, LotNotFound, OrderInvalid, OrderRefused
 from mes.lots.models import (
     Characteristic,
     Layer,
@@ -38,6 +39,10 @@ from mes.lots.order_queries import order_public
 from mes.recipes.errors import RecipeError
 from mes.recipes.schema import CoaterStep, Recipe, SputterStep, WinderStep
 from mes.recipes.service import require_released, stored_recipe
+
+# How long an idempotency key names the order it made. Later the key may make a new order: the old
+# order gives it up (audited), as a retry a day after the first request is no retry.
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 
 def _stamp(prefix: str) -> str:
@@ -60,14 +65,17 @@ def create_order(
     priority: int = 100,
     lot_size: float | None = None,
     idempotency_key: str | None = None,
+    start: bool = True,
 ) -> WorkOrder:
     """Accept a work order for ``lots`` lots of a released recipe version; refuse with the reason.
 
-    With an ``idempotency_key`` already used, the order it made is returned (nothing new is made)
-    when this request asks for the same thing, and refused, naming that order, when it does not.
+    With an ``idempotency_key`` used in the last :data:`IDEMPOTENCY_KEY_TTL`, the order it made is
+    returned (nothing new is made) when this request asks for the same thing, and refused
+    (:class:`IdempotencyKeyReused`), naming that order, when it does not. ``start`` False stores
+    the order ``waiting`` (not allowed to start) until :func:`mes.lots.job_orders.start_order`.
     """
     return _create(session, ref, lots, by=by, line=line, priority=priority, lot_size=lot_size,
-                   idempotency_key=idempotency_key)[0]  # fmt: skip
+                   idempotency_key=idempotency_key, start=start)[0]  # fmt: skip
 
 
 def place_order(
@@ -80,11 +88,12 @@ def place_order(
     priority: int = 100,
     lot_size: float | None = None,
     idempotency_key: str | None = None,
+    start: bool = True,
 ) -> OrderAccepted:
     """:func:`create_order` for the command line and the API: the order as they show it, and whether
     this request made it."""
     order, created = _create(session, ref, lots, by=by, line=line, priority=priority, lot_size=lot_size,
-                             idempotency_key=idempotency_key)  # fmt: skip
+                             idempotency_key=idempotency_key, start=start)  # fmt: skip
     return OrderAccepted(order=order_public(session, order), created=created)
 
 
@@ -106,8 +115,27 @@ def _name_as_stored(name: str) -> str:
         return name
 
 
+def _started_on_create(session: Session, order: WorkOrder) -> bool:
+    """Whether the request that made ``order`` asked it to start (its creation's audit event says)."""
+    after = session.exec(
+        select(AuditEvent.after).where(
+            AuditEvent.entity_type == "work_order",
+            AuditEvent.entity_id == order.number,
+            AuditEvent.action == "order.create",
+        )
+    ).first()
+    return bool((after or {}).get("start", True))
+
+
 def _same_request(
-    session: Session, order: WorkOrder, ref: str, lots: int, by: str, priority: int, lot_size: float | None
+    session: Session,
+    order: WorkOrder,
+    ref: str,
+    lots: int,
+    by: str,
+    priority: int,
+    lot_size: float | None,
+    start: bool,
 ) -> None:
     """Refuse a request that reuses ``order``'s idempotency key for something else, naming what differs."""
     from mes.recipes.models import Recipe as RecipeRow
@@ -129,15 +157,38 @@ def _same_request(
             ("priority", priority, order.priority),
             ("lot size", lot_size, order.lot_size),
             ("by", _name_as_stored(by), order.created_by),
+            ("start", start, _started_on_create(session, order)),
         )
         if new != old
     ]
     if differs:
-        raise OrderRefused(
+        raise IdempotencyKeyReused(
             f"idempotency key {order.idempotency_key!r} already made work order {order.number} "
             f"({order.lots_requested} lot(s) of {ordered}); this request differs: {'; '.join(differs)}. "
             "Use a new key for a new order"
         )
+
+
+def _key_holder(session: Session, key: str, by: str) -> WorkOrder | None:
+    """The order ``key`` names, or None. An order made with it more than :data:`IDEMPOTENCY_KEY_TTL`
+    ago gives the key up (audited, the key kept in the event), so that the key makes a new order."""
+    holder = session.exec(select(WorkOrder).where(WorkOrder.idempotency_key == key)).first()
+    if holder is None or holder.created_at > utcnow() - IDEMPOTENCY_KEY_TTL:
+        return holder
+    holder.idempotency_key = None
+    session.add(holder)
+    session.flush()  # before the new order takes the key (a unique column)
+    record(
+        session,
+        actor=by,
+        action="order.idempotency_key_expired",
+        entity_type="work_order",
+        entity_id=holder.number,
+        before={"idempotency_key": key},
+        after={"idempotency_key": None},
+        reason=f"kept {IDEMPOTENCY_KEY_TTL.total_seconds() / 3600:g} h; used again for a new order",
+    )
+    return None
 
 
 def _create(
@@ -150,16 +201,17 @@ def _create(
     priority: int,
     lot_size: float | None,
     idempotency_key: str | None,
+    start: bool,
 ) -> tuple[WorkOrder, bool]:
     if idempotency_key is not None:
         idempotency_key = _check_key(idempotency_key)
         existing = session.exec(select(WorkOrder).where(WorkOrder.idempotency_key == idempotency_key)).first()
-        if existing is not None:
-            _same_request(session, existing, ref, lots, by, priority, lot_size)
+        if existing is not None and existing.created_at > utcnow() - IDEMPOTENCY_KEY_TTL:
+            _same_request(session, existing, ref, lots, by, priority, lot_size, start)
             return existing, False
     if not 1 <= lots <= 1_000:
         raise OrderInvalid(f"--lots {lots}: an order makes 1 to 1000 lots")
-    if lot_size is not None and not lot_size > 0:
+    if lot_size is not None and not (math.isfinite(lot_size) and lot_size > 0):
         raise OrderInvalid(f"--lot-size {lot_size:g}: a lot has more than 0 metres or cells")
     user = get_user(session, by)
     try:
@@ -178,6 +230,8 @@ def _create(
                 f"{ref} step {i} ({step.name}): no unit of line {line.config.line} can run it: "
                 + "; ".join(r for r in reasons if r)
             )
+    if idempotency_key is not None:
+        _key_holder(session, idempotency_key, user.name)  # gives up a key older than the TTL
     order = WorkOrder(
         number=_stamp("WO"),
         recipe_id=pk(row),
@@ -185,7 +239,7 @@ def _create(
         priority=priority,
         lot_size=lot_size,
         created_by=user.name,
-        state=WorkOrderState.READY,
+        state=WorkOrderState.READY if start else WorkOrderState.WAITING,
         idempotency_key=idempotency_key,
     )
     session.add(order)
@@ -200,7 +254,8 @@ def _create(
             f"idempotency key {idempotency_key!r} is being used by another request at this moment; "
             "run the same command again to get the order it made"
         ) from exc
-    after: dict[str, object] = {"recipe": f"{row.name}@{row.version}", "lots": lots, "lot_size": lot_size}
+    after: dict[str, object] = {"recipe": f"{row.name}@{row.version}", "lots": lots, "lot_size": lot_size,
+                                "start": start}  # fmt: skip
     if idempotency_key is not None:
         after["idempotency_key"] = idempotency_key
     record(

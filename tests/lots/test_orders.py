@@ -240,9 +240,10 @@ def test_order_create_with_an_idempotency_key(
     assert again.returncode == 0, again
     assert f"work order {number}" in again.stdout and "nothing new made" in again.stdout
     assert _count_orders(prepared) == 1
-    # Expected: the key with another content is refused, naming the order it made.
+    # Expected: the key with another content is refused, naming the order it made (exit 2: the key
+    # cannot be used for this request, as the API's 422).
     other = run_mes(*create[:5], "2", *create[6:], env=cli_env, cwd=tmp_path)
-    assert_one_line_error(other, "shift-2-order-7", number, "lots 2 (it has 1)")
+    assert_one_line_error(other, "shift-2-order-7", number, "lots 2 (it has 1)", code=2)
     assert _count_orders(prepared) == 1
 
 
