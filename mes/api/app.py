@@ -19,6 +19,9 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 import mes
 from mes.api import errors
+from mes.api.routes import alarms as alarm_routes
+from mes.api.routes import audit as audit_routes
+from mes.api.routes import lots as lot_routes
 from mes.api.routes import session as session_routes
 from mes.config import Settings, get_settings
 from mes.db import make_engine
@@ -83,4 +86,4 @@ def _health() -> dict[str, str]:
 
 def _resource_routers() -> list[APIRouter]:
     """The resource routers, in the order the docs list them."""
-    return []
+    return [lot_routes.router, alarm_routes.router, audit_routes.router]
