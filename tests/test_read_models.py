@@ -218,7 +218,8 @@ def test_audit_list_filters_newest_first(plant: Plant, capsys: pytest.CaptureFix
 
     everything = events()
     assert [e.id for e in everything] == sorted((e.id for e in everything), reverse=True)
-    assert [e.action for e in events("--entity", HELD_BY_SIGNATURE)] == ["lot.hold"]
+    # The signed hold and, just before it, its signature record.
+    assert [e.action for e in events("--entity", HELD_BY_SIGNATURE)] == ["lot.hold", "e-signature"]
     assert {e.actor for e in events("--user", ENGINEER)} == {ENGINEER}
     assert {e.action for e in events("--user", ENGINEER)} >= {"recipe.import", "recipe.approve"}
     assert events("--since", "2999-01-01") == []

@@ -20,6 +20,9 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 import mes
 from mes.api import errors
 from mes.api.limits import BodyLimit
+from mes.api.routes import alarms as alarm_routes
+from mes.api.routes import audit as audit_routes
+from mes.api.routes import lots as lot_routes
 from mes.api.routes import orders as order_routes
 from mes.api.routes import session as session_routes
 from mes.config import Settings, get_settings
@@ -93,4 +96,4 @@ def included_routers() -> list[APIRouter]:
 
 def _resource_routers() -> list[APIRouter]:
     """The resource routers."""
-    return [order_routes.router]
+    return [order_routes.router, lot_routes.router, alarm_routes.router, audit_routes.router]

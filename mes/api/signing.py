@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from mes.auth.errors import AuthError
+from mes.auth.schemas import Principal
+from mes.auth.service import recorded_name
 from mes.auth.signatures import SignatureMeaning
 from mes.base import normal_text
 
@@ -38,3 +41,14 @@ class Reason(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: FreeText = Field(description="Why; kept in the audit trail.")
+
+
+def signer_must_be_caller(caller: Principal, signature: SignatureIn) -> None:
+    """A login session signs only as its own user (a browser left open must not let someone sign as
+    another person); a token relays the signature of the person who re-entered the password. Raises
+    :class:`AuthError` (HTTP 403), to be audited as a refused signature."""
+    if caller.via == "session" and recorded_name(signature.name) != caller.name:
+        raise AuthError(
+            f"logged in as {caller.name}: a signature made in this session is {caller.name}'s own, "
+            f"not {recorded_name(signature.name)}'s"
+        )

@@ -26,3 +26,13 @@ class AuditEventPublic(ReadModel):
     after: dict[str, JsonValue] | None
     reason: str
     hash: str
+
+
+class ChainVerification(ReadModel):
+    """The hash chain checked link by link from the first event: ``ok``, or the first event whose
+    link is broken (``first_broken_id``) and how (``problem``). ``events`` counts those checked."""
+
+    ok: bool
+    events: int
+    first_broken_id: int | None
+    problem: str | None

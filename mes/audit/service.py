@@ -22,7 +22,7 @@ from sqlmodel import Session, col, or_, select
 
 from mes.audit.errors import AuditQueryInvalid
 from mes.audit.models import AuditEvent
-from mes.audit.schemas import AuditEventPublic
+from mes.audit.schemas import AuditEventPublic, ChainVerification
 from mes.base import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -140,10 +140,16 @@ def list_events(
     entity: str | None = None,
     actor: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
+    action: str | None = None,
+    entity_type: str | None = None,
+    below_id: int | None = None,
     limit: int = 200,
 ) -> list[AuditEventPublic]:
     """Events newest first: about ``entity`` (its id; a lot's number also finds its intervals,
-    ``LOT#ID``), by ``actor``, at or after ``since`` (UTC)."""
+    ``LOT#ID``) of ``entity_type``, by ``actor``, of ``action`` (``lot.hold``; a prefix ending in a
+    dot, ``lot.``, finds every action of its kind), at or after ``since`` and before ``until``
+    (UTC), with an id below ``below_id``."""
     query = select(AuditEvent)
     if entity is not None:
         query = query.where(
@@ -152,12 +158,35 @@ def list_events(
                 col(AuditEvent.entity_id).startswith(f"{entity}#", autoescape=True),
             )
         )
+    if entity_type is not None:
+        query = query.where(AuditEvent.entity_type == entity_type)
+    if action is not None:
+        query = query.where(
+            col(AuditEvent.action).startswith(action, autoescape=True)
+            if action.endswith(".")
+            else col(AuditEvent.action) == action
+        )
     if actor is not None:  # names are recorded in their normal form (NFC, trimmed): so is the filter
         query = query.where(AuditEvent.actor == unicodedata.normalize("NFC", actor).strip())
     if since is not None:
         query = query.where(col(AuditEvent.occurred_at) >= since)
+    if until is not None:
+        query = query.where(col(AuditEvent.occurred_at) < until)
+    if below_id is not None:
+        query = query.where(col(AuditEvent.id) < below_id)
     rows = session.exec(query.order_by(col(AuditEvent.id).desc()).limit(limit)).all()
     return [event_public(e) for e in rows]
+
+
+def chain_verification(session: Session) -> ChainVerification:
+    """:func:`verify_chain` as a read model: a broken chain is an answer (``ok`` false), not an error."""
+    report = verify_chain(session)
+    return ChainVerification(
+        ok=report.ok,
+        events=report.events,
+        first_broken_id=report.first_broken_id,
+        problem=report.problem or None,
+    )
 
 
 _AGO = re.compile(r"^(?P<n>[0-9]{1,6})(?P<unit>[mhd])$")

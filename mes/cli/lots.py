@@ -21,7 +21,7 @@ from mes.equipment.line import load_line_for
 from mes.lots.errors import TraceInvalid
 from mes.lots.models import LotKind
 from mes.lots.orders import get_lot, list_lots, receive_lot
-from mes.lots.report import lot_summary
+from mes.lots.report import lot_summaries
 from mes.lots.schemas import ForwardTrace, LotSummary
 from mes.lots.trace import backward, forward
 
@@ -32,7 +32,7 @@ lot_app = typer.Typer(help="Lots: list, show, receive purchased material.", no_a
 def lot_list(limit: int = typer.Option(200, "--limit", min=1, max=10_000), as_json: bool = AsJson) -> None:
     """Newest lots first."""
     with database() as engine, session_scope(engine) as session:
-        rows = [lot_summary(session, lot) for lot in list_lots(session, limit)]
+        rows = lot_summaries(session, list_lots(session, limit))
     if as_json:
         print_json(rows)
         return

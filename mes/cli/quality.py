@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import typer
 
+from mes.auth.signatures import SignatureMeaning
 from mes.cli.common import (
     AsJson,
     PasswordStdin,
@@ -34,7 +35,9 @@ By = typer.Option(
     ..., "--by", callback=user_name, help="User name of who does this (recorded with the transition)."
 )
 Reason = typer.Option(..., "--reason", callback=free_text, help="Why (recorded in the audit trail).")
-Interval = typer.Option(None, "--interval", help="Only this out-of-spec interval of the lot (its id).")
+Interval = typer.Option(
+    None, "--interval", help="Only this out-of-spec interval of the lot (its id); repeat for more."
+)
 
 
 @alarm_app.command("list")
@@ -221,35 +224,51 @@ def limits_list(as_json: bool = AsJson) -> None:
 
 
 def _decide(
-    decision: dispo.Decision, lot: str, interval: int | None, by: str, reason: str, stdin: bool
+    decision: dispo.Decision,
+    lot: str,
+    intervals: list[int],
+    by: str,
+    reason: str,
+    meaning: SignatureMeaning | None,
+    stdin: bool,
 ) -> None:
-    what = f"{lot} interval {interval}" if interval is not None else lot
+    what = (
+        f"{lot} interval{'s' if len(intervals) > 1 else ''} {', '.join(map(str, intervals))}"
+        if intervals
+        else lot
+    )
     password = read_password(stdin, f"{decision.value} {what}")
     with database() as engine:
         try:
             with session_scope(engine) as session:
-                blocked = dispo.decide(
-                    session, decision, lot, by=by, password=password, reason=reason, interval_id=interval
-                )
+                done = dispo.decide(session, decision, lot, by=by, password=password, reason=reason,
+                                    meaning=meaning, intervals=intervals)  # fmt: skip
         except MesError as exc:
             with session_scope(engine) as session:
-                dispo.record_refusal(session, decision, lot, actor=by, error=exc)
+                dispo.record_refusal(session, decision, lot, actor=by, error=exc, meaning=meaning)
             raise
     verb = dispo.DONE[decision]
     out.print(f"{what} {verb} by {by} (signed)")
-    if blocked:
-        out.print(f"held because they contain it: {', '.join(blocked)}")
+    out.print(f"signature: {done.signature.meaning.value}, content SHA-256 {done.signature.content_sha256}")
+    if done.blocked:
+        out.print(f"held because they contain it: {', '.join(done.blocked)}")
 
 
 def _decision_command(decision: dispo.Decision, doc: str) -> Callable[..., None]:
+    default = dispo.DEFAULT_MEANING[decision]
+    allowed = ", ".join(m.value for m in dispo.MEANINGS[decision])
+
     def command(
         lot: str = typer.Argument(...),
-        interval: int | None = Interval,
+        interval: list[int] | None = Interval,
         by: str = By,
         reason: str = Reason,
+        meaning: SignatureMeaning = typer.Option(
+            default, "--meaning", help=f"What the signature means: {allowed}."
+        ),
         password_stdin: bool = PasswordStdin,
     ) -> None:
-        _decide(decision, lot, interval, by, reason, password_stdin)
+        _decide(decision, lot, interval or [], by, reason, meaning, password_stdin)
 
     command.__doc__ = doc
     return command

@@ -43,3 +43,12 @@ class IdempotencyKeyReused(OrderInvalid):
 class TraceInvalid(TraceRefused, InputError):
     """A trace asked for as no trace can be: no direction or both, half an interval or an empty one,
     metres with --backward, a depth outside 1–100 (exit 2)."""
+
+
+class CharacteristicNotFound(LotError, NotFound):
+    """A lot has no characteristic by that name."""
+
+
+class ScansInvalid(LotError, InputError):
+    """Scans asked for as none can be given: a characteristic name that fits more than one layer, an
+    empty range, or more scans than one answer holds (the message names the limit)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+
 from sqlmodel import Session, col, func, select
 
+from mes.base import pk
 from mes.equipment.models import EquipmentUnit
 from mes.lots.genealogy import parents_of
 from mes.lots.holds import hold_reasons
@@ -46,13 +50,37 @@ def unit_names(session: Session) -> dict[int, str]:
 
 
 def lot_summary(session: Session, lot: Lot) -> LotSummary:
-    layers = session.exec(select(Layer).where(Layer.lot_id == lot.id)).all()
-    intervals = session.exec(select(OosInterval).where(OosInterval.lot_id == lot.id)).all()
+    return lot_summaries(session, [lot])[0]
+
+
+def lot_summaries(session: Session, lots: Sequence[Lot]) -> list[LotSummary]:
+    """Summaries of ``lots``, in their order: three queries whatever their number."""
+    ids = [pk(lot) for lot in lots]
+    layers: dict[int, list[Layer]] = defaultdict(list)
+    intervals: dict[int, list[OosInterval]] = defaultdict(list)
+    if ids:
+        for layer in session.exec(select(Layer).where(col(Layer.lot_id).in_(ids))):
+            layers[layer.lot_id].append(layer)
+        for interval in session.exec(select(OosInterval).where(col(OosInterval.lot_id).in_(ids))):
+            intervals[interval.lot_id].append(interval)
+    recipe_ids = {lot.recipe_id for lot in lots if lot.recipe_id is not None}
+    recipes = {
+        r.id: f"{r.name}@{r.version}"
+        for r in (
+            session.exec(select(RecipeRow).where(col(RecipeRow.id).in_(recipe_ids))) if recipe_ids else []
+        )
+    }
+    return [_summary(lot, recipes, layers[pk(lot)], intervals[pk(lot)]) for lot in lots]
+
+
+def _summary(
+    lot: Lot, recipes: dict[int | None, str], layers: list[Layer], intervals: list[OosInterval]
+) -> LotSummary:
     return LotSummary(
         lot=lot.number,
         kind=lot.kind,
         status=lot.status,
-        recipe=recipe_ref(session, lot.recipe_id),
+        recipe=recipes.get(lot.recipe_id) if lot.recipe_id is not None else None,
         length_m=lot.length_m,
         material=lot.material,
         supplier_lot=lot.supplier_lot,

@@ -214,3 +214,35 @@ class ForwardTrace(ReadModel):
     start_m: float | None
     end_m: float | None
     hits: list[ForwardHit]
+
+
+class ScanPublic(ReadModel):
+    """One cross-web scan of a gauge at ``position_m``: every lane (None where the gauge gave no
+    number: NaN or ±Inf) and min / mean / max over the lanes that are numbers (None when none is)."""
+
+    seq: int = Field(description="the gauge's own sequence number")
+    position_m: float
+    measured_at: datetime
+    lanes: list[float | None]
+    min: float | None
+    mean: float | None
+    max: float | None
+
+
+class LotScans(ReadModel):
+    """The scans of one characteristic of a lot with ``start_m <= position_m < end_m``, in position
+    order; values in ``unit``. ``end_m`` None: to the end of the lot."""
+
+    lot: str
+    layer: str
+    characteristic: str
+    unit: str
+    lsl: float
+    target: float
+    usl: float
+    lanes: int
+    pitch_m: float
+    start_m: float
+    end_m: float | None
+    count: int
+    scans: list[ScanPublic]

@@ -9,14 +9,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from mes.equipment.models import EquipmentUnit
 from mes.lots.models import Characteristic, Layer, Lot
-from mes.quality.alarms import is_shelved, journal, list_alarms
+from mes.quality.alarms import acknowledge, get_alarm, is_shelved, journal, list_alarms, shelve, unshelve
 from mes.quality.csv_cells import iso_utc, metres, text
-from mes.quality.models import Alarm
+from mes.quality.models import Alarm, AlarmPriority, AlarmState
 from mes.quality.schemas import AlarmDetail, AlarmEventPublic, AlarmPublic
 
 
@@ -85,6 +86,65 @@ def alarm_details(session: Session, alarms: Sequence[Alarm]) -> list[AlarmDetail
         )
         for view in alarm_views(session, alarms)
     ]
+
+
+def find_alarms(
+    session: Session,
+    *,
+    history: bool = False,
+    states: Sequence[AlarmState] = (),
+    priorities: Sequence[AlarmPriority] = (),
+    condition: str | None = None,
+    lot: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    below_id: int | None = None,
+    limit: int = 50,
+) -> list[AlarmPublic]:
+    """Alarms newest first (by id): the open ones, or with ``history`` closed ones too; only those in
+    ``states`` and of ``priorities`` (any when empty), whose tag starts with ``condition``, of lot
+    ``lot`` (its number), raised at or after ``since`` and before ``until`` (UTC), with an id below
+    ``below_id``. At most ``limit``."""
+    query = select(Alarm)
+    if not history:
+        query = query.where(col(Alarm.is_open))
+    if states:
+        query = query.where(col(Alarm.state).in_(states))
+    if priorities:
+        query = query.where(col(Alarm.priority).in_(priorities))
+    if condition:
+        query = query.where(col(Alarm.condition).startswith(condition, autoescape=True))
+    if lot is not None:
+        query = query.where(col(Alarm.lot_id).in_(select(Lot.id).where(Lot.number == lot)))
+    if since is not None:
+        query = query.where(col(Alarm.raised_at) >= since)
+    if until is not None:
+        query = query.where(col(Alarm.raised_at) < until)
+    if below_id is not None:
+        query = query.where(col(Alarm.id) < below_id)
+    return alarm_views(session, list(session.exec(query.order_by(col(Alarm.id).desc()).limit(limit)).all()))
+
+
+def alarm_detail(session: Session, alarm_id: int) -> AlarmDetail:
+    """One alarm with its journal. Raises :class:`AlarmNotFound`."""
+    return alarm_details(session, [get_alarm(session, alarm_id)])[0]
+
+
+def acknowledge_alarm(session: Session, alarm_id: int, *, by: str, comment: str | None = None) -> AlarmDetail:
+    """:func:`mes.quality.alarms.acknowledge`, answered with the alarm and its journal."""
+    return alarm_details(session, [acknowledge(session, alarm_id, by=by, comment=comment)])[0]
+
+
+def shelve_alarm(session: Session, alarm_id: int, *, by: str, minutes: float, reason: str) -> AlarmDetail:
+    """:func:`mes.quality.alarms.shelve` for ``minutes``, answered with the alarm and its journal."""
+    return alarm_details(session, [shelve(session, alarm_id, by=by, duration_s=minutes * 60, reason=reason)])[
+        0
+    ]
+
+
+def unshelve_alarm(session: Session, alarm_id: int, *, by: str, comment: str | None = None) -> AlarmDetail:
+    """:func:`mes.quality.alarms.unshelve`, answered with the alarm and its journal."""
+    return alarm_details(session, [unshelve(session, alarm_id, by=by, comment=comment)])[0]
 
 
 ALARM_COLUMNS = (

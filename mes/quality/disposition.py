@@ -1,9 +1,21 @@
 """Disposition of lots and out-of-spec intervals: hold, release, scrap — signed and audited.
 
-Every decision is an electronic signature: the user re-enters the password,
-gives a reason, and the audit trail records who, when, what it meant and the
-state before and after. Release and scrap need the quality role; anyone on the
-line may hold, because stopping suspect material must never wait for a role.
+Every decision is an electronic signature (:func:`mes.auth.signatures.e_sign`): the signer re-enters
+the password, gives a reason and the meaning of the signature, and the audit trail records the
+signature (printed name, time, meaning, the SHA-256 of what was decided) beside the decision with
+the state before and after. Release and scrap need the quality role; anyone on the line may hold,
+because stopping suspect material must never wait for a role.
+
+What a signature signs is the state the signer decided on, read under the lot's lock before
+anything changes (:func:`mes.quality.disposition_content.signed_content`): the decision, whether it
+covers the whole lot or some of its intervals, the lot (number, kind, status, length, recipe hash),
+each layer's result, and the intervals concerned (every interval of the lot for a whole-lot
+decision), each with its id, characteristic, kind, extent, worst value, limit and status. The
+SHA-256 of its canonical JSON is the signature's ``content_sha256``; the answer carries the content.
+
+Meanings (21 CFR 11.50): a release or a scrap is an *approval* of the material's fate and must be
+signed as one; a hold may be signed with any meaning and defaults to *responsibility* (the signer
+answers for stopping the material).
 
 Holding or scrapping material blocks everything made from it: every lot that
 genealogy traces forward from the held metres goes on hold as well (a cell wound
@@ -13,31 +25,48 @@ itself — each is a decision of its own.
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from mes.audit.service import record
 from mes.auth.models import Role
-from mes.auth.service import recorded_name, sign
+from mes.auth.service import recorded_name
+from mes.auth.signatures import SignatureMeaning, e_sign
 from mes.base import is_row_id, pk, utcnow
 from mes.lots.genealogy import band_extent, lock_lot
-from mes.lots.models import Characteristic, IntervalStatus, Lot, LotStatus, OosInterval, StepRun, StepRunState
+from mes.lots.models import (
+    Characteristic,
+    IntervalStatus,
+    Lot,
+    LotStatus,
+    OosInterval,
+    StepRun,
+    StepRunState,
+)
 from mes.lots.orders import get_lot
 from mes.lots.trace import forward
 from mes.quality.alarms import SYSTEM, clear_alarm
+from mes.quality.disposition_content import characteristic_names, content_sha256, signed_content
+from mes.quality.disposition_models import Decision as Decision
+from mes.quality.disposition_models import DispositionDone, IntervalDecided
 from mes.quality.errors import DispositionError, DispositionInvalid
 from mes.quality.models import Alarm
 
 ROLES_HOLD = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
 ROLES_DECIDE = (Role.QUALITY,)
-
-
-class Decision(enum.StrEnum):
-    HOLD = "hold"
-    RELEASE = "release"
-    SCRAP = "scrap"
+MAX_INTERVALS = 100  # in one decision: more is a whole-lot decision
+DEFAULT_MEANING = {
+    Decision.HOLD: SignatureMeaning.RESPONSIBILITY,
+    Decision.RELEASE: SignatureMeaning.APPROVAL,
+    Decision.SCRAP: SignatureMeaning.APPROVAL,
+}
+MEANINGS = {
+    Decision.HOLD: tuple(SignatureMeaning),
+    Decision.RELEASE: (SignatureMeaning.APPROVAL,),
+    Decision.SCRAP: (SignatureMeaning.APPROVAL,),
+}
 
 
 DONE = {Decision.HOLD: "put on hold", Decision.RELEASE: "released", Decision.SCRAP: "scrapped"}
@@ -63,6 +92,23 @@ _INTERVAL_TO = {
 }
 
 
+def _check_request(decision: Decision, lot_number: str, reason: str, meaning: SignatureMeaning,
+                   intervals: Sequence[int]) -> list[int]:  # fmt: skip
+    if not reason.strip():
+        raise DispositionInvalid(f"a reason is required to {decision.value} {lot_number}")
+    if meaning not in MEANINGS[decision]:
+        allowed = " or ".join(m.value for m in MEANINGS[decision])
+        raise DispositionInvalid(
+            f"a {decision.value} is signed with the meaning {allowed}, not {meaning.value}"
+        )
+    ids = list(dict.fromkeys(intervals))  # the same interval twice is one decision about it
+    if len(ids) > MAX_INTERVALS:
+        raise DispositionInvalid(
+            f"{len(ids)} intervals in one decision: at most {MAX_INTERVALS} (decide about the whole lot)"
+        )
+    return ids
+
+
 def decide(
     session: Session,
     decision: Decision,
@@ -71,27 +117,64 @@ def decide(
     by: str,
     password: str,
     reason: str,
-    interval_id: int | None = None,
-) -> list[str]:
-    """Apply ``decision`` to a lot or one of its intervals; returns the numbers of lots it blocked."""
-    if not reason.strip():
-        raise DispositionInvalid(f"a reason is required to {decision.value} {lot_number}")
-    roles = ROLES_HOLD if decision == Decision.HOLD else ROLES_DECIDE
-    by = sign(session, by, password, roles, f"{decision.value} lots and intervals").name
+    meaning: SignatureMeaning | None = None,
+    intervals: Sequence[int] = (),
+    requested_by: str | None = None,
+) -> DispositionDone:
+    """Apply ``decision`` to a lot, or to the given intervals of it, signed by ``by`` with ``password``.
+
+    ``meaning`` defaults to :data:`DEFAULT_MEANING`; ``requested_by`` names who relayed the signature
+    when it is not the signer (an API token), for the trail. Raises :class:`AuthError` for a refused
+    signature, :class:`DispositionError` for a decision the lot's (or an interval's) state refuses.
+    """
+    meaning = meaning or DEFAULT_MEANING[decision]
+    ids = _check_request(decision, lot_number, reason, meaning, intervals)
     lot = get_lot(session, lot_number)
     lock_lot(session, pk(lot))  # a winding step reserving its metres now waits for this decision
-    if interval_id is None:
-        _decide_lot(session, decision, lot, by=by, reason=reason)
-        start_m, end_m = None, None
-    else:
-        interval = _interval(session, lot, interval_id)
-        _decide_interval(session, decision, lot, interval, by=by, reason=reason)
+    chosen = [_interval(session, lot, i) for i in ids]
+    names = characteristic_names(session, lot)
+    content = signed_content(session, decision, lot, chosen, names)
+    roles = ROLES_HOLD if decision == Decision.HOLD else ROLES_DECIDE
+    user, signature = e_sign(
+        session, name=by, password=password, roles=roles, doing=f"{decision.value} lots and intervals",
+        meaning=meaning, reason=reason, signs=f"{'interval' if chosen else 'lot'}.{decision.value}",
+        entity_type="lot", entity_id=lot.number, content_sha256=content_sha256(content),
+    )  # fmt: skip
+    by = user.name
+    stamp: dict[str, Any] = {"by": by, "meaning": meaning.value, "content_sha256": signature.content_sha256}
+    if requested_by is not None and requested_by != by:
+        stamp["requested_by"] = requested_by
+    extents: list[tuple[float | None, float | None]] = []
+    if not chosen:
+        _decide_lot(session, decision, lot, by=by, reason=reason, signature=stamp)
+        extents.append((None, None))
+    for interval in chosen:
+        _decide_interval(session, decision, lot, interval, by=by, reason=reason, signature=stamp)
         char = session.get(Characteristic, interval.characteristic_id)
         assert char is not None  # noqa: S101 - foreign key
-        start_m, end_m = band_extent(interval, char.pitch_m, lot.length_m)
-    if decision == Decision.RELEASE:
-        return []
-    return _block_forward(session, lot, start_m, end_m, by=by, reason=reason)
+        extents.append(band_extent(interval, char.pitch_m, lot.length_m))
+    blocked: list[str] = []
+    if decision != Decision.RELEASE:
+        for start_m, end_m in extents:
+            blocked += _block_forward(session, lot, start_m, end_m, by=by, reason=reason)
+    return DispositionDone(
+        lot=lot.number,
+        decision=decision,
+        status=lot.status,
+        intervals=[
+            IntervalDecided(
+                id=pk(i),
+                characteristic=names.get(i.characteristic_id, ""),
+                start_m=i.start_m,
+                end_m=i.end_m,
+                status=i.status,
+            )
+            for i in chosen
+        ],
+        blocked=sorted(set(blocked)),
+        signature=signature,
+        signed_content=content,
+    )
 
 
 def _interval(session: Session, lot: Lot, interval_id: int) -> OosInterval:
@@ -107,7 +190,9 @@ def _lot_state(lot: Lot) -> dict[str, Any]:
     return {"status": lot.status.value}
 
 
-def _decide_lot(session: Session, decision: Decision, lot: Lot, *, by: str, reason: str) -> None:
+def _decide_lot(
+    session: Session, decision: Decision, lot: Lot, *, by: str, reason: str, signature: dict[str, Any]
+) -> None:
     if lot.status not in _LOT_FROM[decision]:
         allowed = " or ".join(s.value for s in _LOT_FROM[decision])
         raise DispositionError(
@@ -135,7 +220,7 @@ def _decide_lot(session: Session, decision: Decision, lot: Lot, *, by: str, reas
         entity_type="lot",
         entity_id=lot.number,
         before=before,
-        after={**_lot_state(lot), "signature": {"by": by, "meaning": decision.value}},
+        after={**_lot_state(lot), "signature": signature},
         reason=reason,
         occurred_at=now,
     )
@@ -159,7 +244,14 @@ def _released_status(session: Session, lot: Lot) -> LotStatus:
 
 
 def _decide_interval(
-    session: Session, decision: Decision, lot: Lot, interval: OosInterval, *, by: str, reason: str
+    session: Session,
+    decision: Decision,
+    lot: Lot,
+    interval: OosInterval,
+    *,
+    by: str,
+    reason: str,
+    signature: dict[str, Any],
 ) -> None:
     if interval.status not in _INTERVAL_FROM[decision]:
         allowed = " or ".join(s.value for s in _INTERVAL_FROM[decision])
@@ -184,7 +276,7 @@ def _decide_interval(
             "status": interval.status.value,
             "start_m": interval.start_m,
             "end_m": interval.end_m,
-            "signature": {"by": by, "meaning": decision.value},
+            "signature": signature,
         },
         reason=reason,
         occurred_at=now,
@@ -225,14 +317,28 @@ def _block_forward(
 
 
 def record_refusal(
-    session: Session, decision: Decision, lot_number: str, *, actor: str, error: Exception
+    session: Session,
+    decision: Decision,
+    lot_number: str,
+    *,
+    actor: str,
+    error: Exception,
+    meaning: SignatureMeaning | None = None,
+    requested_by: str | None = None,
 ) -> None:
-    """Audit a refused decision (in its own transaction: the refused one rolled back)."""
+    """Audit a refused decision or signature (in its own transaction: the refused one rolled back).
+    ``actor`` is the signer named; ``requested_by`` who sent the request, when someone else."""
+    after: dict[str, Any] = {}
+    if meaning is not None:
+        after["meaning"] = meaning.value
+    if requested_by is not None and requested_by != actor:
+        after["requested_by"] = requested_by
     record(
         session,
         actor=recorded_name(actor),
         action=f"lot.{decision.value}.refused",
         entity_type="lot",
-        entity_id=lot_number,
-        reason=str(error),
+        entity_id=lot_number[:128],
+        after=after or None,
+        reason=str(error)[:2000],
     )

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
+from mes.auth.signatures import signatures_of
+from mes.base import pk
 from mes.equipment.models import EquipmentUnit
 from mes.lots.models import Characteristic, Layer, Lot
+from mes.lots.orders import get_lot
 from mes.lots.report import lot_detail
 from mes.lots.schemas import HoldReason, HoldSource, LotDetail
+from mes.lots.trace import backward, forward
 from mes.quality.models import Alarm
+from mes.quality.schemas import Genealogy, LotRecord
 
 
 def _alarm_ids(
@@ -54,3 +59,16 @@ def lot_view(session: Session, lot: Lot) -> LotDetail:
     }
     holds = [h.model_copy(update={"alarm_ids": _alarm_ids(h, alarms, unit_ids, chars)}) for h in detail.holds]
     return detail.model_copy(update={"holds": holds})
+
+
+def lot_record(session: Session, number: str) -> LotRecord:
+    """:func:`lot_view` of lot ``number`` with genealogy both ways (inputs back to the suppliers' lots,
+    every lot made from it) and its electronic signatures. Raises :class:`LotNotFound`."""
+    lot = get_lot(session, number)
+    detail = lot_view(session, lot)
+    lot_id = pk(lot)
+    return LotRecord(
+        **detail.model_dump(),
+        genealogy=Genealogy(backward=backward(session, lot_id), forward=forward(session, lot_id)),
+        signatures=signatures_of(session, "lot", lot.number),
+    )

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, or_, select
 from mes.audit.models import AuditEvent
 from mes.audit.service import event_public
 from mes.lots.models import Characteristic, GaugeScan, Layer, Lot, StepRun
+from mes.lots.orders import get_lot
 from mes.lots.schemas import CharacteristicDetail
 from mes.lots.trace import backward, forward
 from mes.quality import capability as cap
@@ -118,6 +119,11 @@ def characteristic_quality(
         segments=segments(positions, grid, segment_m),
         control_limits=None,
     )
+
+
+def report_of(session: Session, number: str) -> LotReport:
+    """:func:`lot_report` of lot ``number``. Raises :class:`LotNotFound`."""
+    return lot_report(session, get_lot(session, number))
 
 
 def lot_report(session: Session, lot: Lot) -> LotReport:

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from mes.audit.schemas import AuditEventPublic
+from mes.auth.signatures import SignaturePublic
 from mes.base import ReadModel
 from mes.lots.schemas import CharacteristicDetail, LayerDetail, LotDetail
 from mes.lots.trace_models import BackwardNode, ForwardHit
@@ -257,6 +258,15 @@ class LayerQuality(LayerDetail):
 class Genealogy(ReadModel):
     backward: BackwardNode
     forward: list[ForwardHit]
+
+
+class LotRecord(LotDetail):
+    """A lot as the API shows it: the record ``mes lot show`` prints (why it is held, steps, layers
+    with their statistics, intervals, inputs), genealogy both ways, and every electronic signature
+    recorded over it (printed name, time, meaning, the SHA-256 of what was signed), oldest first."""
+
+    genealogy: Genealogy
+    signatures: list[SignaturePublic]
 
 
 class LotReport(LotDetail):

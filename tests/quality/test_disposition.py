@@ -15,6 +15,7 @@ from mes.audit.service import verify_chain
 from mes.auth.errors import AuthError
 from mes.auth.models import Role
 from mes.auth.service import create_user
+from mes.base import pk
 from mes.db import make_engine, session_scope
 from mes.lots.genealogy import usable_segments
 from mes.lots.models import (
@@ -131,8 +132,8 @@ def _decide(
             by=by,
             password=pw if pw is not None else PW[by],
             reason="gauge check",
-            interval_id=plant.interval_id if interval else None,
-        )
+            intervals=[plant.interval_id] if interval else [],
+        ).blocked
 
 
 def test_holding_an_interval_blocks_only_the_cells_made_from_it(plant: Plant) -> None:
@@ -150,12 +151,23 @@ def test_holding_an_interval_blocks_only_the_cells_made_from_it(plant: Plant) ->
         assert all(not (a < 12 and b > 10) for a, b in usable_segments(session, anode))
         events = session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
         assert [(e.action, e.entity_id, e.actor) for e in events] == [
+            ("e-signature", "A-1", "op"),
             ("interval.hold", f"A-1#{plant.interval_id}", "op"),
             ("lot.hold", "C-1", "system"),
         ]
-        assert events[0].after is not None and events[0].after["signature"] == {"by": "op", "meaning": "hold"}
+        signed = events[0].after
+        assert signed is not None and (signed["signs"], signed["meaning"]) == (
+            "interval.hold",
+            "responsibility",
+        )
+        assert events[1].after is not None
+        assert events[1].after["signature"] == {
+            "by": "op",
+            "meaning": "responsibility",
+            "content_sha256": signed["content_sha256"],
+        }
         assert (
-            events[1].after is not None and events[1].after["blocked_by"] == "A-1 10.00–12.01 m"
+            events[2].after is not None and events[2].after["blocked_by"] == "A-1 10.00–12.01 m"
         )  # + 1 pitch
 
 
@@ -197,7 +209,7 @@ def test_a_reason_and_a_real_interval_are_required(plant: Plant) -> None:
     with session_scope(plant.engine) as session, pytest.raises(DispositionError, match="reason is required"):
         decide(session, Decision.HOLD, plant.anode, by="op", password=PW["op"], reason="  ")
     with session_scope(plant.engine) as session, pytest.raises(DispositionError, match="has no interval 999"):
-        decide(session, Decision.HOLD, plant.anode, by="op", password=PW["op"], reason="x", interval_id=999)
+        decide(session, Decision.HOLD, plant.anode, by="op", password=PW["op"], reason="x", intervals=[999])
 
 
 def test_a_lot_whose_step_failed_cannot_be_released(plant: Plant) -> None:
@@ -250,11 +262,18 @@ def test_cli_signs_and_audits_refusals(db_url: str, tmp_path: Path) -> None:
     report = run_mes("lot", "report", "A-1", env=env, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
+    # Each signed decision comes with its signature record (meaning, content hash) just before it.
     assert [d["action"] for d in data["dispositions"]] == [
+        "e-signature",
         "interval.hold",
         "lot.release.refused",
         "lot.release.refused",
+        "e-signature",
         "interval.release",
+    ]
+    assert [d["after"]["meaning"] for d in data["dispositions"] if d["action"] == "e-signature"] == [
+        "responsibility",
+        "approval",
     ]
     assert data["intervals"][0]["status"] == "released"
     assert {h["number"] for h in data["genealogy"]["forward"]} == {"C-1", "C-2", "C-3"}
@@ -278,10 +297,10 @@ def test_a_lone_excursion_holds_the_cell_that_starts_at_it(plant: Plant) -> None
                            disposition=Disposition.FLAG_ONLY, status=IntervalStatus.FLAGGED)  # fmt: skip
         session.add(lone)
         session.flush()
-        lone_id = lone.id
+        lone_id = pk(lone)
     with session_scope(plant.engine) as session:
         blocked = decide(session, Decision.HOLD, plant.anode, by="op", password=PW["op"], reason="spike",
-                         interval_id=lone_id)  # fmt: skip
+                         intervals=[lone_id]).blocked  # fmt: skip
         assert blocked == ["C-2"]
         anode = session.exec(select(Lot).where(Lot.number == plant.anode)).one()
         assert all(not (a < 20.01 and b > 20) for a, b in usable_segments(session, anode))
