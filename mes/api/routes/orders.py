@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from mes.api.deps import Caller, DbSession, RequireCommitted, engine_of, line_of
+from mes.api.deps import Caller, DbSession, Require, RequireCommitted, engine_of, line_of
 from mes.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from mes.api.signing import Reason
 from mes.auth.schemas import Principal
@@ -31,13 +31,14 @@ from mes.lots.models import WorkOrderState
 from mes.lots.order_cancel import cancel_order
 from mes.lots.order_models import OrderCancelled, OrderChanged, OrderDetail, OrderPlaced, OrderPublic
 from mes.lots.order_queries import order_detail, order_page, order_task_id
-from mes.lots.orders import IDEMPOTENCY_KEY_TTL, place_order
+from mes.lots.orders import IDEMPOTENCY_KEY_TTL, ROLES_ORDER, place_order
 from workers.errors import BrokerUnreachable
 
 log = logging.getLogger("mes.api")
 router = APIRouter(tags=["orders"])
-# Any logged-in person or token may order, as the order services ask no role (`mes order create`).
-Committed = Annotated[Principal, Depends(RequireCommitted())]
+# Every role may order, as the order services ask no role (`mes order create`).
+Orderer = Annotated[Principal, Depends(Require(*ROLES_ORDER))]
+Committed = Annotated[Principal, Depends(RequireCommitted(*ROLES_ORDER))]
 NOT_SENT = (
     "saved, but the broker did not take the message now: the reconciler sends it once the broker is "
     "back. Do not send this request again"
@@ -185,7 +186,7 @@ def post_start(
 
 
 @router.post("/orders/{number}:pause", response_model=OrderChanged, summary="Pause a running order")
-def post_pause(number: str, body: Reason, db: DbSession, caller: Caller) -> OrderChanged:
+def post_pause(number: str, body: Reason, db: DbSession, caller: Orderer) -> OrderChanged:
     """Pause a running order (suspended, Interrupted): nothing more of it starts, and the worker of each
     running step holds its unit (PackML Hold, confirmed Held) within a few seconds — a step's
     ``pause_requested_at`` and ``unit_held_at`` show how far that got. A paused step is not a fault: it
@@ -218,7 +219,7 @@ def post_resume(
 
 
 @router.post("/orders/{number}:abort", response_model=OrderChanged, summary="Abort an order")
-def post_abort(number: str, body: Reason, db: DbSession, caller: Caller) -> OrderChanged:
+def post_abort(number: str, body: Reason, db: DbSession, caller: Orderer) -> OrderChanged:
     """Abort an order that has not ended (Aborted): steps waiting for a unit are aborted, held ones
     as `mes step abort` does, and the worker of each running step aborts its unit (PackML Abort,
     confirmed). Lots nothing of which was started are cancelled; the others go on hold for quality —
@@ -230,7 +231,7 @@ def post_abort(number: str, body: Reason, db: DbSession, caller: Caller) -> Orde
 @router.post(
     "/orders/{number}:cancel", response_model=OrderCancelled, summary="Cancel an order before production"
 )
-def post_cancel(number: str, body: Reason, db: DbSession, caller: Caller) -> OrderCancelled:
+def post_cancel(number: str, body: Reason, db: DbSession, caller: Orderer) -> OrderCancelled:
     """Cancel an order none of whose steps has gone to a unit: its lots are cancelled, its pending steps
     aborted, the order Aborted; audited with the reason. Cancelling it again changes nothing and says who
     cancelled it (``already``). 409 once production has started (pause or abort it instead)."""
