@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from mes.audit.models import AuditEvent
 from mes.audit.service import record
 from mes.auth.errors import InvalidUserName
+from mes.auth.models import Role
 from mes.auth.service import get_user, normal_name
 from mes.base import pk, utcnow
 from mes.equipment.capability import profile_can_run
@@ -40,6 +41,10 @@ from mes.recipes.errors import RecipeError
 from mes.recipes.schema import CoaterStep, Recipe, SputterStep, WinderStep
 from mes.recipes.service import require_released, stored_recipe
 
+# Who may place, start, pause, resume, abort and cancel work orders through the API: who runs
+# production — operators, engineers, admins. Quality holds and releases material (the lots' routes); it
+# does not steer orders. (The CLI's `mes order create --by` asks only for an active user.)
+ROLES_ORDER = (Role.OPERATOR, Role.ENGINEER, Role.ADMIN)
 # How long an idempotency key names the order it made. Later the key may make a new order: the old
 # order gives it up (audited), as a retry a day after the first request is no retry.
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)

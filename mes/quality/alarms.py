@@ -40,6 +40,8 @@ ALARM_TABLE: sa.Table = Alarm.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = 3
 MAX_SHELVE_S = 8 * 3600  # a shift: a shelved alarm must come back before the next crew takes over
 ROLES_SHELVE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
+# Acknowledging (ISA-18.2: the operator has seen it) and unshelving are everyone's on the line.
+ROLES_ACKNOWLEDGE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
 _PRIORITY_RANK = {
     AlarmPriority.URGENT: 0,
     AlarmPriority.HIGH: 1,

@@ -30,6 +30,7 @@ router = APIRouter(tags=["alarms"])
 
 MAX_CSV_ROWS = 10_000
 ShelveRoles = Annotated[Principal, Depends(Require(*alarms.ROLES_SHELVE))]
+AckRoles = Annotated[Principal, Depends(Require(*alarms.ROLES_ACKNOWLEDGE))]
 
 
 class AlarmFilters(BaseModel):
@@ -137,7 +138,7 @@ class ShelveIn(BaseModel):
 
 
 @router.post("/alarms/{alarm_id}:ack", response_model=AlarmDetail, summary="Acknowledge an alarm")
-def post_ack(alarm_id: int, db: DbSession, caller: Caller, body: AckIn | None = None) -> AlarmDetail:
+def post_ack(alarm_id: int, db: DbSession, caller: AckRoles, body: AckIn | None = None) -> AlarmDetail:
     """The operator has seen it: active → active acknowledged; cleared → normal (closed). Any
     logged-in user; the journal records who. 404: no such alarm; 409: nothing to acknowledge."""
     return acknowledge_alarm(db, alarm_id, by=caller.name, comment=body.comment if body else None)
@@ -153,7 +154,7 @@ def post_shelve(alarm_id: int, body: ShelveIn, db: DbSession, caller: ShelveRole
 
 
 @router.post("/alarms/{alarm_id}:unshelve", response_model=AlarmDetail, summary="Return a shelved alarm")
-def post_unshelve(alarm_id: int, db: DbSession, caller: Caller, body: AckIn | None = None) -> AlarmDetail:
+def post_unshelve(alarm_id: int, db: DbSession, caller: AckRoles, body: AckIn | None = None) -> AlarmDetail:
     """Return a shelved alarm to the active list now; audited. Any logged-in user. 404: no such
     alarm; 409: it is not shelved."""
     return unshelve_alarm(db, alarm_id, by=caller.name, comment=body.comment if body else None)

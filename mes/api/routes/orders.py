@@ -22,7 +22,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from mes.api.deps import Caller, DbSession, Require, RequireCommitted, engine_of, line_of
 from mes.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from mes.api.signing import Reason
-from mes.auth.models import Role
 from mes.auth.schemas import Principal
 from mes.base import MAX_ROW_ID
 from mes.db import session_scope
@@ -32,16 +31,13 @@ from mes.lots.models import WorkOrderState
 from mes.lots.order_cancel import cancel_order
 from mes.lots.order_models import OrderCancelled, OrderChanged, OrderDetail, OrderPlaced, OrderPublic
 from mes.lots.order_queries import order_detail, order_page, order_task_id
-from mes.lots.orders import IDEMPOTENCY_KEY_TTL, place_order
+from mes.lots.orders import IDEMPOTENCY_KEY_TTL, ROLES_ORDER, place_order
 from workers.errors import BrokerUnreachable
 
 log = logging.getLogger("mes.api")
 router = APIRouter(tags=["orders"])
-# Who runs production: operators and engineers (and admins through a session). Quality holds and
-# releases material (the lots' routes), it does not steer orders.
-ORDER_ROLES = (Role.OPERATOR, Role.ENGINEER, Role.ADMIN)
-Committed = Annotated[Principal, Depends(RequireCommitted(*ORDER_ROLES))]
-Steering = Annotated[Principal, Depends(Require(*ORDER_ROLES))]
+Committed = Annotated[Principal, Depends(RequireCommitted(*ROLES_ORDER))]
+Steering = Annotated[Principal, Depends(Require(*ROLES_ORDER))]
 NOT_SENT = (
     "saved, but the broker did not take the message now: the reconciler sends it once the broker is "
     "back. Do not send this request again"
