@@ -137,6 +137,20 @@ def test_other_yaml11_numbers_in_a_recipe_are_refused(written: str) -> None:
     assert [i.line for i in result.issues if "to YAML 1.1" in i.message] == [line]
 
 
+@pytest.mark.parametrize("escape", ["\\0", "\\e", "\\x07"])
+def test_a_control_character_written_as_an_escape_is_refused_where_it_stands(escape: str) -> None:
+    """The reader refuses a raw NUL; a double-quoted escape wrote one into the title, which PostgreSQL
+    cannot store (an import failed inside the database instead of at the line)."""
+    text = text_of("capped-si-anode.yaml")
+    title_line = line_of(text, ("title",))
+    lines = text.splitlines(keepends=True)
+    lines[title_line - 1] = f'title: "Si anode{escape}with a cap"\n'
+    result = load("".join(lines))
+    assert result.recipe is None
+    assert [(i.line, i.field) for i in result.issues] == [(title_line, "title")]
+    assert "text is printable" in result.issues[0].message
+
+
 def test_every_refused_value_of_a_file_is_reported_at_once() -> None:
     """Found by a new user: with `passes: 010` and `time_limit_s: 1:30` in one file, only the first was
     reported, followed by "the file could not be read as a YAML document"."""
