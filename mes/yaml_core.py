@@ -105,7 +105,14 @@ def yaml11_trap(text: str) -> str | None:
             f"{text!r} is a boolean to YAML 1.1 and text to YAML 1.2; write true or false, "
             f"or quote it ('{text}') if you mean the word"
         )
-    number = getattr(SafeConstructor(), f"construct_yaml_{old.rsplit(':', 1)[1]}")(yaml.ScalarNode(old, text))
+    try:
+        number = getattr(SafeConstructor(), f"construct_yaml_{old.rsplit(':', 1)[1]}")(
+            yaml.ScalarNode(old, text)
+        )
+    except ValueError:
+        return (
+            None  # '0b_', '0x_', '._': YAML 1.1's pattern, but no number a reader can make; text to YAML 1.2
+        )
     kind = "the base-60 number" if ":" in text else "the binary number" if "0b" in text else "the number"
     separators = " (digit separators)" if "_" in text else ""
     return (

@@ -15,6 +15,7 @@ for a boolean is refused with what to write instead: ``010``, ``1:30``,
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -132,10 +133,18 @@ class _Builder:
                 self.refused.append((_pos(node), loc, str(exc)))
                 return str(node.value)
         try:
-            return self._scalars.construct_object(node, deep=True)
+            value = self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DocumentRefused(_pos(node), loc, f"cannot read this value ({node.tag}): {reason}") from exc
+        if isinstance(value, str):
+            # A quoted escape ("\0", "\e") can write what the reader refuses raw; no text we keep holds it
+            # (PostgreSQL cannot store a NUL at all).
+            bad = next((c for c in value if unicodedata.category(c) == "Cc" and c not in "\t\n\r"), None)
+            if bad is not None:
+                what = f"U+{ord(bad):04X} ({unicodedata.name(bad, 'a control character')})"
+                self.refused.append((_pos(node), loc, f"contains {what}; text is printable"))
+        return value
 
 
 def parse_document(text: str) -> tuple[Any, SourceMap]:

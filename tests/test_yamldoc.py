@@ -137,6 +137,20 @@ def test_other_yaml11_numbers_in_a_recipe_are_refused(written: str) -> None:
     assert [i.line for i in result.issues if "to YAML 1.1" in i.message] == [line]
 
 
+@pytest.mark.parametrize("escape", ["\\0", "\\e", "\\x07"])
+def test_a_control_character_written_as_an_escape_is_refused_where_it_stands(escape: str) -> None:
+    """The reader refuses a raw NUL; a double-quoted escape wrote one into the title, which PostgreSQL
+    cannot store (an import failed inside the database instead of at the line)."""
+    text = text_of("capped-si-anode.yaml")
+    title_line = line_of(text, ("title",))
+    lines = text.splitlines(keepends=True)
+    lines[title_line - 1] = f'title: "Si anode{escape}with a cap"\n'
+    result = load("".join(lines))
+    assert result.recipe is None
+    assert [(i.line, i.field) for i in result.issues] == [(title_line, "title")]
+    assert "text is printable" in result.issues[0].message
+
+
 def test_every_refused_value_of_a_file_is_reported_at_once() -> None:
     """Found by a new user: with `passes: 010` and `time_limit_s: 1:30` in one file, only the first was
     reported, followed by "the file could not be read as a YAML document"."""
@@ -236,6 +250,13 @@ def test_the_production_check_reads_the_line_file_by_the_same_rules(tmp_path: Pa
 SCALARS = st.text(alphabet="0123456789+-._:eEoxbBaf nNyYtTrsul~", max_size=12)
 
 
+@pytest.mark.parametrize("written", ["0b_", "0x_", "._", "-0b__"])
+def test_a_yaml11_number_pattern_with_no_digits_is_text_not_a_crash(written: str) -> None:
+    """Found by the property below: PyYAML's YAML 1.1 int pattern takes '0b_' and then fails to make a
+    number of it (ValueError out of the loader); both readings are text, so it is read as text."""
+    assert parse_document(f"a: {written}\n")[0] == {"a": written}
+
+
 @settings(max_examples=2_000, deadline=None)
 @given(SCALARS)
 def test_an_accepted_plain_scalar_never_means_another_number_to_yaml11(text: str) -> None:
@@ -249,6 +270,8 @@ def test_an_accepted_plain_scalar_never_means_another_number_to_yaml11(text: str
         theirs = yaml.safe_load(document)
     except yaml.YAMLError:
         return  # not a plain scalar in a mapping for either reader
+    except ValueError:
+        return  # PyYAML matched a number it cannot make ('0b_'): no YAML 1.1 meaning to differ from
     if not isinstance(ours, dict) or not isinstance(theirs, dict) or "a" not in theirs:
         return
     mine, old = ours["a"], theirs["a"]

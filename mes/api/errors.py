@@ -49,6 +49,14 @@ class CursorInvalid(ApiError, InputError):
     """A ``cursor`` query parameter this API did not hand out (HTTP 422)."""
 
 
+class MediaTypeUnsupported(ApiError):
+    """A request body in a media type the route does not read (HTTP 415)."""
+
+
+class BodyTooLarge(ApiError):
+    """A request body over the route's limit (HTTP 413); nothing of it was used."""
+
+
 PROBLEM_JSON = "application/problem+json"
 # RFC 9457 section 3.1.1: a type URI need not resolve; `.invalid` (RFC 6761) can never point anywhere.
 PROBLEM_BASE = "https://mes.invalid/problems/"
@@ -57,6 +65,8 @@ PROBLEM_BASE = "https://mes.invalid/problems/"
 # error is both its layer's error and an InputError, so InputError comes before the layer bases).
 HTTP_STATUSES: tuple[tuple[type[MesError], int], ...] = (
     (NotAuthenticated, 401),
+    (MediaTypeUnsupported, 415),
+    (BodyTooLarge, 413),
     (LoginThrottled, 429),
     (BrokerUnreachable, 503),
     (DatabaseError, 503),
@@ -122,12 +132,23 @@ async def _mes_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="mes"'
     if isinstance(exc, RecipeInvalid):
         errors = [
-            {"loc": ["body", *issue.field.split(".")] if issue.field else ["body"], "line": issue.line,
+            {"loc": ["body", *_field_loc(issue.field)], "field": issue.field, "line": issue.line,
              "column": issue.column, "msg": issue.message}
             for issue in exc.issues
         ]  # fmt: skip
     return problem(status, kind=_slug(name), title=_title(name), detail=str(exc), instance=_path(request),
                    errors=errors, headers=headers or None)  # fmt: skip
+
+
+_FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def _field_loc(field: str) -> list[str]:
+    """``steps[0].layer.name`` → ``["steps", "0", "layer", "name"]``; the whole document (``(recipe)``,
+    ``(file)``) is no part."""
+    if not field or field.startswith("("):
+        return []
+    return [index or key for index, key in _FIELD_PART.findall(field)]
 
 
 def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -165,3 +186,34 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_MEANINGS = {
+    401: "No credential, or one expired or revoked.",
+    403: "The caller's role may not do this, or a signature was refused.",
+    404: "No such thing.",
+    409: "Refused in the present state.",
+    413: "The request body is too large.",
+    415: "The request body is not in a media type this route reads.",
+    422: "A value that cannot be used; `errors` lists each, located.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of the problems a route answers with (for ``responses=``)."""
+    return {
+        status: {"description": _MEANINGS[status], "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+        for status in statuses
+    }

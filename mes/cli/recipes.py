@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 import yaml
 
+from mes.auth.signatures import SignatureMeaning
 from mes.cli.common import (
     AsJson,
     PasswordStdin,
@@ -128,11 +129,18 @@ def show(
     if as_json:
         print_json(detail)
         return
-    dumped = detail.model_dump(mode="json")
+    dumped = detail.model_dump(mode="json", exclude={"history", "signatures"})
     content = dumped.pop("content")
     for key, value in dumped.items():
         if value not in (None, ""):
             out.print(f"{key}: {value}", markup=False)
+    for change in detail.history:
+        when = f"{change.at:%Y-%m-%d %H:%M:%S}"
+        out.print(f"history: {when} {change.status.value} by {change.by}: {change.reason}", markup=False)
+    for sig in detail.signatures:
+        when = f"{sig.signed_at:%Y-%m-%d %H:%M:%S}"
+        out.print(f"signed: {when} {sig.printed_name} ({sig.signer}), {sig.meaning.value}, "
+                  f"sha256 {sig.content_sha256}: {sig.reason}", markup=False)  # fmt: skip
     out.print("---")
     out.print(yaml.safe_dump(content, sort_keys=False, allow_unicode=True), markup=False)
 
@@ -141,22 +149,20 @@ def show(
 def diff_(a: str = typer.Argument(..., help="ID@A"), b: str = typer.Argument(..., help="ID@B")) -> None:
     """Show what changed between two stored versions (field: old → new)."""
     with database() as engine, session_scope(engine) as session:
-        row_a = service.get_recipe(session, a, version_required=True)
-        row_b = service.get_recipe(session, b, version_required=True)
-    changes = service.diff(row_a, row_b)
-    if not changes:
-        out.print(f"{a} and {b} have the same content (sha256 {row_a.content_hash[:12]})")
+        changed = service.diff_versions(session, b, against=a, version_required=True)
+    if not changed.changes:
+        out.print(f"{a} and {b} have the same content (sha256 {changed.ref_hash[:12]})")
         return
-    for path, old, new in changes:
-        out.print(f"{path}: {json.dumps(old)} → {json.dumps(new)}", markup=False)
+    for change in changed.changes:
+        out.print(f"{change.path}: {json.dumps(change.before)} → {json.dumps(change.after)}", markup=False)
 
 
 @app.command()
 def approve(ref: str = typer.Argument(..., help="ID@VERSION"), by: str = By, reason: str = Reason) -> None:
     """Approve a draft (engineer)."""
     with database() as engine, session_scope(engine) as session:
-        row = service.approve(session, ref, by=by, reason=reason)
-    out.print(f"{row.name}@{row.version} approved by {by}")
+        detail = service.approve(session, ref, by=by, reason=reason)
+    out.print(f"{detail.ref} approved by {by}")
 
 
 @app.command()
@@ -165,23 +171,29 @@ def release(
     by: str = By,
     reason: str = Reason,
     password_stdin: bool = PasswordStdin,
+    meaning: SignatureMeaning = typer.Option(
+        SignatureMeaning.APPROVAL, "--meaning", help="What the signature means (recorded with it)."
+    ),
 ) -> None:
-    """Release an approved version for production (quality; signed with the password)."""
+    """Release an approved version for production (quality; an electronic signature: the password,
+    the reason and the meaning, over the version's content hash)."""
     password = read_password(password_stdin, f"releasing {ref}")
     with database() as engine:
         try:
             with session_scope(engine) as session:
-                row = service.release(session, ref, by=by, password=password, reason=reason)
+                detail = service.release(
+                    session, ref, by=by, password=password, reason=reason, meaning=meaning
+                )
         except MesError as exc:
             with session_scope(engine) as session:
                 service.record_refusal(session, ref, actor=by, action="recipe.release", error=exc)
             raise
-    out.print(f"{row.name}@{row.version} released by {by}")
+    out.print(f"{detail.ref} released by {by} ({meaning.value}, sha256 {detail.content_hash[:12]})")
 
 
 @app.command()
 def obsolete(ref: str = typer.Argument(..., help="ID@VERSION"), by: str = By, reason: str = Reason) -> None:
     """Withdraw a version (engineer or quality); it can no longer be dispatched."""
     with database() as engine, session_scope(engine) as session:
-        row = service.obsolete(session, ref, by=by, reason=reason)
-    out.print(f"{row.name}@{row.version} obsolete")
+        detail = service.obsolete(session, ref, by=by, reason=reason)
+    out.print(f"{detail.ref} obsolete")

@@ -18,7 +18,8 @@ from sqlmodel import Session, col, select
 
 from mes.audit.models import AuditEvent
 from mes.audit.service import record
-from mes.auth.service import get_user
+from mes.auth.models import Role
+from mes.auth.service import get_user, require_role
 from mes.base import is_row_id, pk, utcnow
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import PackMLState
@@ -26,6 +27,7 @@ from mes.equipment.states import BUSY
 from mes.execution.errors import StepInvalid, StepNotFound, StepRefused
 from mes.execution.faults import mark_unit
 from mes.execution.scheduler import Enqueue, acquire_lease, finish_orders, unit_queue
+from mes.execution.units import UnitStatus, get_unit, status_of
 from mes.lots.models import (
     Disposition,
     Layer,
@@ -42,6 +44,8 @@ from mes.lots.schemas import StepRunDetail, StepRunPublic
 from mes.quality.alarms import clear_alarm, clear_conditions, open_alarm
 
 S = PackMLState
+# Who may give a unit back to scheduling after a fault: someone who can judge the equipment.
+ROLES_SET_HEALTHY = (Role.ENGINEER,)
 
 
 @dataclass(frozen=True)
@@ -247,15 +251,15 @@ def abort_step(session: Session, ref: str, *, by: str, reason: str) -> StepRun:
     return step
 
 
-def set_unit_healthy(session: Session, name: str, *, by: str, reason: str) -> EquipmentUnit:
-    """Give a unit back to scheduling after someone looked at it; audited with the fault it had."""
+def set_unit_healthy(session: Session, name: str, *, by: str, reason: str) -> UnitStatus:
+    """Give a unit back to scheduling after someone looked at it (an engineer); audited with the fault
+    it had. Raises :class:`UnitNotFound` for a unit the MES does not know."""
     why = _reason(reason)
     if not name.strip():
         raise StepInvalid("the unit name is empty: give one (see `mes unit list`)")
     user = get_user(session, by)
-    unit = session.exec(select(EquipmentUnit).where(EquipmentUnit.name == name)).first()
-    if unit is None:
-        raise StepRefused(f"no unit {name} (see the line file)")
+    require_role(user, ROLES_SET_HEALTHY, "set units healthy")
+    unit = get_unit(session, name)
     before = {"healthy": unit.healthy, "reason": unit.health_reason}
     mark_unit(session, pk(unit), True, None)
     clear_conditions(session, [f"unit:{unit.id}:"], actor=user.name)  # the out-of-service alarm ends
@@ -270,4 +274,4 @@ def set_unit_healthy(session: Session, name: str, *, by: str, reason: str) -> Eq
         reason=why,
     )
     session.flush()
-    return unit
+    return status_of(session, unit)

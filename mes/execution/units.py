@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
-from mes.base import utcnow
+from mes.base import pk, utcnow
 from mes.equipment.models import EquipmentClass, EquipmentUnit, UnitLease
 from mes.execution.errors import UnitNameInvalid, UnitNotFound
 from mes.execution.models import ServiceHeartbeat
@@ -165,11 +165,42 @@ def list_unit_status(session: Session) -> list[UnitStatus]:
     return [_status(session, u) for u in units]
 
 
-def unit_status(session: Session, name: str) -> UnitStatus:
+def unit_status_page(
+    session: Session,
+    *,
+    healthy: bool | None = None,
+    equipment_class: EquipmentClass | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> tuple[list[UnitStatus], list[int]]:
+    """Up to ``limit`` units, newest first (below row id ``before`` when given), with their row ids
+    (the API's cursor); optionally only healthy or unhealthy ones, or one equipment class."""
+    query = select(EquipmentUnit)
+    if healthy is not None:
+        query = query.where(EquipmentUnit.healthy == healthy)
+    if equipment_class is not None:
+        query = query.where(EquipmentUnit.equipment_class == equipment_class)
+    if before is not None:
+        query = query.where(col(EquipmentUnit.id) < before)
+    units = session.exec(query.order_by(col(EquipmentUnit.id).desc()).limit(limit)).all()
+    return [_status(session, u) for u in units], [pk(u) for u in units]
+
+
+def get_unit(session: Session, name: str) -> EquipmentUnit:
+    """The unit of that name; raises :class:`UnitNameInvalid` (empty) or :class:`UnitNotFound`."""
     if not name.strip():
         raise UnitNameInvalid("the unit name is empty: give one (see `mes unit list`)")
     unit = session.exec(select(EquipmentUnit).where(EquipmentUnit.name == name)).first()
     if unit is None:
         known = ", ".join(session.exec(select(EquipmentUnit.name).order_by(col(EquipmentUnit.name))).all())
         raise UnitNotFound(f"no unit {name} (units: {known or 'none yet'}; see `mes unit list`)")
+    return unit
+
+
+def unit_status(session: Session, name: str) -> UnitStatus:
+    return _status(session, get_unit(session, name))
+
+
+def status_of(session: Session, unit: EquipmentUnit) -> UnitStatus:
+    """The read model of a unit row (for services of this layer that changed it)."""
     return _status(session, unit)

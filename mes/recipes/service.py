@@ -16,13 +16,24 @@ from sqlmodel import Session, col, select
 
 from mes.audit.service import record
 from mes.auth.models import Role
-from mes.auth.service import get_user, recorded_name, require_role, sign
+from mes.auth.service import get_user, recorded_name, require_role
+from mes.auth.signatures import SignatureMeaning, e_sign
 from mes.base import utcnow
-from mes.recipes.errors import LifecycleError, ReasonMissing, RecipeNotFound, RecipeRefInvalid
+from mes.recipes.errors import LifecycleError, ReasonMissing, RecipeInvalid, RecipeNotFound, RecipeRefInvalid
+from mes.recipes.load import load_recipe_text
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.models import RecipeStatus
+from mes.recipes.queries import diff as diff
+from mes.recipes.queries import recipe_detail_of, recipe_summary, ref_of
 from mes.recipes.schema import Recipe
-from mes.recipes.schemas import RecipeDetail, RecipeSummary
+from mes.recipes.schemas import (
+    ImportOutcome,
+    RecipeChange,
+    RecipeDetail,
+    RecipeDiff,
+    RecipeImported,
+    RecipeSummary,
+)
 
 _REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]{0,62})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
 
@@ -86,33 +97,25 @@ def released_recipes(session: Session) -> list[tuple[str, Recipe]]:
     return [(f"{row.name}@{row.version}", stored_recipe(row)) for row in rows]
 
 
-def recipe_summary(row: RecipeRow) -> RecipeSummary:
-    return RecipeSummary(
-        ref=f"{row.name}@{row.version}",
-        name=row.name,
-        version=row.version,
-        title=row.title,
-        product_family=row.product_family,
-        status=row.status,
-        content_hash=row.content_hash,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
-
-
 def recipe_detail(session: Session, ref: str) -> RecipeDetail:
-    """One version (the newest of ``ID`` when no version is given) with its lifecycle and content."""
+    """One version (the newest of ``ID`` when no version is given) with its lifecycle, signatures and
+    content."""
     row = get_recipe(session, ref)
-    return RecipeDetail(
-        **recipe_summary(row).model_dump(),
-        source_path=row.source_path,
-        approved_by=row.approved_by,
-        approved_at=row.approved_at,
-        released_by=row.released_by,
-        released_at=row.released_at,
-        obsoleted_by=row.obsoleted_by,
-        obsoleted_at=row.obsoleted_at,
-        content=stored_recipe(row),
+    return recipe_detail_of(session, row, stored_recipe(row))
+
+
+def diff_versions(session: Session, ref: str, against: str, *, version_required: bool = False) -> RecipeDiff:
+    """What changed from ``against`` to ``ref`` (each ``ID@VERSION``, or ``ID`` for its newest)."""
+    row, other = (
+        get_recipe(session, ref, version_required=version_required),
+        get_recipe(session, against, version_required=version_required),
+    )
+    return RecipeDiff(
+        ref=ref_of(row),
+        against=ref_of(other),
+        ref_hash=row.content_hash,
+        against_hash=other.content_hash,
+        changes=[RecipeChange(path=p, before=b, after=a) for p, b, a in diff(other, row)],
     )
 
 
@@ -122,7 +125,7 @@ def _state(row: RecipeRow) -> dict[str, Any]:
 
 def import_recipe(
     session: Session, recipe: Recipe, *, by: str, source_path: str = ""
-) -> tuple[RecipeRow, str]:
+) -> tuple[RecipeRow, ImportOutcome]:
     """Store a validated recipe as a draft. Returns the row and what happened:
 
     ``created``; ``unchanged`` (same version, same content: nothing written);
@@ -138,7 +141,7 @@ def import_recipe(
     ).first()
     if existing is not None:
         if existing.content_hash == digest:
-            return existing, "unchanged"
+            return existing, ImportOutcome.UNCHANGED
         if existing.status != RecipeStatus.DRAFT:
             raise LifecycleError(
                 f"{ref} is {existing.status} and its content cannot change; import it as version "
@@ -160,7 +163,7 @@ def import_recipe(
             after=_state(existing),
             reason=f"imported from {source_path}",
         )
-        return existing, "replaced"
+        return existing, ImportOutcome.REPLACED
     row = RecipeRow(
         name=recipe.id,
         version=recipe.version,
@@ -182,7 +185,30 @@ def import_recipe(
         after=_state(row),
         reason=f"imported from {source_path}",
     )
-    return row, "created"
+    return row, ImportOutcome.CREATED
+
+
+def import_recipe_text(session: Session, text: str | bytes, *, by: str, source: str) -> RecipeImported:
+    """Validate a recipe document and store it as a draft (:func:`import_recipe`). Every problem
+    found is raised at once as :class:`RecipeInvalid`, located as ``source:LINE:COL``; nothing is
+    checked against the database before the document is valid, except the role."""
+    require_role(get_user(session, by), ROLES_IMPORT, "import recipes")
+    loaded = load_recipe_text(text, source)
+    if loaded.recipe is None or loaded.issues:
+        raise RecipeInvalid(loaded.issues)
+    row, outcome = import_recipe(session, loaded.recipe, by=by, source_path=source)
+    return RecipeImported(outcome=outcome, recipe=recipe_detail_of(session, row, loaded.recipe))
+
+
+def _check_transition(
+    row: RecipeRow, *, to: RecipeStatus, allowed_from: tuple[RecipeStatus, ...], reason: str
+) -> None:
+    ref, (verb, _) = ref_of(row), _TRANSITIONS[to]
+    if not reason.strip():
+        raise ReasonMissing(f"a reason is required to {verb} {ref}")
+    if row.status not in allowed_from:
+        wanted = " or ".join(s.value for s in allowed_from)
+        raise LifecycleError(f"{ref} is {row.status}; only a {wanted} recipe can become {to}")
 
 
 def _transition(
@@ -193,14 +219,9 @@ def _transition(
     to: RecipeStatus,
     allowed_from: tuple[RecipeStatus, ...],
     reason: str,
-) -> RecipeRow:
-    ref = f"{row.name}@{row.version}"
+) -> RecipeDetail:
+    _check_transition(row, to=to, allowed_from=allowed_from, reason=reason)
     verb, column = _TRANSITIONS[to]
-    if not reason.strip():
-        raise ReasonMissing(f"a reason is required to {verb} {ref}")
-    if row.status not in allowed_from:
-        wanted = " or ".join(s.value for s in allowed_from)
-        raise LifecycleError(f"{ref} is {row.status}; only a {wanted} recipe can become {to}")
     before = _state(row)
     now = utcnow()
     row.status = to
@@ -213,16 +234,16 @@ def _transition(
         actor=actor,
         action=f"recipe.{verb}",
         entity_type="recipe",
-        entity_id=ref,
+        entity_id=ref_of(row),
         before=before,
         after=_state(row),
         reason=reason,
         occurred_at=now,
     )
-    return row
+    return recipe_detail_of(session, row, stored_recipe(row))
 
 
-def approve(session: Session, ref: str, *, by: str, reason: str) -> RecipeRow:
+def approve(session: Session, ref: str, *, by: str, reason: str) -> RecipeDetail:
     row = get_recipe(session, ref, version_required=True)
     user = get_user(session, by)
     require_role(user, ROLES_APPROVE, "approve recipes")
@@ -236,21 +257,47 @@ def approve(session: Session, ref: str, *, by: str, reason: str) -> RecipeRow:
     )
 
 
-def release(session: Session, ref: str, *, by: str, password: str, reason: str) -> RecipeRow:
-    """Release for production; needs the quality role and the password (electronic signature)."""
+_RELEASE_FROM = (RecipeStatus.APPROVED,)
+
+
+def release(
+    session: Session,
+    ref: str,
+    *,
+    by: str,
+    password: str,
+    reason: str,
+    meaning: SignatureMeaning = SignatureMeaning.APPROVAL,
+) -> RecipeDetail:
+    """Release for production: an electronic signature (quality role, the password re-entered, the
+    meaning) over the version's content hash, recorded in the audit chain before the release."""
     row = get_recipe(session, ref, version_required=True)
-    user = sign(session, by, password, ROLES_RELEASE, "release recipes")
+    _check_transition(row, to=RecipeStatus.RELEASED, allowed_from=_RELEASE_FROM, reason=reason)
+    stored_recipe(row)  # the hash signed is the hash of what is stored
+    user, _ = e_sign(
+        session,
+        name=by,
+        password=password,
+        roles=ROLES_RELEASE,
+        doing="release recipes",
+        meaning=meaning,
+        reason=reason,
+        signs="recipe.release",
+        entity_type="recipe",
+        entity_id=ref_of(row),
+        content_sha256=row.content_hash,
+    )
     return _transition(
         session,
         row,
         actor=user.name,
         to=RecipeStatus.RELEASED,
-        allowed_from=(RecipeStatus.APPROVED,),
+        allowed_from=_RELEASE_FROM,
         reason=reason,
     )
 
 
-def obsolete(session: Session, ref: str, *, by: str, reason: str) -> RecipeRow:
+def obsolete(session: Session, ref: str, *, by: str, reason: str) -> RecipeDetail:
     row = get_recipe(session, ref, version_required=True)
     user = get_user(session, by)
     require_role(user, ROLES_OBSOLETE, "obsolete recipes")
@@ -297,32 +344,6 @@ def stored_recipe(row: RecipeRow) -> Recipe:
     return recipe
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(value, list):
-        out = {}
-        for i, item in enumerate(value):
-            out.update(_flatten(item, f"{prefix}[{i}]"))
-        return out or {prefix: []}
-    return {prefix: value}
-
-
-def diff(a: RecipeRow, b: RecipeRow) -> list[tuple[str, Any, Any]]:
-    """Field paths whose values differ between two stored versions: (path, value in a, value in b)."""
-    flat_a, flat_b = _flatten(json.loads(a.content)), _flatten(json.loads(b.content))
-    missing = object()
-    changes = []
-    for path in sorted(flat_a.keys() | flat_b.keys()):
-        va, vb = flat_a.get(path, missing), flat_b.get(path, missing)
-        if va != vb:
-            changes.append((path, None if va is missing else va, None if vb is missing else vb))
-    return changes
-
-
 def record_refusal(session: Session, ref: str, *, actor: str, action: str, error: Exception) -> None:
     """Audit a refused transition (in its own transaction: the refused one rolled back)."""
     record(
@@ -330,6 +351,6 @@ def record_refusal(session: Session, ref: str, *, actor: str, action: str, error
         actor=recorded_name(actor),
         action=f"{action}.refused",
         entity_type="recipe",
-        entity_id=ref,
-        reason=str(error),
+        entity_id=ref[:128],
+        reason=str(error)[:2000],
     )

@@ -125,5 +125,5 @@ def test_lifecycle_through_the_cli(empty_db_url: str, tmp_path: Path) -> None:
     )
 
     code, out, _ = mes("audit", "verify")
-    # 7 imports, approve, the wrong-password refusal, release, obsolete
-    assert code == 0 and "audit trail intact: 11 event(s)" in out
+    # 7 imports, approve, the wrong-password refusal, the signature, release, obsolete
+    assert code == 0 and "audit trail intact: 12 event(s)" in out

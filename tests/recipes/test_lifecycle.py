@@ -15,6 +15,7 @@ from mes.audit.service import verify_chain
 from mes.auth.errors import AuthError
 from mes.auth.models import Role
 from mes.auth.service import create_user
+from mes.auth.signatures import SignatureMeaning
 from mes.db import session_scope
 from mes.recipes import service
 from mes.recipes.errors import LifecycleError, RecipeError, RecipeNotFound
@@ -56,23 +57,30 @@ def test_full_lifecycle_is_audited(people: Engine) -> None:
     with session_scope(people) as session:
         service.approve(session, "capped-si-anode@1", by="erin", reason="trials passed")
     with session_scope(people) as session:
-        row = service.release(
+        detail = service.release(
             session, "capped-si-anode@1", by="quinn", password=PASSWORDS["quinn"], reason="PPAP ok"
         )
-        assert row.released_by == "quinn"
-        assert row.released_at is not None
-        assert service.require_released(session, "capped-si-anode@1").id == row.id
-        assert service.stored_recipe(row) == recipe
+        assert detail.released_by == "quinn"
+        assert detail.released_at is not None
+        assert service.require_released(session, "capped-si-anode@1").content_hash == detail.content_hash
+        assert detail.content == recipe
+        assert [s.meaning for s in detail.signatures] == [SignatureMeaning.APPROVAL]
+        assert detail.signatures[0].content_sha256 == service.content_hash(recipe)
     with session_scope(people) as session:
         service.obsolete(session, "capped-si-anode@1", by="erin", reason="superseded")
     with session_scope(people) as session, pytest.raises(LifecycleError, match="only released recipes"):
         service.require_released(session, "capped-si-anode@1")
     with session_scope(people) as session:
-        assert _actions(session) == ["recipe.import", "recipe.approve", "recipe.release", "recipe.obsolete"]
+        assert _actions(session) == [
+            "recipe.import", "recipe.approve", "e-signature", "recipe.release", "recipe.obsolete"
+        ]  # fmt: skip
         events = session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
-        assert [e.actor for e in events] == ["erin", "erin", "quinn", "erin"]
-        assert events[2].reason == "PPAP ok"
-        assert events[2].before == {"status": "approved", "content_hash": recipe_hash(events)}
+        assert [e.actor for e in events] == ["erin", "erin", "quinn", "quinn", "erin"]
+        assert events[2].after is not None
+        assert events[2].after["content_sha256"] == recipe_hash(events)
+        assert events[2].after["meaning"] == "approval"
+        assert events[3].reason == "PPAP ok"
+        assert events[3].before == {"status": "approved", "content_hash": recipe_hash(events)}
         assert verify_chain(session).ok
 
 
