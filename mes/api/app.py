@@ -19,6 +19,7 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 import mes
 from mes.api import errors
+from mes.api.routes import events as event_routes
 from mes.api.routes import session as session_routes
 from mes.config import Settings, get_settings
 from mes.db import make_engine
@@ -51,6 +52,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             yield
         finally:
+            hub = getattr(app.state, "events", None)
+            if hub is not None:
+                await hub.stop()
+                app.state.events = None
             if own:
                 app.state.engine.dispose()
 
@@ -83,4 +88,4 @@ def _health() -> dict[str, str]:
 
 def _resource_routers() -> list[APIRouter]:
     """The resource routers, in the order the docs list them."""
-    return []
+    return [event_routes.router]
