@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from fastapi.sse import ServerSentEvent
+from fastapi.sse import KEEPALIVE_COMMENT, ServerSentEvent, format_sse_event
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -42,6 +42,7 @@ QUEUE_BATCHES = 256  # pages and live messages a client may lag behind before it
 RETRY_S = 2.0  # how long to wait before asking a database or Redis that did not answer again
 RECONNECT_MS = 2_000  # the `retry:` a client is told: wait this long before reconnecting
 POSITION_EVERY_S = 5.0  # a filtered client is told its position (an id-only event) at most this often
+PING_S = 15.0  # a comment after this long without an event keeps proxies from closing the connection
 
 
 @dataclass(frozen=True)
@@ -299,43 +300,59 @@ class _Client:
         return (self.want.unit is None or e.unit == self.want.unit) and (self.want.order is None or of_order)
 
 
-async def stream(hub: EventHub, want: StreamRequest) -> AsyncIterator[ServerSentEvent]:
+def wire(event: ServerSentEvent) -> bytes:
+    """An event in the text/event-stream format (its data already JSON)."""
+    return format_sse_event(data_str=event.raw_data, event=event.event, id=event.id, retry=event.retry,
+                            comment=event.comment)  # fmt: skip
+
+
+async def stream(hub: EventHub, want: StreamRequest) -> AsyncIterator[bytes]:
     """The events of one client: a gap if any, ``ready``, the events it missed (from the log), then
-    what the hub hands out. The id of every event is the client's position in the log."""
+    what the hub hands out, with a ``: ping`` comment after PING_S without one. The id of every
+    event is the client's position in the log.
+
+    Served as the body of a plain streaming response rather than through FastAPI's SSE generator
+    routes: those log a client that hangs up mid-stream as an error (fastapi discussion #15725);
+    here the server cancels the body and ``finally`` unsubscribes."""
     sub = await hub.subscribe(values="value" in want.kinds)
     try:
         client = _Client(want)
         position = str(client.cursor)
         if want.plan.gap is not None:
-            yield ServerSentEvent(event="gap", id=position, raw_data=want.plan.gap.model_dump_json())
-        ready = {"last_event_id": client.cursor, "kinds": sorted(want.kinds), "unit": want.unit,
-                 "order": want.order}  # fmt: skip
-        yield ServerSentEvent(event="ready", id=position, retry=RECONNECT_MS, raw_data=json.dumps(ready))
-        async for event in _catch_up(hub, client):
-            yield event
+            yield wire(ServerSentEvent(event="gap", id=position, raw_data=want.plan.gap.model_dump_json()))
+        ready = json.dumps({"last_event_id": client.cursor, "kinds": sorted(want.kinds), "unit": want.unit,
+                            "order": want.order})  # fmt: skip
+        yield wire(ServerSentEvent(event="ready", id=position, retry=RECONNECT_MS, raw_data=ready))
+        async for chunk in _catch_up(hub, client):
+            yield chunk
         while True:
-            batch = await sub.queue.get()
+            try:
+                batch = await asyncio.wait_for(sub.queue.get(), PING_S)
+            except TimeoutError:
+                yield KEEPALIVE_COMMENT  # proxies keep a connection that carries something
+                continue
             for event in client.values(batch) if batch and batch[0].id is None else client.states(batch):
-                yield event
+                yield wire(event)
             if sub.behind:
                 sub.behind = False
-                async for event in _catch_up(hub, client):
-                    yield event
+                async for chunk in _catch_up(hub, client):
+                    yield chunk
     finally:
         hub.unsubscribe(sub)
 
 
-async def _catch_up(hub: EventHub, client: _Client) -> AsyncIterator[ServerSentEvent]:
+async def _catch_up(hub: EventHub, client: _Client) -> AsyncIterator[bytes]:
     """The client's events from the log, from its position to the newest; a database that does not
-    answer is asked again (the connection stays open, kept alive by FastAPI's pings)."""
+    answer is asked again while the connection is kept open."""
     while True:
         try:
             page = await hub.read(events_after, client.cursor, PAGE)
         except DBAPIError:
+            yield KEEPALIVE_COMMENT
             await asyncio.sleep(RETRY_S)
             continue
         for event in client.states([Outgoing.state(e) for e in page]):
-            yield event
+            yield wire(event)
         if len(page) < PAGE:
             return
 

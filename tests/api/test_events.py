@@ -3,6 +3,7 @@ by Last-Event-ID, the gap past the window, live values (Redis on PostgreSQL, the
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from collections.abc import Iterator
@@ -288,3 +289,24 @@ def test_many_clients_follow_one_process(served: Served) -> None:
     finally:
         for client in clients:
             client.close()
+
+
+def test_a_client_that_hangs_up_mid_stream_is_no_error(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A browser tab closed while events are being sent is the normal end of a stream."""
+    line, engine = served.line, served.engine
+    for _ in range(3):
+        with served.events() as client:
+            assert client.next().event == "ready"
+            with session_scope(engine) as s:  # a burst: one transaction, many changes
+                order = s.get(WorkOrder, line.order_id)
+                assert order is not None
+                for i in range(150):
+                    order.state = WorkOrderState.HELD if i % 2 == 0 else WorkOrderState.RUNNING
+                    s.add(order)
+                    s.flush()
+            assert client.next().event == "order"
+        time.sleep(0.5)  # hung up with events still to send
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]

@@ -7,11 +7,10 @@ first event is sent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.sse import EventSourceResponse
 
 from mes.api.deps import Caller, DbSession, engine_of, settings_of
 from mes.api.event_feed import StreamRequest, hub_of, stream
@@ -92,13 +91,20 @@ def stream_request(
 
 @router.get(
     "/events",
-    response_class=EventSourceResponse,
+    # Not `response_class=EventSourceResponse`: that makes FastAPI drive the route as a generator
+    # (see mes.api.event_feed.stream); the route returns the response itself.
+    response_class=Response,
     summary="Follow state changes and live values (Server-Sent Events)",
-    responses={200: {"description": "`text/event-stream`: `gap`, `ready`, then the events"}},
+    responses={
+        200: {
+            "description": "`gap` (if any), `ready`, then the events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def get_events(
     request: Request, _caller: Caller, want: Annotated[StreamRequest, Depends(stream_request)]
-) -> AsyncIterator[ServerSentEvent]:
+) -> EventSourceResponse:
     """A stream of `event: order|step|lot|alarm|unit` (a committed state change, `data` a
     `StateEvent`) and `event: value` (the newest scan of a gauge, `data` a `LiveValue`), for any
     logged-in caller (a bearer token or the session cookie).
@@ -108,11 +114,12 @@ async def get_events(
     commit order. Live values are never replayed. When more than `MES_EVENTS_REPLAY_MAX` events were
     missed, or they were deleted (older than `MES_EVENTS_RETENTION_H`), the stream begins with
     `event: gap` (`data` a `Gap`: how many, why): read the resources again; it goes on from the
-    newest event. Then `event: ready` (the position, the filters). A `: ping` comment comes every
-    15 s when nothing else does; an `id` without data moves the position past filtered-out events.
+    newest event. Then `event: ready` (the position, the filters). A `: ping` comment comes after
+    15 s without an event; an `id` without data moves the position past filtered-out events.
 
     401 without credentials; 404 for an unknown `unit` or `order`; 422 for an unknown kind or a
     Last-Event-ID that is not a number."""
     hub = hub_of(engine_of(request), settings_of(request), request.app.state)
-    async for event in stream(hub, want):
-        yield event
+    return EventSourceResponse(
+        stream(hub, want), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
