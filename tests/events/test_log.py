@@ -204,3 +204,17 @@ def test_pruning_keeps_the_newest_event(engine: Engine) -> None:
         assert [e.id for e in events_after(s, 0)] == [newest]
         assert replay_plan(s, newest, 10).gap is None
         assert {e.kind for e in events_after(s, 0)} <= set(EventKind)
+
+
+def test_a_change_made_outside_the_mes_code_is_logged_too(engine: Engine) -> None:
+    """A plain driver connection (a script, psql, another program): the database writes the event."""
+    line = build(engine)
+    before = newest_id_of(engine)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(f"UPDATE lot SET status = 'on_hold' WHERE id = {line.lot_id}")  # noqa: S608 - an int
+        raw.commit()
+    finally:
+        raw.close()
+    assert _changes(engine, before) == [("lot", line.lot, "planned", "on_hold")]

@@ -17,7 +17,7 @@ before N. The lock is taken only in the commit phase, where a transaction waits 
 so it cannot deadlock with the rows' locks.
 
 A SQLite batch migration that rebuilds one of these tables drops its triggers: recreate them with
-:func:`create_triggers` (``tests/test_events_log.py`` fails while one is missing).
+:func:`create_triggers` (``tests/events/test_log.py`` fails while one is missing).
 """
 
 from collections.abc import Sequence
