@@ -325,18 +325,27 @@ async def stream(hub: EventHub, want: StreamRequest) -> AsyncIterator[bytes]:
         yield wire(ServerSentEvent(event="ready", id=position, retry=RECONNECT_MS, raw_data=ready))
         async for chunk in _catch_up(hub, client):
             yield chunk
+        written = time.monotonic()
         while True:
             try:
-                batch = await asyncio.wait_for(sub.queue.get(), PING_S)
+                batch = await asyncio.wait_for(sub.queue.get(), max(0.0, written + PING_S - time.monotonic()))
             except TimeoutError:
-                yield KEEPALIVE_COMMENT  # proxies keep a connection that carries something
+                # Nothing for this client for a while (or only what its filters leave out): proxies
+                # keep a connection that carries something.
+                yield KEEPALIVE_COMMENT
+                written = time.monotonic()
                 continue
-            for event in client.values(batch) if batch and batch[0].id is None else client.states(batch):
+            sent = False
+            for event in client.values(batch) if batch[0].id is None else client.states(batch):
                 yield wire(event)
+                sent = True
             if sub.behind:
                 sub.behind = False
                 async for chunk in _catch_up(hub, client):
                     yield chunk
+                    sent = True
+            if sent:
+                written = time.monotonic()
     finally:
         hub.unsubscribe(sub)
 

@@ -15,6 +15,7 @@ import redis
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from mes.api import event_feed
 from mes.api.app import create_app
 from mes.auth.models import Role
 from mes.base import pk, utcnow
@@ -310,3 +311,19 @@ def test_a_client_that_hangs_up_mid_stream_is_no_error(
         time.sleep(0.5)  # hung up with events still to send
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+def test_a_quiet_stream_is_kept_alive_with_comments(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxies close a connection that carries nothing: a `: ping` comes after PING_S without an event
+    for this client, also while others' events (filtered out for it) go by."""
+    monkeypatch.setattr(event_feed, "PING_S", 0.5)
+    with served.events("?kinds=alarm") as client:
+        assert client.next().event == "ready"
+        for i in range(8):
+            set_lot(
+                served.engine, served.line.lot_id, LotStatus.ON_HOLD if i % 2 == 0 else LotStatus.IN_PROCESS
+            )
+            time.sleep(0.2)
+        assert client.comments >= 2
+        with pytest.raises(queue.Empty):
+            client.next(timeout_s=0.5)
