@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     web_idle_timeout_min: float = Field(default=15.0, gt=0, le=24 * 60)
     # `mes web` in production sets the Secure flag on its cookie: it must sit behind TLS (deploy docs).
     web_secure_cookies: bool | None = None
+    # The event log (GET /api/v1/events, decision 018): a client that comes back with Last-Event-ID is
+    # replayed at most this many events, else told it missed them (a `gap` event) …
+    events_replay_max: int = Field(default=10_000, ge=1)
+    # … and rows older than this are deleted by the reconciler (a client gone longer gets a `gap`).
+    events_retention_h: float = Field(default=24.0, gt=0)
+    # How often `mes web` reads the log for new events when nothing wakes it (SQLite has no
+    # notifications; PostgreSQL's NOTIFY wakes it at once and this is only the safety net).
+    events_poll_s: float = Field(default=0.5, gt=0, le=60)
 
     @field_validator("live_url")
     @classmethod
@@ -137,6 +145,15 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def live_values(self) -> tuple[str, str]:
+        """The Redis of live values (the collector publishes, `mes web` relays) and the setting that
+        names it: ``MES_LIVE_URL``, else the broker's when it is a Redis; ``("", …)`` for none."""
+        if self.live_url:
+            return self.live_url, "MES_LIVE_URL"
+        scheme = self.broker_url.split("://", 1)[0]
+        return (self.broker_url if scheme in REDIS_SCHEMES else ""), "MES_BROKER_URL"
 
     @property
     def secure_cookies(self) -> bool:

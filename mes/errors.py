@@ -20,6 +20,7 @@ message that says what was wrong and where, and is turned into an exit code
      +-- LotError             (mes.lots: orders, lots, trace)
      +-- ExecutionError       (mes.execution: steps and units)
      +-- QualityError         (mes.quality)
+     +-- EventError           (mes.events: the event stream's questions)
 
 Each layer keeps its errors in its own ``errors.py``; ``tests/test_errors.py``
 fails on an exception class defined anywhere else.

@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 from mes.audit.models import AuditEvent
 from mes.auth.models import ApiToken, LoginAttempt, Role, User, WebSession
 from mes.equipment.models import EquipmentClass, EquipmentUnit, UnitLease
+from mes.events.models import EventLog
 from mes.execution.models import ServiceHeartbeat
 from mes.lots.models import (
     Characteristic,
@@ -34,6 +35,7 @@ __all__ = [
     "ControlLimit",
     "EquipmentClass",
     "EquipmentUnit",
+    "EventLog",
     "GaugeScan",
     "GenealogyLink",
     "Layer",

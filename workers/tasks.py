@@ -8,7 +8,8 @@
   cause; a lost link is retried within a budget counted on the step row (see
   ``docs/decisions/010-step-faults.md``).
 - ``reconcile()`` (beat): re-chain stalled steps, expand orders whose message was
-  lost, schedule, close finished orders.
+  lost, schedule, close finished orders; every few minutes, delete events older than
+  ``MES_EVENTS_RETENTION_H`` from the event log.
 
 Enqueueing always happens after the commit that made it necessary.
 """
@@ -16,16 +17,20 @@ Enqueueing always happens after the commit that made it necessary.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from celery import Task
 from kombu.exceptions import OperationalError
 from sqlmodel import col, select
 
+from mes.base import utcnow
 from mes.config import get_settings, masked_url
 from mes.db import session_scope
 from mes.equipment.errors import ConnectionLost, EquipmentError, NodeMismatch, SecurityRefused
 from mes.equipment.status import is_asyncua, translate
+from mes.events.log import prune_events
 from mes.execution.faults import (
     FAULT_ATTEMPTS,
     count_fault,
@@ -55,6 +60,8 @@ log = logging.getLogger(__name__)
 MOVE_WINDOW_S = 5.0  # how long one move watches a running unit before handing over
 MOVES_PER_TASK = 6
 RETRY_AFTER_S = 2.0  # a short countdown: long ETAs are delivered again and again (FACTS)
+PRUNE_EVENTS_EVERY_S = 300.0
+_events_pruned_at: float | None = None  # monotonic time of this process's last pruning
 
 
 def enqueue(items: list[Enqueue]) -> None:
@@ -276,4 +283,20 @@ def reconcile() -> int:
         # A shelved alarm comes back on time even when nobody opens the alarm list.
         expire_shelving(session)
     enqueue(items)
+    _prune_events()
     return len(items)
+
+
+def _prune_events() -> None:
+    """Every few minutes, the events older than MES_EVENTS_RETENTION_H (a client away longer is told
+    it has a gap), in a transaction of their own."""
+    global _events_pruned_at
+    now = time.monotonic()
+    if _events_pruned_at is not None and now - _events_pruned_at < PRUNE_EVENTS_EVERY_S:
+        return
+    _events_pruned_at = now
+    keep = timedelta(hours=get_settings().events_retention_h)
+    with session_scope(context().engine) as session:
+        pruned = prune_events(session, utcnow() - keep)
+    if pruned:
+        log.info("event log: %d event(s) older than %s deleted", pruned, keep)

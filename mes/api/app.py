@@ -22,6 +22,7 @@ from mes.api import errors
 from mes.api.limits import BodyLimit
 from mes.api.routes import alarms as alarm_routes
 from mes.api.routes import audit as audit_routes
+from mes.api.routes import events as event_routes
 from mes.api.routes import lots as lot_routes
 from mes.api.routes import orders as order_routes
 from mes.api.routes import recipes as recipe_routes
@@ -61,6 +62,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             yield
         finally:
+            hub = getattr(app.state, "events", None)
+            if hub is not None:
+                await hub.stop()
+                app.state.events = None
             if own:
                 app.state.engine.dispose()
 
@@ -99,4 +104,4 @@ def included_routers() -> list[APIRouter]:
 def _resource_routers() -> list[APIRouter]:
     """The resource routers."""
     return [order_routes.router, lot_routes.router, alarm_routes.router, audit_routes.router,
-            recipe_routes.router, unit_routes.router]  # fmt: skip
+            recipe_routes.router, unit_routes.router, event_routes.router]  # fmt: skip

@@ -168,8 +168,7 @@ def collector(spool: Path = typer.Option(Path(".mes-collector/spool.sqlite"), "-
 
     settings = get_settings()
     line = load_line_for(settings)
-    live = settings.live_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
-    live_setting = "MES_LIVE_URL" if settings.live_url else "MES_BROKER_URL"
+    live, live_setting = settings.live_values
 
     async def go() -> None:
         stop = asyncio.Event()

@@ -73,4 +73,6 @@ def web(
         log_level="warning",
         access_log=False,
         server_header=False,
+        # Event streams never end by themselves: at Ctrl-C they get this long, then are closed.
+        timeout_graceful_shutdown=3,
     )

@@ -1,4 +1,5 @@
-"""Live values for the HMI: the collector publishes each collected step on Redis, best effort.
+"""Live values for the HMI: the collector publishes the newest scans of each collected step on
+Redis (channel ``mes:live:UNIT``, a :class:`~mes.events.schemas.LiveMessage`), best effort.
 
 The database has the record; live values only feed screens. So a Redis that
 does not answer is reported once (and once when it is back), and publishing is
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
-from mes.base import dumps_json
+from mes.base import utcnow
 from mes.config import masked_url
+from mes.equipment.driver import ScanRecord
+from mes.events.live import live_channel, live_value
+from mes.events.schemas import LiveMessage
 from mes.execution.scheduler import StepPlan
 from mes.logs import StateLog
 
@@ -29,12 +32,33 @@ class LiveValues:
         self.where = f"{masked_url(url)} ({setting})"
         self.state = StateLog(log)
 
-    def publish(self, current: StepPlan) -> None:
-        if not self.state.ok:
+    def publish(self, current: StepPlan, newest: dict[str, ScanRecord]) -> None:
+        """The newest scan of each gauge (``newest``: gauge → scan) of the step on its unit."""
+        if not self.state.ok or not newest:
             return  # away: watch() says when it answers again
-        message = {"unit": current.unit, "lot": current.lot_number, "job": current.job_id, "t": time.time()}
+        now = utcnow()
+        message = LiveMessage(
+            unit=current.unit,
+            lot=current.lot_number,
+            job=current.job_id,
+            published_at=now,
+            values=[
+                live_value(
+                    unit=current.unit,
+                    lot=current.lot_number,
+                    job=current.job_id,
+                    gauge=gauge,
+                    seq=scan.seq,
+                    position_m=scan.position_m,
+                    measured_at_unix=scan.measured_at,
+                    lanes=scan.values,
+                    published_at=now,
+                )  # fmt: skip
+                for gauge, scan in sorted(newest.items())
+            ],
+        )
         try:
-            self.redis.publish(f"mes:live:{current.unit}", dumps_json(message))
+            self.redis.publish(live_channel(current.unit), message.model_dump_json())
         except Exception as exc:  # live values are best effort; the database has the record
             self._lost(exc)
 

@@ -5,7 +5,8 @@ unit's ring buffer (so a missed notification or a reconnect loses nothing), or,
 for a gauge without one, takes the samples of a subscription
 (:mod:`mes.equipment.gauges`) and numbers them itself; it stores them in
 batches, folds excursions into out-of-spec intervals as they arrive, and
-publishes live values on Redis for the HMI.
+publishes the newest scan of each gauge on Redis for the HMI (``mes:live:UNIT``, see
+:mod:`mes.events.live`).
 
 When the database is away, the steps it last named are collected on (while
 their machine shows their job) into an on-disk spool, written in order when it
@@ -274,6 +275,7 @@ class Collector:
             if (current.state == StepRunState.HELD or away) and job != current.job_id:
                 continue  # the machine has moved on: nothing more of this job will come
             start = current.gauge_seq_start or {}
+            newest: dict[str, ScanRecord] = {}
             for gauge in (g for g in current.gauges if g in ring):
                 key = (current.step_run_id, gauge)
                 after = feed.cursor.get(key, start.get(gauge, 0))
@@ -281,9 +283,10 @@ class Collector:
                 if not scans:
                     continue
                 feed.cursor[key] = scans[-1].seq
+                newest[gauge] = scans[-1]
                 if await self._db(self._store, current, gauge, scans):
                     feed.stored += len(scans)
-            self._publish(current)
+            self._publish(current, newest)
 
     async def _store_samples(self, feed: UnitFeed, collected: list[StepPlan], samples: list[Sample]) -> None:
         """Number and position a variable gauge's samples and store them with their step."""
@@ -311,6 +314,7 @@ class Collector:
             current = next(c for c in collected if c.step_run_id == step_id)
             if await self._db(self._store, current, gauge, scans):
                 feed.stored += len(scans)
+            self._publish(current, {gauge: scans[-1]})
 
     def _position(self, unit: str, current: StepPlan, sample: Sample) -> float | None:
         if sample.position_m is not None:
@@ -427,6 +431,6 @@ class Collector:
         self.db_ok = True
         self.database.back("collector: database answers again; writing what waited")
 
-    def _publish(self, current: StepPlan) -> None:
+    def _publish(self, current: StepPlan, newest: dict[str, ScanRecord]) -> None:
         if self.live is not None:
-            self.live.publish(current)
+            self.live.publish(current, newest)
