@@ -84,13 +84,13 @@ class SseClient:
             elif name == "id":
                 self.last_id = value
 
-    def next(self, timeout_s: float = 10.0) -> Event:
+    def next(self, timeout_s: float = 20.0) -> Event:
         item = self.events.get(timeout=timeout_s)
         if isinstance(item, BaseException):
             raise item
         return item
 
-    def until(self, kind: str, timeout_s: float = 10.0) -> Event:
+    def until(self, kind: str, timeout_s: float = 20.0) -> Event:
         """The next event of ``kind`` (others before it are skipped)."""
         while True:
             event = self.next(timeout_s)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import pytest
@@ -21,8 +22,9 @@ from mes.auth.models import Role
 from mes.base import pk, utcnow
 from mes.config import Settings
 from mes.db import session_scope
-from mes.equipment.models import EquipmentUnit
+from mes.equipment.models import EquipmentClass, EquipmentUnit
 from mes.events.live import live_channel, live_value
+from mes.events.models import EventKind
 from mes.events.schemas import Gap, LiveMessage, LiveValue, StateEvent
 from mes.lots.models import (
     Characteristic,
@@ -53,6 +55,10 @@ class Served:
     backend: str
 
     def events(self, query: str = "", headers: dict[str, str] | None = None) -> SseClient:
+        """A client of the stream; state events only unless ``query`` names kinds (the test Redis is
+        shared: other runs' collectors publish live values there too)."""
+        if "kinds=" not in query:
+            query += ("&" if query else "?") + "kinds=" + ",".join(k.value for k in EventKind)
         return SseClient(f"{self.url}/api/v1/events{query}", headers={**self.auth, **(headers or {})})
 
 
@@ -222,25 +228,33 @@ def _step_on_unit(engine: Engine, line: Line) -> tuple[int, int, int]:
 
 def test_live_values_reach_the_clients_that_want_them(served: Served, services: ServiceUrls) -> None:
     line, engine = served.line, served.engine
+    # A unit name of its own: Redis channels are shared by every run on the server.
+    unit = f"coater-{secrets.token_hex(4)}"
+    with session_scope(engine) as s:
+        s.add(EquipmentUnit(name=unit, equipment_class=EquipmentClass.COATER, endpoint="opc.tcp://x:4840",
+                            profile="packml-coater"))  # fmt: skip
+        s.flush()
+        unit_id = pk(s.exec(select(EquipmentUnit).where(EquipmentUnit.name == unit)).one())
+    line = replace(line, unit_id=unit_id)
     layer_id, char_id, lanes = _step_on_unit(engine, line)
-    with served.events(f"?kinds=value&unit={UNIT}") as values, served.events("?kinds=order") as no_values:
+    with served.events(f"?kinds=value&unit={unit}") as values, served.events("?kinds=order") as no_values:
         assert values.next().event == "ready" and no_values.next().event == "ready"
         position = values.last_id
         if served.backend == "postgresql":
             # The collector's message on Redis, relayed by the process's one subscription (sent again
             # until it arrives: the relay subscribes once the first client wants values).
             published = utcnow()
-            value = live_value(unit=UNIT, lot=line.lot, job=line.job, gauge="cw-1", seq=41, position_m=2.05,
+            value = live_value(unit=unit, lot=line.lot, job=line.job, gauge="cw-1", seq=41, position_m=2.05,
                                measured_at_unix=published.timestamp(), lanes=[21.5, float("nan"), 22.5],
                                published_at=published)  # fmt: skip
             message = LiveMessage(
-                unit=UNIT, lot=line.lot, job=line.job, published_at=published, values=[value]
+                unit=unit, lot=line.lot, job=line.job, published_at=published, values=[value]
             )
             client = redis.Redis.from_url(services.redis_url)
             deadline = time.monotonic() + 20
             got = None
             while got is None and time.monotonic() < deadline:
-                client.publish(live_channel(UNIT), message.model_dump_json())
+                client.publish(live_channel(unit), message.model_dump_json())
                 try:
                     got = values.next(timeout_s=0.3)
                 except queue.Empty:  # not subscribed yet
@@ -270,7 +284,7 @@ def test_live_values_reach_the_clients_that_want_them(served: Served, services: 
                 received.seq <= seq and received.mean == 20.0 + received.seq and received.published_at is None
             )
         assert got.event == "value"
-        assert (received.unit, received.lot, received.job) == (UNIT, line.lot, line.job)
+        assert (received.unit, received.lot, received.job) == (unit, line.lot, line.job)
         # A value's id is the client's position in the log: reconnecting with it replays state events.
         assert got.id == position
         with pytest.raises(queue.Empty):  # a client that did not ask gets none
