@@ -12,10 +12,12 @@ covered as they are added: nothing here names one.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 import schemathesis
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -32,8 +34,10 @@ from mes.config import Settings
 from mes.db import make_engine
 from mes.demo import QUALITY
 from tests.api.conftest import Callers, make_callers
+from tests.lots.conftest import REDIS_DB
 from tests.lots.harness import ROOT
 from tests.read_model_plant import HELD_BY_SIGNATURE, ORDER, RECIPE, Plant
+from tests.services import ServiceUrls
 
 HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
@@ -65,7 +69,7 @@ class FuzzTarget:
 
     def known_values(self, case: Case[Any]) -> tuple[dict[str, Any], Any] | None:
         """The case's path parameters with the plant's identifiers, and its body with a signature that
-        is accepted; None when there is nothing to substitute."""
+        is accepted and a recipe that is released; None when there is nothing to substitute."""
         resource = case.path.removeprefix(API).strip("/").split("/")[0].split(":")[0]
         known = {
             "orders": ORDER,
@@ -79,11 +83,17 @@ class FuzzTarget:
         }.get(resource)
         path = dict.fromkeys(case.path_parameters or {}, known) if known is not None else {}
         body = case.body
-        signature = body.get("signature") if isinstance(body, dict) else None
-        if isinstance(body, dict) and isinstance(signature, dict):
-            body = {**body, "signature": {**signature, "name": QUALITY, "password": self.plant.password}}
-        elif not path:
+        if not isinstance(body, dict):
+            return ({**(case.path_parameters or {}), **path}, body) if path else None
+        known_fields: dict[str, Any] = {}
+        signature = body.get("signature")
+        if isinstance(signature, dict):
+            known_fields["signature"] = {**signature, "name": QUALITY, "password": self.plant.password}
+        if isinstance(body.get("recipe"), str):
+            known_fields["recipe"] = RECIPE  # released in the plant: an order can be placed
+        if not path and not known_fields:
             return None
+        body = {**body, **known_fields}
         return {**(case.path_parameters or {}), **path}, body
 
 
@@ -104,13 +114,36 @@ def _declared_roles(app: FastAPI) -> dict[tuple[str, str], frozenset[Role]]:
     return roles
 
 
+@contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """What the routes send (an order to dispatch, a step to resume) goes to ``url`` in the block."""
+    from workers.app import app as celery
+
+    def reset() -> None:  # its connection pools were made for the old URL
+        celery._pool = None
+        celery.amqp._producer_pool = None
+
+    old = celery.conf.broker_url
+    celery.conf.broker_url = url
+    reset()
+    try:
+        yield
+    finally:
+        celery.conf.broker_url = old
+        reset()
+
+
 @pytest.fixture(scope="module")
-def fuzz_target(read_model_plant: tuple[str, Plant]) -> Iterator[FuzzTarget]:
+def fuzz_target(read_model_plant: tuple[str, Plant], services: ServiceUrls) -> Iterator[FuzzTarget]:
     url, plant = read_model_plant
     engine = make_engine(url)
     settings_ = Settings(database_url=url, line_config=ROOT / "deploy" / "line.yaml")
     app = create_app(settings_, engine=engine)
-    yield FuzzTarget(app, make_callers(engine), plant, _declared_roles(app))
+    # The suite's own Redis database, emptied after: no worker reads it.
+    broker = services.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    with celery_broker(broker):
+        yield FuzzTarget(app, make_callers(engine), plant, _declared_roles(app))
+    redis.Redis.from_url(broker).flushdb()
     engine.dispose()
 
 
