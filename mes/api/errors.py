@@ -10,6 +10,8 @@ A problem body::
     {"type": "https://mes.invalid/problems/order-refused", "title": "Order refused", "status": 409,
      "detail": "recipe CATHODE-A@3 is draft, not released", "instance": "/api/v1/orders",
      "errors": [{"loc": ["body", "lots"], "msg": "..."}]}       # 422 only
+
+The OpenAPI document says so (:class:`Problem`): each operation's 422 and ``default`` responses.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mes.auth.errors import AuthError, LoginThrottled, NotAuthenticated
@@ -180,26 +183,27 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
                    instance=_path(request))  # fmt: skip
 
 
-def install(app: FastAPI) -> None:
-    """Register the one set of exception handlers."""
-    app.add_exception_handler(MesError, _mes_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _internal_error)
+class FieldProblem(BaseModel):
+    """Where a request was wrong: ``loc`` is the path to the field (``["body", "lots"]``); ``line`` and
+    ``column`` locate it in a YAML body."""
+
+    loc: list[str]
+    msg: str
+    line: int | None = None
+    column: int | None = None
 
 
-_PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "instance"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object"}},
-    },
-}
+class Problem(BaseModel):
+    """An RFC 9457 problem (``application/problem+json``): every error of this API is one."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldProblem] | None = None
+
+
 _MEANINGS = {
     401: "No credential, or one expired or revoked.",
     403: "The caller's role may not do this, or a signature was refused.",
@@ -209,11 +213,49 @@ _MEANINGS = {
     415: "The request body is not in a media type this route reads.",
     422: "A value that cannot be used; `errors` lists each, located.",
 }
+DEFAULT_MEANING = "Refused or failed: the problem's `status` says how."
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}  # fmt: skip
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` entries of the problems a route answers with (for ``responses=``)."""
-    return {
-        status: {"description": _MEANINGS[status], "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
-        for status in statuses
-    }
+    """The OpenAPI ``responses`` entries of the problems a route answers with (for ``responses=``).
+    Every operation's ``default`` response is a problem anyway (:func:`install`)."""
+    return {status: _problem_response(_MEANINGS[status]) for status in statuses}
+
+
+def _document_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """Say in the OpenAPI document what the handlers answer: a problem, not FastAPI's default 422 body."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem_schema.pop("$defs", {}))
+    schemas["Problem"] = problem_schema
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses and PROBLEM_JSON not in responses["422"].get("content", {}):
+                responses["422"] = _problem_response(_MEANINGS[422])  # FastAPI's own, not what is sent
+            responses.setdefault("default", _problem_response(DEFAULT_MEANING))
+    if "HTTPValidationError" not in str(document.get("paths")):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return document
+
+
+def install(app: FastAPI) -> None:
+    """Register the one set of exception handlers, and document what they answer."""
+    app.add_exception_handler(MesError, _mes_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
