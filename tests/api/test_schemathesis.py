@@ -12,7 +12,6 @@ covered as they are added: nothing here names one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,7 @@ from mes.auth.models import Role
 from mes.config import Settings
 from mes.db import make_engine
 from mes.demo import QUALITY
+from tests.api.broker import celery_broker
 from tests.api.conftest import Callers, make_callers
 from tests.lots.conftest import REDIS_DB
 from tests.lots.harness import ROOT
@@ -112,25 +112,6 @@ def _declared_roles(app: FastAPI) -> dict[tuple[str, str], frozenset[Role]]:
         for method in route.methods or ():
             roles[(method, route.path_format)] = found
     return roles
-
-
-@contextmanager
-def celery_broker(url: str) -> Iterator[None]:
-    """What the routes send (an order to dispatch, a step to resume) goes to ``url`` in the block."""
-    from workers.app import app as celery
-
-    def reset() -> None:  # its connection pools were made for the old URL
-        celery._pool = None
-        celery.amqp._producer_pool = None
-
-    old = celery.conf.broker_url
-    celery.conf.broker_url = url
-    reset()
-    try:
-        yield
-    finally:
-        celery.conf.broker_url = old
-        reset()
 
 
 @pytest.fixture(scope="module")
