@@ -8,7 +8,7 @@ so a client never sees a 2xx for something that was rolled back; any error rolls
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Annotated
 
@@ -20,7 +20,7 @@ from mes.api.errors import CsrfRefused, RoleRefused
 from mes.auth.errors import NotAuthenticated
 from mes.auth.models import Role
 from mes.auth.schemas import Principal
-from mes.auth.sessions import session_user
+from mes.auth.sessions import session_alive, session_user
 from mes.auth.tokens import token_user
 from mes.config import Settings
 from mes.db import session_scope
@@ -92,6 +92,29 @@ def authenticate(request: Request, db: Session) -> Principal:
             )
     return Principal(name=user.name, full_name=user.full_name, role=user.role, via="session",
                      csrf_token=web_session.csrf_token)  # fmt: skip
+
+
+def credential_check(request: Request) -> Callable[[Session], str | None]:
+    """What a long answer (an event stream) asks again while it lasts: None while the request's token
+    or session still holds, else why not (revoked, expired, logged out, idle). It never moves a
+    session's last-seen time: a stream that goes on is not a person at the terminal."""
+    token = _bearer(request)
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    settings = settings_of(request)
+    idle = timedelta(minutes=settings.web_idle_timeout_min)
+    key = settings.secret_key.get_secret_value()
+
+    def check(db: Session) -> str | None:
+        try:
+            if token is not None:
+                token_user(db, token)
+            else:
+                session_alive(db, cookie, idle_timeout=idle, secret_key=key)
+        except NotAuthenticated as exc:
+            return str(exc)
+        return None
+
+    return check
 
 
 class Require:

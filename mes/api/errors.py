@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mes.auth.errors import AuthError, LoginThrottled, NotAuthenticated
@@ -120,7 +121,7 @@ def problem(
 
 
 def _path(request: Request) -> str:
-    return request.url.path
+    return "".join(c for c in request.url.path if c.isprintable())
 
 
 async def _mes_error(request: Request, exc: Exception) -> JSONResponse:
@@ -158,8 +159,24 @@ def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors]
 
 
+def _not_json(request: Request, errors: Sequence[Any]) -> str | None:
+    """The media type of a body a JSON route could not read because it was not sent as JSON (FastAPI
+    reads such a body as text and reports it as "not a valid dictionary"), else None."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method in ("GET", "HEAD") or media == "application/json" or media.endswith("+json"):
+        return None
+    body_errors = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
+    whole_body = any(len(e.get("loc", ())) == 1 for e in body_errors)
+    return (media or "none") if whole_body else None
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+    media = _not_json(request, exc.errors())
+    if media is not None:
+        return problem(415, kind="media-type-unsupported", title="Media type unsupported",
+                       detail=f"the body is sent as {media}; this route reads application/json "
+                       "(Content-Type: application/json)", instance=_path(request))  # fmt: skip
     errors = _field_errors(exc.errors())
     where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
@@ -173,6 +190,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers) if exc.headers else None
     return problem(exc.status_code, kind=f"http-{exc.status_code}", title=title or "Error",
                    detail=str(exc.detail), instance=_path(request), headers=headers)  # fmt: skip
+
+
+async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value (PostgreSQL: text with NUL, a number out of its column's range): the
+    input is wrong, and the transaction has been rolled back."""
+    log.info("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    return problem(422, kind="value-not-storable", title="Value not storable",
+                   detail="a value of the request cannot be stored or compared by the database (a control "
+                   "character such as U+0000, or a number out of range); nothing was changed",
+                   instance=_path(request))  # fmt: skip
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -242,7 +269,29 @@ def _document_problems(document: dict[str, Any]) -> dict[str, Any]:
     if "HTTPValidationError" not in str(document.get("paths")):
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
+    # How to authenticate, so that the docs page's "Authorize" takes a token (a session cookie works too).
+    document["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "A token from `mes token create`."},
+        "session": {"type": "apiKey", "in": "cookie", "name": "mes_session",
+                    "description": "The cookie `POST /api/v1/login` sets (changes also need X-CSRF-Token)."},
+    }  # fmt: skip
+    document["security"] = [{"bearer": []}, {"session": []}]
+    _any_of_discriminated(document)
     return document
+
+
+def _any_of_discriminated(node: Any) -> None:
+    """A tagged union (pydantic: ``oneOf`` with a ``discriminator``) as ``anyOf``: the discriminator
+    picks the schema, but a validator that ignores it (JSON Schema has no such keyword) would find a
+    recipe step valid under several step schemas and call ``oneOf`` violated."""
+    if isinstance(node, dict):
+        if "oneOf" in node and "discriminator" in node:
+            node["anyOf"] = node.pop("oneOf")
+        for value in node.values():
+            _any_of_discriminated(value)
+    elif isinstance(node, list):
+        for value in node:
+            _any_of_discriminated(value)
 
 
 def install(app: FastAPI) -> None:
@@ -250,6 +299,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(MesError, _mes_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa_exc.DataError, _unstorable)
     app.add_exception_handler(Exception, _internal_error)
     generate = app.openapi
 

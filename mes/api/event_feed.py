@@ -26,6 +26,7 @@ from fastapi.sse import KEEPALIVE_COMMENT, ServerSentEvent, format_sse_event
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
 
 from mes.config import Settings, masked_url
 from mes.db import session_scope
@@ -43,6 +44,7 @@ RETRY_S = 2.0  # how long to wait before asking a database or Redis that did not
 RECONNECT_MS = 2_000  # the `retry:` a client is told: wait this long before reconnecting
 POSITION_EVERY_S = 5.0  # a filtered client is told its position (an id-only event) at most this often
 PING_S = 15.0  # a comment after this long without an event keeps proxies from closing the connection
+CREDENTIAL_CHECK_S = 15.0  # a revoked token or an ended session ends its streams within this long
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class StreamRequest:
     order: str | None
     order_lots: frozenset[str]  # the order's lots when the stream starts (its new lots are added)
     plan: ReplayPlan
+    # Asked every CREDENTIAL_CHECK_S: None while the client's token or session holds, else why not.
+    credential: Callable[[Session], str | None] = field(default=lambda _db: None)
 
 
 @dataclass(eq=False)
@@ -325,15 +329,27 @@ async def stream(hub: EventHub, want: StreamRequest) -> AsyncIterator[bytes]:
         yield wire(ServerSentEvent(event="ready", id=position, retry=RECONNECT_MS, raw_data=ready))
         async for chunk in _catch_up(hub, client):
             yield chunk
-        written = time.monotonic()
+        written = checked = time.monotonic()
         while True:
+            if time.monotonic() - checked >= CREDENTIAL_CHECK_S:
+                checked = time.monotonic()
+                why = await _credential_gone(hub, want)
+                if why is not None:
+                    yield wire(
+                        ServerSentEvent(
+                            event="end", id=str(client.cursor), raw_data=json.dumps({"reason": why})
+                        )
+                    )
+                    return
             try:
-                batch = await asyncio.wait_for(sub.queue.get(), max(0.0, written + PING_S - time.monotonic()))
+                wait_s = min(written + PING_S, checked + CREDENTIAL_CHECK_S) - time.monotonic()
+                batch = await asyncio.wait_for(sub.queue.get(), max(0.0, wait_s))
             except TimeoutError:
-                # Nothing for this client for a while (or only what its filters leave out): proxies
-                # keep a connection that carries something.
-                yield KEEPALIVE_COMMENT
-                written = time.monotonic()
+                if time.monotonic() - written >= PING_S:
+                    # Nothing for this client for a while (or only what its filters leave out):
+                    # proxies keep a connection that carries something.
+                    yield KEEPALIVE_COMMENT
+                    written = time.monotonic()
                 continue
             sent = False
             for event in client.values(batch) if batch[0].id is None else client.states(batch):
@@ -348,6 +364,15 @@ async def stream(hub: EventHub, want: StreamRequest) -> AsyncIterator[bytes]:
                 written = time.monotonic()
     finally:
         hub.unsubscribe(sub)
+
+
+async def _credential_gone(hub: EventHub, want: StreamRequest) -> str | None:
+    """Why the client may no longer follow the stream, or None; a database that does not answer ends
+    nothing (the stream waits for it as the catch-up does)."""
+    try:
+        return await hub.read(want.credential)
+    except DBAPIError:
+        return None
 
 
 async def _catch_up(hub: EventHub, client: _Client) -> AsyncIterator[bytes]:

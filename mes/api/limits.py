@@ -1,4 +1,5 @@
-"""Request bodies over the limit are refused as a problem (413), before more of them is read.
+"""Requests refused before they reach a route: a path or query with a control character (422), a
+body over the limit (413, before more of it is read).
 
 A declared ``Content-Length`` over the limit is answered at once; a chunked body is counted as it is
 read and answered when it passes the limit. (FastAPI's own ``max_body_size`` answers in plain text, and
@@ -8,6 +9,8 @@ an error raised while a body is read becomes a 400 "error parsing the body".)
 from __future__ import annotations
 
 import json
+import unicodedata
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +27,10 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        bad = _unprintable(scope)
+        if bad is not None:
+            await _send_problem(send, 422, "request-invalid", "Request invalid", bad, scope)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         size = int(declared) if declared.isdigit() else 0
@@ -54,13 +61,26 @@ class BodyLimit:
         await self.app(scope, counted, watched)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps({
-            "type": PROBLEM_BASE + "body-too-large",
-            "title": "Body too large",
-            "status": 413,
-            "detail": f"the request body is over {self.max_bytes} bytes, the most this API takes",
-            "instance": scope.get("path", ""),
-        }).encode()  # fmt: skip
-        headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the request body is over {self.max_bytes} bytes, the most this API takes"
+        await _send_problem(send, 413, "body-too-large", "Body too large", detail, scope)
+
+
+def _unprintable(scope: Scope) -> str | None:
+    """What is wrong with a path or query that holds a control character (NUL first: PostgreSQL cannot
+    store or compare text with it, and no name, number or filter of this API has one)."""
+    path = scope.get("path", "")
+    query = unquote(scope.get("query_string", b"").decode("latin-1"))
+    for where, text in (("the path", path), ("the query", query)):
+        bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+        if bad is not None:
+            return f"{where} contains U+{ord(bad):04X} ({unicodedata.name(bad, 'a control character')})"
+    return None
+
+
+async def _send_problem(send: Send, status: int, kind: str, title: str, detail: str, scope: Scope) -> None:
+    instance = "".join(c for c in scope.get("path", "") if unicodedata.category(c) != "Cc")
+    body = json.dumps({"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail,
+                       "instance": instance}).encode()  # fmt: skip
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

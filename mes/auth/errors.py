@@ -30,3 +30,8 @@ class LoginThrottled(AuthError):
 class TokenInvalid(AuthError, InputError):
     """A token asked for with a value none can have: an expiry that is not a duration, a role a
     token may not hold (exit 2)."""
+
+
+class SignatureRefused(AuthError):
+    """An electronic signature whose signer is unknown, inactive, a token's account, or whose password
+    is wrong: one message for each (nothing to learn by probing names); counted like a failed login."""

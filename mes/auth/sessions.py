@@ -63,6 +63,24 @@ def session_digest(cookie: str, secret_key: str) -> str:
     return hmac.new(secret_key.encode(), cookie.encode(), hashlib.sha256).hexdigest()
 
 
+def check_throttle(session: Session, who: str, address: str | None) -> None:
+    """Raise :class:`LoginThrottled` when ``who`` (or ``address``, if given) has failed too often in the
+    window: failed logins and refused electronic signatures count alike (the same password)."""
+    since = utcnow() - LOGIN_WINDOW
+    checks = [(_failures(session, since, user_name=who), MAX_FAILURES_PER_USER, f"user {who}")]
+    if address is not None:
+        checks.append(
+            (_failures(session, since, address=address), MAX_FAILURES_PER_ADDRESS, f"address {address}")
+        )
+    for count, limit, what in checks:
+        if count >= limit:
+            raise LoginThrottled(
+                f"refused: {count} failed logins or signatures for {what} in the last "
+                f"{int(LOGIN_WINDOW.total_seconds() // 60)} minutes; try again later",
+                retry_after_s=int(LOGIN_WINDOW.total_seconds()),
+            )
+
+
 def login(session: Session, name: str, password: str, *, address: str, secret_key: str) -> LoggedIn | None:
     """Check name and password and open a session; None for a wrong name or password (the caller
     commits the counted, audited failure, then refuses with :data:`LOGIN_REFUSED`, one message for
@@ -70,17 +88,7 @@ def login(session: Session, name: str, password: str, *, address: str, secret_ke
     now = utcnow()
     who = recorded_name(name)
     address = address[:64]
-    since = now - LOGIN_WINDOW
-    for count, limit, what in (
-        (_failures(session, since, user_name=who), MAX_FAILURES_PER_USER, f"user {who}"),
-        (_failures(session, since, address=address), MAX_FAILURES_PER_ADDRESS, f"address {address}"),
-    ):
-        if count >= limit:
-            raise LoginThrottled(
-                f"login refused: {count} failed logins for {what} in the last "
-                f"{int(LOGIN_WINDOW.total_seconds() // 60)} minutes; try again later",
-                retry_after_s=int(LOGIN_WINDOW.total_seconds()),
-            )
+    check_throttle(session, who, address)
     user = session.exec(select(User).where(User.name == who)).first()
     ok = (
         user is not None
@@ -103,11 +111,12 @@ def login(session: Session, name: str, password: str, *, address: str, secret_ke
     return LoggedIn(cookie=cookie, csrf_token=csrf, user=user)
 
 
-def session_user(
+def session_alive(
     session: Session, cookie: str, *, idle_timeout: timedelta, secret_key: str
 ) -> tuple[User, WebSession]:
-    """The user of a live session, its last-seen time moved on. Raises :class:`NotAuthenticated` for
-    an unknown, ended or idle-expired session (an idle one is ended here)."""
+    """The user of a live session, without moving its last-seen time (a stream that goes on is no
+    activity). Raises :class:`NotAuthenticated` for an unknown, ended or idle-expired session (an idle
+    one is ended here) or an account no longer active."""
     row = session.exec(
         select(WebSession).where(WebSession.cookie_hmac == session_digest(cookie, secret_key))
     ).first()
@@ -122,6 +131,15 @@ def session_user(
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise NotAuthenticated("the account of this session is no longer active")
+    return user, row
+
+
+def session_user(
+    session: Session, cookie: str, *, idle_timeout: timedelta, secret_key: str
+) -> tuple[User, WebSession]:
+    """:func:`session_alive` for a request: its last-seen time moves on."""
+    user, row = session_alive(session, cookie, idle_timeout=idle_timeout, secret_key=secret_key)
+    now = utcnow()
     if now - row.last_seen_at > _LAST_SEEN_RESOLUTION:
         row.last_seen_at = now
         session.add(row)

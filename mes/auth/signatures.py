@@ -20,11 +20,15 @@ from sqlmodel import Session, col, select
 
 from mes.audit.models import AuditEvent
 from mes.audit.service import record
-from mes.auth.models import Role, User
-from mes.auth.service import sign
+from mes.auth.errors import AuthError, SignatureRefused
+from mes.auth.models import LoginAttempt, Role, User
+from mes.auth.service import recorded_name, require_role, sign
+from mes.auth.sessions import check_throttle
 from mes.base import ReadModel, utcnow
 
 SIGNATURE_ACTION = "e-signature"
+SIGNATURE_REFUSED = "signature refused: unknown signer or wrong password"
+SIGNATURE_ADDRESS = "(e-signature)"  # where a refused signature is counted from, beside login addresses
 
 
 class SignatureMeaning(enum.StrEnum):
@@ -47,6 +51,7 @@ class SignaturePublic(ReadModel):
     content_sha256: str
     reason: str
     signed_at: datetime
+    requested_by: str | None = None  # who sent the request, when not the signer (a token relaying it)
 
 
 def e_sign(
@@ -62,10 +67,25 @@ def e_sign(
     entity_type: str,
     entity_id: str,
     content_sha256: str,
+    requested_by: str | None = None,
 ) -> tuple[User, SignaturePublic]:
-    """Check the signature (:func:`mes.auth.service.sign`: an active person with one of ``roles`` and
-    the right password; raises :class:`AuthError`) and record it in the audit chain."""
-    user = sign(session, name, password, roles, doing)
+    """Check the signature and record it in the audit chain: an active person (not a token's account)
+    with one of ``roles`` and the right password (:func:`mes.auth.service.sign`).
+
+    Raises :class:`LoginThrottled` while the signer has too many failed logins or signatures,
+    :class:`SignatureRefused` (one message for an unknown name and a wrong password) — which the caller
+    counts with :func:`count_refused_signature` in the transaction that audits the refusal — and
+    :class:`AuthError` for a role that may not do this."""
+    who = recorded_name(name)
+    check_throttle(session, who, None)
+    person = session.exec(select(User).where(User.name == who)).first()
+    if person is None or not person.active or person.service_account:
+        raise SignatureRefused(SIGNATURE_REFUSED)
+    require_role(person, roles, doing)
+    try:
+        user = sign(session, name, password, roles, doing)
+    except AuthError as exc:
+        raise SignatureRefused(SIGNATURE_REFUSED) from exc
     signed_at = utcnow()
     signature = SignaturePublic(
         signer=user.name,
@@ -77,6 +97,7 @@ def e_sign(
         content_sha256=content_sha256,
         reason=reason,
         signed_at=signed_at,
+        requested_by=requested_by if requested_by and requested_by != user.name else None,
     )
     record(
         session,
@@ -84,11 +105,19 @@ def e_sign(
         action=SIGNATURE_ACTION,
         entity_type=entity_type,
         entity_id=entity_id,
-        after=signature.model_dump(mode="json", exclude={"reason", "entity_type", "entity_id"}),
+        after=signature.model_dump(
+            mode="json", exclude={"reason", "entity_type", "entity_id"}, exclude_none=True
+        ),
         reason=reason,
         occurred_at=signed_at,
     )
     return user, signature
+
+
+def count_refused_signature(session: Session, name: str) -> None:
+    """Count a refused signature against its signer, as a failed login is (the throttle of both)."""
+    session.add(LoginAttempt(user_name=recorded_name(name), address=SIGNATURE_ADDRESS, succeeded=False))
+    session.flush()
 
 
 def signatures_of(session: Session, entity_type: str, entity_id: str) -> list[SignaturePublic]:

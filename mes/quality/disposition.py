@@ -31,9 +31,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from mes.audit.service import record
+from mes.auth.errors import SignatureRefused
 from mes.auth.models import Role
 from mes.auth.service import recorded_name
-from mes.auth.signatures import SignatureMeaning, e_sign
+from mes.auth.signatures import SignatureMeaning, count_refused_signature, e_sign
 from mes.base import is_row_id, pk, utcnow
 from mes.lots.genealogy import band_extent, lock_lot
 from mes.lots.models import (
@@ -342,3 +343,5 @@ def record_refusal(
         after=after or None,
         reason=str(error)[:2000],
     )
+    if isinstance(error, SignatureRefused):
+        count_refused_signature(session, actor)

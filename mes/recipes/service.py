@@ -15,9 +15,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from mes.audit.service import record
+from mes.auth.errors import SignatureRefused
 from mes.auth.models import Role
 from mes.auth.service import get_user, recorded_name, require_role
-from mes.auth.signatures import SignatureMeaning, e_sign
+from mes.auth.signatures import SignatureMeaning, count_refused_signature, e_sign
 from mes.base import utcnow
 from mes.recipes.errors import LifecycleError, ReasonMissing, RecipeInvalid, RecipeNotFound, RecipeRefInvalid
 from mes.recipes.load import load_recipe_text
@@ -268,9 +269,11 @@ def release(
     password: str,
     reason: str,
     meaning: SignatureMeaning = SignatureMeaning.APPROVAL,
+    requested_by: str | None = None,
 ) -> RecipeDetail:
     """Release for production: an electronic signature (quality role, the password re-entered, the
-    meaning) over the version's content hash, recorded in the audit chain before the release."""
+    meaning) over the version's content hash, recorded in the audit chain before the release.
+    ``requested_by``: who sent the request, when not the signer (recorded with the signature)."""
     row = get_recipe(session, ref, version_required=True)
     _check_transition(row, to=RecipeStatus.RELEASED, allowed_from=_RELEASE_FROM, reason=reason)
     stored_recipe(row)  # the hash signed is the hash of what is stored
@@ -286,6 +289,7 @@ def release(
         entity_type="recipe",
         entity_id=ref_of(row),
         content_sha256=row.content_hash,
+        requested_by=requested_by,
     )
     return _transition(
         session,
@@ -344,13 +348,20 @@ def stored_recipe(row: RecipeRow) -> Recipe:
     return recipe
 
 
-def record_refusal(session: Session, ref: str, *, actor: str, action: str, error: Exception) -> None:
-    """Audit a refused transition (in its own transaction: the refused one rolled back)."""
+def record_refusal(
+    session: Session, ref: str, *, actor: str, action: str, error: Exception, requested_by: str | None = None
+) -> None:
+    """Audit a refused transition (in its own transaction: the refused one rolled back); a refused
+    signature also counts against its signer, as a failed login does. ``requested_by`` is who sent the
+    request, when someone else than ``actor`` (a token relaying a person's signature)."""
     record(
         session,
         actor=recorded_name(actor),
         action=f"{action}.refused",
         entity_type="recipe",
         entity_id=ref[:128],
+        after={"requested_by": requested_by} if requested_by and requested_by != actor else None,
         reason=str(error)[:2000],
     )
+    if isinstance(error, SignatureRefused):
+        count_refused_signature(session, actor)

@@ -3,6 +3,7 @@ by Last-Event-ID, the gap past the window, live values (Redis on PostgreSQL, the
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import secrets
@@ -341,3 +342,18 @@ def test_a_quiet_stream_is_kept_alive_with_comments(served: Served, monkeypatch:
         assert client.comments >= 2
         with pytest.raises(queue.Empty):
             client.next(timeout_s=0.5)
+
+
+def test_a_stream_ends_when_its_token_is_revoked(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A revoked token (or an ended session) is not followed for long: the stream says `end` and closes."""
+    from mes.auth.tokens import revoke_token
+    from mes.db import session_scope
+
+    monkeypatch.setattr(event_feed, "CREDENTIAL_CHECK_S", 0.3)
+    with served.events() as client:
+        assert client.next().event == "ready"
+        with session_scope(served.engine) as s:
+            revoke_token(s, "operator-token", by=Callers.person(Role.ADMIN))
+        end = client.next(timeout_s=10)
+        assert end.event == "end"
+        assert "revoked" in json.loads(end.data)["reason"]

@@ -121,8 +121,9 @@ def test_content_is_frozen_once_approved(people: Engine) -> None:
     [
         ("erin", PASSWORDS["erin"], "needs the quality role"),
         ("otto", PASSWORDS["otto"], "needs the quality role"),
-        ("quinn", "not-the-password", "wrong password"),
-        ("nobody", "whatever-pass", "no active user"),
+        ("quinn", "not-the-password", "unknown signer or wrong password"),
+        # One message for a name that is no one's: a signature does not tell who exists.
+        ("nobody", "whatever-pass", "unknown signer or wrong password"),
     ],
 )
 def test_release_needs_quality_and_the_password(people: Engine, by: str, password: str, error: str) -> None:

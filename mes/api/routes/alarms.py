@@ -132,7 +132,11 @@ class ShelveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     minutes: float = Field(
-        gt=0, le=alarms.MAX_SHELVE_S / 60, allow_inf_nan=False, description="How long (at most a shift: 480)."
+        gt=0,
+        le=alarms.MAX_SHELVE_S / 60,
+        allow_inf_nan=False,
+        strict=True,
+        description="How long (at most a shift: 480).",
     )
     reason: FreeText = Field(description="Why; kept in the journal and the audit trail.")
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse
 
-from mes.api.deps import Caller, DbSession, engine_of, settings_of
+from mes.api.deps import Caller, DbSession, credential_check, engine_of, settings_of
 from mes.api.event_feed import StreamRequest, hub_of, stream
 from mes.events.errors import EventQueryInvalid
 from mes.events.log import check_unit, order_lots, replay_plan
@@ -86,7 +86,8 @@ def stream_request(
         check_unit(db, unit)
     lots = frozenset(order_lots(db, order)) if order is not None else frozenset()
     plan = replay_plan(db, after, settings_of(request).events_replay_max)
-    return StreamRequest(kinds=wanted, unit=unit, order=order, order_lots=lots, plan=plan)
+    return StreamRequest(kinds=wanted, unit=unit, order=order, order_lots=lots, plan=plan,
+                         credential=credential_check(request))  # fmt: skip
 
 
 @router.get(

@@ -30,7 +30,7 @@ from mes.quality.schemas import LotRecord, LotReport
 router = APIRouter(tags=["lots"])
 
 LotNumber = Annotated[str, Path(min_length=1, max_length=64, description="The lot number.")]
-IntervalId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+IntervalId = Annotated[int, Field(ge=1, le=MAX_ROW_ID, strict=True)]  # 1, not "1", 1.0 or true
 
 
 @router.get("/lots", response_model=Page[LotSummary], summary="Lots, newest first")

@@ -51,13 +51,17 @@ class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     recipe: str = Field(min_length=1, max_length=200, description="A released recipe version, ID@VERSION.")
-    lots: int = Field(ge=1, le=1_000, description="How many lots (1–1000).")
+    lots: int = Field(ge=1, le=1_000, strict=True, description="How many lots (1–1000).")
     lot_size: float | None = Field(
-        None, gt=0, description="Metres per electrode lot, cells per cell lot; absent: the recipe's."
+        None,
+        gt=0,
+        strict=True,
+        description="Metres per electrode lot, cells per cell lot; absent: the recipe's.",
     )
-    priority: int = Field(100, ge=-MAX_ROW_ID, le=MAX_ROW_ID, description="Lower runs first.")
+    priority: int = Field(100, ge=-MAX_ROW_ID, le=MAX_ROW_ID, strict=True, description="Lower runs first.")
     start: bool = Field(
         True,
+        strict=True,
         description="False: store the order (waiting, NotAllowedToStart) until `POST …/{number}:start`.",
     )
 
@@ -68,8 +72,10 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=200,
-        description=f"Your name for this request (required). The same key with the same body returns "
-        f"the order it made (200); with another body it is refused (422). Kept {KEY_HOURS} h.",
+        # HTTP header values arrive as ISO 8859-1; printable ASCII is what reads the same everywhere.
+        pattern=r"^[\x20-\x7e]+$",
+        description=f"Your name for this request (required; printable ASCII). The same key with the same "
+        f"body returns the order it made (200); with another body it is refused (422). Kept {KEY_HOURS} h.",
     ),
 ]
 

@@ -151,13 +151,14 @@ def post_release(
     try:
         signer_must_be_caller(caller, signature)
         return service.release(db, ref, by=signature.name, password=signature.password, reason=body.reason,
-                               meaning=signature.meaning)  # fmt: skip
+                               meaning=signature.meaning, requested_by=caller.name)  # fmt: skip
     except MesError as exc:
         # The refusal is kept although the request rolls back: end the request's transaction first
         # (it holds SQLite's write lock, and on PostgreSQL perhaps the audit chain's), then record it.
         db.rollback()
         with session_scope(engine_of(request)) as s:
-            service.record_refusal(s, ref, actor=signature.name, action="recipe.release", error=exc)
+            service.record_refusal(s, ref, actor=signature.name, action="recipe.release", error=exc,
+                                   requested_by=caller.name)  # fmt: skip
         raise
 
 
