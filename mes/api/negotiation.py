@@ -77,7 +77,10 @@ def _utc(value: datetime | None) -> datetime | None:
     """A time without an offset is UTC (every time the MES stores is)."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the calendar's first day in UTC
+        raise ValueError("is outside the years 1 to 9999 once taken to UTC") from None
 
 
 Since = Annotated[

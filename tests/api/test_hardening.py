@@ -88,3 +88,14 @@ def test_the_openapi_document_says_how_to_authenticate(client: TestClient) -> No
     assert schemes["session"]["name"] == "mes_session"
     assert {"bearer": []} in document["security"]
     assert '"discriminator"' not in str(document).replace("'", '"') or "oneOf" not in str(document)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/alarms", "/api/v1/alarms.csv", "/api/v1/audit", "/api/v1/lots",
+                                  "/api/v1/orders"])  # fmt: skip
+def test_a_time_filter_at_the_ends_of_the_calendar_is_a_422(
+    client: TestClient, callers: Callers, path: str
+) -> None:
+    for query in ("since=0001-01-01T00:00:00%2B14:00", "until=9999-12-31T23:59:59-14:00"):
+        response = client.get(f"{path}?{query}", headers=callers.bearer(Role.QUALITY))
+        assert response.status_code == 422, (query, response.text)
+        assert response.json()["errors"][0]["loc"][0] == "query"

@@ -99,7 +99,9 @@ def stream_request(
     responses={
         200: {
             "description": "`gap` (if any), `ready`, then the events",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # No schema: the body is a stream of events (`StateEvent`, `LiveValue`, `Gap` as JSON in
+            # `data:` lines, described above), not one string a client could check whole.
+            "content": {"text/event-stream": {}},
         }
     },
 )

@@ -17,9 +17,10 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mes.api.deps import Caller, DbSession, Require, RequireCommitted, engine_of, line_of
+from mes.api.negotiation import Since, Until
 from mes.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from mes.api.signing import Reason
 from mes.auth.schemas import Principal
@@ -149,10 +150,8 @@ def get_orders(
     recipe: Annotated[
         str | None, Query(max_length=200, description="Recipe ID (any version) or ID@VERSION.")
     ] = None,
-    since: Annotated[
-        AwareDatetime | None, Query(description="Created at or after (ISO 8601, with zone).")
-    ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Created before (ISO 8601, with zone).")] = None,
+    since: Since = None,
+    until: Until = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[OrderPublic]:
