@@ -7,13 +7,16 @@ so a client never sees a 2xx for something that was rolled back; any error rolls
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Annotated
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from mes.api.errors import CsrfRefused, RoleRefused
@@ -52,7 +55,42 @@ def line_of(request: Request) -> Line:
     return line
 
 
-def get_db(request: Request) -> Iterator[Session]:
+def _gate(request: Request) -> asyncio.Semaphore | None:
+    """The app's admission to database sessions, as many places as the pool keeps connections (None
+    for a pool that does not queue); one per event loop (tests serve one app from several)."""
+    pool = engine_of(request).pool
+    if not isinstance(pool, QueuePool):
+        return None
+    gates: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] | None
+    gates = getattr(request.app.state, "db_gates", None)
+    if gates is None:
+        gates = request.app.state.db_gates = WeakKeyDictionary()
+    loop = asyncio.get_running_loop()
+    if loop not in gates:
+        gates[loop] = asyncio.Semaphore(max(1, pool.size()))
+    return gates[loop]
+
+
+async def _admitted(request: Request) -> AsyncIterator[None]:
+    """Wait, without a thread or a connection, for a place among the requests that hold a session.
+
+    A sync route's session keeps its pooled connection until the route's answer is serialised, which
+    FastAPI does in another worker thread. With more requests at once than the pool has connections,
+    every worker thread could wait for a connection held by a request waiting for a thread: the server
+    stood still for the pool's 30 s, then answered 500s. Admitting at most the pool's size (the
+    overflow stays for the checks and writes made in transactions of their own) keeps a connection
+    free for every request that holds a session."""
+    gate = _gate(request)
+    if gate is None:
+        yield
+        return
+    async with gate:
+        yield
+
+
+def get_db(
+    request: Request, _admitted: Annotated[None, Depends(_admitted, scope="function")]
+) -> Iterator[Session]:
     with session_scope(engine_of(request)) as session:
         yield session
 
