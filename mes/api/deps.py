@@ -186,4 +186,3 @@ class RequireCommitted(Require):
 
 ANY_USER = Require()
 Caller = Annotated[Principal, Depends(ANY_USER)]
-OPERATOR, ENGINEER, QUALITY, ADMIN = Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN

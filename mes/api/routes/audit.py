@@ -11,16 +11,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from mes.api.deps import ADMIN, QUALITY, DbSession, Require
+from mes.api.deps import DbSession, Require
 from mes.api.negotiation import Since, Until
 from mes.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from mes.audit.schemas import AuditEventPublic, ChainVerification
 from mes.audit.service import chain_verification, list_events
+from mes.auth.models import Role
 from mes.auth.schemas import Principal
 
 router = APIRouter(tags=["audit"])
 
-ROLES_READ_AUDIT = (QUALITY, ADMIN)
+ROLES_READ_AUDIT = (Role.QUALITY, Role.ADMIN)
 Auditor = Annotated[Principal, Depends(Require(*ROLES_READ_AUDIT))]
 
 
