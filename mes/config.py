@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,6 +130,24 @@ class Settings(BaseSettings):
     # How often `mes web` reads the log for new events when nothing wakes it (SQLite has no
     # notifications; PostgreSQL's NOTIFY wakes it at once and this is only the safety net).
     events_poll_s: float = Field(default=0.5, gt=0, le=60)
+    # The operator pages show times in the plant's zone (an IANA name, e.g. Europe/Berlin); UTC stays
+    # in tooltips and in every export.
+    plant_time_zone: str = "UTC"
+    # A live value older than this is drawn stale (greyed, hatched, its age beside it): a few scan
+    # periods of the slowest gauge.
+    hmi_stale_after_s: float = Field(default=10.0, gt=0, le=3600)
+
+    @field_validator("plant_time_zone")
+    @classmethod
+    def _plant_time_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"MES_PLANT_TIME_ZONE {name!r} is not a time zone this machine knows "
+                "(give an IANA name such as Europe/Berlin, or UTC)"
+            ) from exc
+        return name
 
     @field_validator("live_url")
     @classmethod

@@ -45,7 +45,7 @@ def web(
         help="TLS ends at a reverse proxy on this host (deploy/README.md); trust its X-Forwarded-* headers.",
     ),
 ) -> None:
-    """Serve the API at /api/v1 (docs at /api/v1/docs) until Ctrl-C."""
+    """Serve the operator pages at / and the API at /api/v1 (docs at /api/v1/docs) until Ctrl-C."""
     import uvicorn
 
     settings = get_settings()
@@ -60,9 +60,9 @@ def web(
         pass
     _check_port(host, port)
     scheme = "https" if tls_cert else "http"
-    out.print(f"mes web: {scheme}://{host}:{port}/api/v1 (docs at /api/v1/docs); Ctrl-C stops it")
+    out.print(f"mes web: operator pages at {scheme}://{host}:{port}/, API at /api/v1 (docs at /api/v1/docs); Ctrl-C stops it")
     uvicorn.run(
-        "mes.api.app:create_app",
+        "mes.hmi.app:create_web_app",
         factory=True,
         host=host,
         port=port,

@@ -18,7 +18,7 @@ from mes.lots.models import Characteristic, Layer, Lot
 from mes.quality.alarms import acknowledge, get_alarm, is_shelved, journal, list_alarms, shelve, unshelve
 from mes.quality.csv_cells import iso_utc, metres, text
 from mes.quality.models import Alarm, AlarmPriority, AlarmState
-from mes.quality.schemas import AlarmDetail, AlarmEventPublic, AlarmPublic
+from mes.quality.schemas import AlarmDetail, AlarmEventPublic, AlarmPublic, AlarmSummary
 
 
 def alarm_views(session: Session, alarms: Sequence[Alarm]) -> list[AlarmPublic]:
@@ -65,6 +65,22 @@ def alarm_views(session: Session, alarms: Sequence[Alarm]) -> list[AlarmPublic]:
 def alarm_list(session: Session, *, include_closed: bool = False) -> list[AlarmPublic]:
     """Open alarms (or all, newest 500), most urgent first, shelved ones after the others."""
     return alarm_views(session, list_alarms(session, include_closed=include_closed))
+
+
+def alarm_summary(session: Session, now: datetime | None = None) -> AlarmSummary:
+    """Counts of the open alarms for the alarm banner (one query over the open rows only)."""
+    rows = session.exec(select(Alarm).where(col(Alarm.is_open))).all()
+    open_by = dict.fromkeys(AlarmPriority, 0)
+    unack_by = dict.fromkeys(AlarmPriority, 0)
+    shelved = 0
+    for alarm in rows:
+        if is_shelved(alarm, now):
+            shelved += 1
+            continue
+        open_by[alarm.priority] += 1
+        if alarm.state in (AlarmState.ACTIVE_UNACK, AlarmState.CLEARED_UNACK):
+            unack_by[alarm.priority] += 1
+    return AlarmSummary(open_by_priority=open_by, unacknowledged_by_priority=unack_by, shelved=shelved)
 
 
 def alarm_details(session: Session, alarms: Sequence[Alarm]) -> list[AlarmDetail]:

@@ -277,3 +277,14 @@ class LotReport(LotDetail):
     alarms: list[AlarmDetail]
     dispositions: list[AuditEventPublic]
     genealogy: Genealogy
+
+
+class AlarmSummary(ReadModel):
+    """What the alarm banner of every operator page shows: open alarms per priority (shelved ones
+    apart), and how many of them nobody has acknowledged yet (those flash)."""
+
+    open_by_priority: dict[AlarmPriority, int] = Field(description="open and not shelved, per priority")
+    unacknowledged_by_priority: dict[AlarmPriority, int] = Field(
+        description="of those, not acknowledged (ISA-18.2 unacknowledged: active or cleared)"
+    )
+    shelved: int = Field(description="open alarms shelved at the moment")

@@ -1,0 +1,85 @@
+"""The web app of ``mes web``: the API (``/api/v1``) and the operator pages beside it, in one app.
+
+:func:`create_web_app` is what ``mes web`` serves. Errors of a page (not of ``/api/v1``) are answered
+as an HTML page with the same status and message as the API's problem (one mapping,
+:data:`mes.api.errors.HTTP_STATUSES`); a page asked for without a session redirects to the login page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mes.api.app import API, create_app
+from mes.auth.errors import NotAuthenticated
+from mes.config import Settings
+from mes.hmi.deps import LoginRequired, login_url
+from mes.hmi.routes import pages_routers
+from mes.hmi.templating import HERE, render
+
+STATIC = "/static"
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def create_web_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """:func:`mes.api.app.create_app` with the operator pages installed."""
+    app = create_app(settings, engine)
+    install(app)
+    return app
+
+
+def is_page(request: Request) -> bool:
+    """Whether a request is for a page or a fragment of one (not the API, not a static asset)."""
+    path = request.url.path
+    return not (path == API or path.startswith(API + "/") or path.startswith(STATIC + "/"))
+
+
+def install(app: FastAPI) -> None:
+    app.mount(STATIC, StaticFiles(directory=str(HERE / "static")), name="static")
+    for router in pages_routers():
+        app.include_router(router)
+    app.add_exception_handler(LoginRequired, _login_required)
+    # The API's handlers answer problem+json; a page's error is the same problem drawn as a page.
+    handlers: dict[Any, Handler] = dict(app.exception_handlers)
+    for kind, handler in handlers.items():
+        if kind is not LoginRequired:
+            app.add_exception_handler(kind, _as_page(handler))
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)  # noqa: S101 - registered for it only
+    target = login_url(exc.next_url)
+    if request.headers.get("hx-request"):
+        # htmx follows a redirect in place (a login form inside a tile); this sends the whole page there.
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _as_page(handler: Handler) -> Handler:
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = await handler(request, exc)
+        if not is_page(request):
+            return answer
+        if isinstance(exc, NotAuthenticated):
+            return await _login_required(request, LoginRequired(request.url.path))
+        try:
+            problem = json.loads(bytes(answer.body))
+        except ValueError:
+            return answer
+        status = answer.status_code
+        if isinstance(exc, StarletteHTTPException) and status == 404:
+            problem["detail"] = f"there is no page {request.url.path}"
+        page = render(request, "error.html", None, status_code=status, problem=problem)
+        for name in ("retry-after",):
+            if name in answer.headers:
+                page.headers[name] = answer.headers[name]
+        return page
+
+    return handle

@@ -1,0 +1,12 @@
+"""Page routers, one module per area of the operator pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mes.hmi.routes import line, session
+
+
+def pages_routers() -> list[APIRouter]:
+    """Every router of the pages, in the order of the navigation bar."""
+    return [session.router, line.router]
