@@ -44,11 +44,18 @@ from mes.runner import LineRunner
 from mes.sim.faults import parse_fault
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINEER, QUALITY = "demo-engineer", "demo-quality"
-# The demo quality user's password on the embedded default (a SQLite file), published in the README and
-# the demo's summary so that a signed release can be tried. Never set anywhere else: a demo pointed at a
-# database server gets a random password (printed), and a production environment refuses the demo.
-DEMO_QUALITY_PASSWORD = "demo-quality-pw"  # noqa: S105 - published on purpose, demo database only
+OPERATOR, ENGINEER, QUALITY = "demo-operator", "demo-engineer", "demo-quality"
+# The demo users' passwords on the embedded default (a SQLite file), published in the README and the
+# demo's summary so that the operator pages and a signed release can be tried. Never set anywhere else:
+# a demo pointed at a database server gets random passwords (printed), and a production environment
+# refuses the demo.
+DEMO_PASSWORDS = {
+    OPERATOR: "demo-operator-pw",
+    ENGINEER: "demo-engineer-pw",
+    QUALITY: "demo-quality-pw",
+}  # fmt: skip
+DEMO_QUALITY_PASSWORD = DEMO_PASSWORDS[QUALITY]
+DEMO_ROLES = {OPERATOR: Role.OPERATOR, ENGINEER: Role.ENGINEER, QUALITY: Role.QUALITY}
 
 # recipe → (lots, lot size: metres, or cells for the jelly roll)
 ORDERS: list[tuple[str, int, float]] = [
@@ -75,20 +82,20 @@ class DemoResult:
     scans: int
 
 
-def prepare(engine: Engine, recipes_dir: Path, *, quality_password: str | None = None) -> str:
-    """Users, recipes (imported, approved, released), a purchased separator lot.
+def prepare(engine: Engine, recipes_dir: Path, *, published: bool = False) -> dict[str, str]:
+    """Users (an operator, an engineer, a quality engineer), recipes (imported, approved, released), a
+    purchased separator lot.
 
-    Returns the quality user's password: ``quality_password``, or a random one; the engineer's is
-    always random (nothing the demo suggests needs it).
+    Returns each demo user's password: the published ones of :data:`DEMO_PASSWORDS` when
+    ``published`` (the embedded default only), else random ones.
     """
-    password = quality_password or secrets.token_urlsafe(12)
+    passwords = {n: DEMO_PASSWORDS[n] if published else secrets.token_urlsafe(12) for n in DEMO_ROLES}
+    password = passwords[QUALITY]
     with session_scope(engine) as session:
         from mes.auth.models import User
 
-        for name, role, secret in (
-            (ENGINEER, Role.ENGINEER, secrets.token_urlsafe(12)),
-            (QUALITY, Role.QUALITY, password),
-        ):
+        for name, role in DEMO_ROLES.items():
+            secret = passwords[name]
             existing = session.exec(select(User).where(User.name == name)).first()
             if existing is not None:
                 from mes.auth.service import hash_password
@@ -96,7 +103,7 @@ def prepare(engine: Engine, recipes_dir: Path, *, quality_password: str | None =
                 existing.password_hash = hash_password(secret)
                 session.add(existing)
             else:
-                create_user(session, name, role, secret, full_name="demo")
+                create_user(session, name, role, secret, full_name=f"demo {role.value}")
     for path in sorted(recipes_dir.glob("*.yaml")):
         loaded = load_recipe_file(path)
         if loaded.recipe is None:
@@ -121,7 +128,7 @@ def prepare(engine: Engine, recipes_dir: Path, *, quality_password: str | None =
             by=ENGINEER,
             width_mm=60.0,
         )
-    return password
+    return passwords
 
 
 def _progress_text(session: Session, orders: list[int]) -> tuple[int, int, str]:
@@ -233,9 +240,16 @@ async def run_demo(
     timeout_s: float = 600.0,
     env: dict[str, str] | None = None,
     show_lots: Callable[[list[LotSummary]], None] | None = None,
+    web: tuple[str, int] | None = None,
+    serve: bool = False,
+    finished: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
     """The whole flow; ``env`` carries the MES_* settings the worker processes need; ``show_lots``
-    prints what the line made (the command line's table, which never cuts a lot number)."""
+    prints what the line made (the command line's table, which never cuts a lot number).
+
+    With ``web`` (host, port) the operator pages are served from the start (``mes web``, its URL
+    printed first); with ``serve`` the line and the pages stay up after the summary, for orders made in
+    the browser, until the run is interrupted (Ctrl-C)."""
     if settings.is_production:
         raise ConfigError(
             "MES_ENVIRONMENT is production: `mes demo` runs in development only (it makes users with a "
@@ -251,9 +265,17 @@ async def run_demo(
     with session_scope(engine) as session:
         sync_units(session, line)
     embedded = engine.dialect.name == "sqlite"
-    password = prepare(engine, ROOT / "recipes", quality_password=DEMO_QUALITY_PASSWORD if embedded else None)
+    passwords = prepare(engine, ROOT / "recipes", published=embedded)
+    password = passwords[QUALITY]
     console.print("recipes imported, approved and released; separator lot received")
+    url = ""
     try:
+        if web is not None:
+            url = runner.start_web(*web)
+            where = "the demo's database only" if embedded else "random, for this run"
+            console.print(f"Operator pages: {url}/  (log in as {OPERATOR} / {passwords[OPERATOR]}, "
+                          f"{ENGINEER} / {passwords[ENGINEER]} or {QUALITY} / {password}: {where})",
+                          markup=False, soft_wrap=True)  # fmt: skip
         await runner.start_sims()
         console.print(f"{len(runner.sims)} simulated units up (time scale {time_scale:g})")
         runner.start_workers()
@@ -274,16 +296,40 @@ async def run_demo(
             f"{len(orders)} work orders dispatched; {len(armed)} faults armed on the simulated line"
         )
         await _watch(engine, runner, orders, console, timeout_s)
+        result = _summary(engine, runner, orders, armed, console, started, show_lots=show_lots,
+                          password=password, embedded=embedded)  # fmt: skip
+        if finished is not None:
+            finished(result)
+        if serve and runner.web is not None:
+            console.print(f"The line and the operator pages ({url}/) stay up for orders made in the "
+                          "browser; Ctrl-C stops them.", markup=False, soft_wrap=True)  # fmt: skip
+            await asyncio.Event().wait()  # until Ctrl-C cancels the run
+        return result
     finally:
         await runner.stop()
         runner.wait_workers()
+        engine.dispose()
+
+
+def _summary(
+    engine: Engine,
+    runner: LineRunner,
+    orders: list[int],
+    armed: list[ArmedFault],
+    console: Console,
+    started: float,
+    *,
+    show_lots: Callable[[list[LotSummary]], None] | None,
+    password: str,
+    embedded: bool,
+) -> DemoResult:
+    """Print what the line made, the faults and the signed release to try; the result."""
     with session_scope(engine) as session:
         made = session.exec(select(Lot).where(col(Lot.work_order_id).in_(orders))).all()
         rows = [lot_summary(session, lot) for lot in made]
         open_alarms = len(session.exec(select(Alarm).where(col(Alarm.is_open))).all())
         faults, release = _fault_lines(session, armed)
     scans = runner.collector.stored if runner.collector else 0
-    engine.dispose()
     if show_lots is not None:
         show_lots(rows)
     held = sum(r.intervals_held for r in rows)

@@ -1,4 +1,5 @@
-"""Run a whole line on one machine: simulators, Celery worker processes, the collector.
+"""Run a whole line on one machine: simulators, Celery worker processes, the collector, and
+(``mes demo``) the web server of the operator pages.
 
 Used by ``mes demo`` (SQLite + filesystem broker) and by the tests that run the
 same flow in production mode (PostgreSQL + Redis). Workers are real ``celery
@@ -13,6 +14,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +24,13 @@ from mes.config import get_settings
 from mes.db import make_engine
 from mes.equipment.ports import check_ports, unavailable
 from mes.equipment.profile import Line
+from mes.errors import MesError
 from mes.execution.scheduler import unit_queue
 from mes.sim.unit import SimUnit
+
+
+class WebNotStarted(MesError):
+    """``mes web`` exited or did not answer its health check in time."""
 
 
 @dataclass
@@ -37,6 +45,7 @@ class LineRunner:
     sims: dict[str, SimUnit] = field(default_factory=dict)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     collector: Collector | None = None
+    web: subprocess.Popen[bytes] | None = None
     _stop: asyncio.Event | None = None
     _collector_task: asyncio.Task[None] | None = None
 
@@ -92,7 +101,7 @@ class LineRunner:
 
     def start_worker(self, queue: str, *, beat: bool = False) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"worker-{queue}.log", "ab")  # the child process writes it
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("MES_")}, **self.env}
+        env = self._child_env()
         proc = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
             self.worker_command(queue, beat=beat),
             stdout=log,
@@ -107,6 +116,47 @@ class LineRunner:
         self.start_worker("dispatch", beat=True)
         for unit in self.line.units:
             self.start_worker(unit_queue(unit))
+
+    def _child_env(self) -> dict[str, str]:
+        return {**{k: v for k, v in os.environ.items() if not k.startswith("MES_")}, **self.env}
+
+    def start_web(self, host: str, port: int, *, ready_timeout_s: float = 30.0) -> str:
+        """``mes web`` on ``host:port`` with this line's settings, answering before this returns; its
+        base URL. Raises :class:`WebNotStarted` with the end of its log when it exits or never answers."""
+        log_path = self.workdir / "web.log"
+        log = open(log_path, "ab")  # the child process writes it
+        mes = str(Path(sys.executable).with_name("mes"))
+        self.web = subprocess.Popen(  # noqa: S603 - our console script, our arguments
+            [mes, "web", "--host", host, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._child_env(),
+            start_new_session=True,
+        )
+        url = f"http://{host}:{port}"
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.web.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(url + "/api/v1/health", timeout=1) as answer:  # noqa: S310 - http on our host
+                    if answer.status == 200:
+                        return url
+            except OSError:
+                time.sleep(0.2)
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        self.stop_web()
+        raise WebNotStarted(f"mes web did not start on {url}: " + (" / ".join(tail) or "no output"))
+
+    def stop_web(self) -> None:
+        if self.web is not None:
+            if self.web.poll() is None:
+                os.killpg(self.web.pid, signal.SIGTERM)
+                try:
+                    self.web.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.web.pid, signal.SIGKILL)
+            self.web = None
 
     def kill_worker(self, queue: str, sig: int = signal.SIGKILL) -> None:
         proc = self.workers.pop(queue)
@@ -128,6 +178,7 @@ class LineRunner:
         self._collector_task = asyncio.create_task(self.collector.run(self._stop))
 
     async def stop(self) -> None:
+        self.stop_web()
         for queue in list(self.workers):
             proc = self.workers.pop(queue)
             if proc.poll() is None:

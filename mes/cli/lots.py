@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,7 +17,7 @@ from mes.base import pk
 from mes.cli.common import AsJson, database, finite, free_text, out, print_json, user_name
 from mes.cli.lot_text import backward_tree, print_lot
 from mes.cli.tables import Column, ident, print_table
-from mes.config import get_settings
+from mes.config import Settings, get_settings
 from mes.db import session_scope
 from mes.equipment.line import load_line_for
 from mes.lots.errors import TraceInvalid
@@ -24,6 +26,9 @@ from mes.lots.orders import get_lot, list_lots, receive_lot
 from mes.lots.report import lot_summaries
 from mes.lots.schemas import ForwardTrace, LotSummary
 from mes.lots.trace import backward, forward
+
+if TYPE_CHECKING:
+    from mes.demo import DemoResult
 
 lot_app = typer.Typer(help="Lots: list, show, receive purchased material.", no_args_is_help=True)
 
@@ -224,13 +229,48 @@ def demo(
     workdir: Path = typer.Option(Path(".mes-demo"), "--workdir", help="Broker folder, worker logs."),
     timeout: float = typer.Option(600.0, "--timeout", callback=finite, min=10),
     line: Path | None = typer.Option(None, "--line", help="Line file (default: the shipped simulated line)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address the operator pages listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port of the operator pages."),
+    serve: bool | None = typer.Option(
+        None,
+        "--serve/--no-serve",
+        help="After the run, keep the line and the operator pages up until Ctrl-C "
+        "(default: when standard input is a terminal).",
+    ),
 ) -> None:
-    """Run the line on the embedded default: SQLite, filesystem broker, simulators, real workers."""
-    from mes.demo import demo_environment, embedded_settings, run_demo
+    """Run the line on the embedded default: SQLite, filesystem broker, simulators, real workers, and
+    the operator pages (their address is printed first)."""
+    from mes.cli.web import check_port
+    from mes.demo import embedded_settings
 
+    check_port(host, port)  # before the database is touched, like the simulators' ports
     configured = get_settings()
     settings = embedded_settings(configured.database_url, workdir, line)
-    result = asyncio.run(
+    keep_serving = sys.stdin.isatty() if serve is None else serve
+
+    serving = False
+
+    def finished(result: DemoResult) -> None:
+        nonlocal serving
+        serving = keep_serving
+        out.print(
+            f"demo finished in {result.seconds:.0f} s; {result.scans} scans collected live. "
+            "Try: mes lot list, mes alarm list, mes lot report LOT, mes lot trace LOT --backward"
+        )
+
+    try:
+        _run_demo(settings, workdir, time_scale, timeout, (host, port), keep_serving, finished)
+    except KeyboardInterrupt:
+        if not serving:
+            raise  # the run itself was interrupted: `mes: interrupted`, exit 130
+        out.print("demo stopped: the line and the operator pages are down")
+
+
+def _run_demo(settings: Settings, workdir: Path, time_scale: float, timeout: float, web: tuple[str, int],
+              serve: bool, finished: Callable[[DemoResult], None]) -> None:  # fmt: skip
+    from mes.demo import demo_environment, run_demo
+
+    asyncio.run(
         run_demo(
             settings,
             out,
@@ -239,9 +279,8 @@ def demo(
             timeout_s=timeout,
             env=demo_environment(settings, workdir),
             show_lots=print_made,
+            web=web,
+            serve=serve,
+            finished=finished,
         )
-    )
-    out.print(
-        f"demo finished in {result.seconds:.0f} s; {result.scans} scans collected live. "
-        "Try: mes lot list, mes alarm list, mes lot report LOT, mes lot trace LOT --backward"
     )

@@ -85,13 +85,15 @@ class WebServer:
         return self.process.returncode
 
 
-def start_web(env: dict[str, str], workdir: Path, *, timeout_s: float = 30.0, attempts: int = 3) -> WebServer:
-    """Start ``mes web`` and return once ``/api/v1/health`` answers 200. A port taken between choosing
-    it and binding it (another test) is retried on a new one."""
+def start_web(env: dict[str, str], workdir: Path, *, timeout_s: float = 30.0, attempts: int = 3,
+              port: int | None = None) -> WebServer:  # fmt: skip
+    """Start ``mes web`` (on ``port``, default a free one) and return once ``/api/v1/health`` answers
+    200. A free port taken between choosing it and binding it (another test) is retried on a new one."""
     attempt = 0
+    chosen = port
     while True:
         attempt += 1
-        port = free_port()
+        port = chosen or free_port()
         log = workdir / f"web-{port}.log"
         with log.open("ab") as out:  # the child writes it
             process = subprocess.Popen(  # noqa: S603 - our console script, our arguments
@@ -112,7 +114,7 @@ def start_web(env: dict[str, str], workdir: Path, *, timeout_s: float = 30.0, at
                 pass
             time.sleep(0.1)
         server.stop()
-        if "cannot listen on" not in server.output() or attempt == attempts:
+        if "cannot listen on" not in server.output() or attempt == attempts or chosen:
             raise AssertionError(
                 f"mes web did not answer {HEALTH} within {timeout_s:g} s (exit {process.returncode}):\n"
                 + server.output()

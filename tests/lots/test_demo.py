@@ -6,13 +6,16 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mes.demo import DEMO_QUALITY_PASSWORD
@@ -32,18 +35,61 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
     line = write_line(
         tmp_path / "line.yaml", ["sputter-1", "sputter-2", "coater-1", "winder-1"]
     )  # free ports
-    result = subprocess.run([str(Path(sys.executable).with_name("mes")), "demo", "--timeout", "240", "--line",
-                             str(line)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300, check=False)  # fmt: skip
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "Traceback" not in output
+    port = free_port()
+    # --serve: after its summary the demo keeps the line and the operator pages up until Ctrl-C.
+    demo = subprocess.Popen([str(Path(sys.executable).with_name("mes")), "demo", "--timeout", "240", "--line",
+                             str(line), "--port", str(port), "--serve"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)  # fmt: skip
+    try:
+        output = _read_until(demo, "stay up for orders made in the browser", timeout_s=300)
+        assert "Traceback" not in output
+        # Expected: the operator pages' address comes first, with the demo logins, and they answer.
+        first = output.splitlines()[:3]
+        assert any(f"Operator pages: http://127.0.0.1:{port}/" in x and "demo-operator / demo-operator-pw" in x
+                   for x in first), output  # fmt: skip
+        login = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=10)
+        assert login.status_code == 200 and 'data-testid="login-form"' in login.text
+        _check_what_the_demo_made(tmp_path, env, output)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=90)
+    assert demo.returncode == 0, rest
+    assert "demo stopped" in rest and "Traceback" not in rest
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, *, timeout_s: float) -> str:
+    """What ``proc`` printed up to the line holding ``marker`` (fails with the output on a timeout or
+    an exit)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for text in proc.stdout:
+            lines.append(text)
+            if marker in text:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if not found.is_set():
+        proc.kill()
+        pytest.fail(f"no {marker!r} within {timeout_s} s (exit {proc.poll()}):\n{''.join(lines)}")
+    return "".join(lines)
+
+
+def _check_what_the_demo_made(tmp_path: Path, env: dict[str, str], output: str) -> None:
     # Expected: no raw log line (it printed "WARNING kombu.connection: No hostname was supplied. …").
     assert not re.search(r"\b(WARNING|ERROR) [\w.]+: ", output), output
     assert "What the line made" in output
     assert (tmp_path / "mes.db").exists()
     left = {p.name for p in tmp_path.iterdir() if not p.name.startswith(".")} - {"mes.db-wal", "mes.db-shm"}
     assert left == {"line.yaml", "mes.db"}  # the broker's files stay in .mes-demo
-    for log in (tmp_path / ".mes-demo").glob("worker-*.log"):
+    for log in (tmp_path / ".mes-demo").glob("*.log"):
         text = log.read_text()
         assert "database is locked" not in text, log
         assert "Traceback" not in text, log
