@@ -61,7 +61,7 @@ def thickness(position_m: float, lane: int) -> float:
 
 
 def build(engine: Engine) -> Plant:
-    password = prepare(engine, ROOT / "recipes")
+    password = prepare(engine, ROOT / "recipes")[QUALITY]
     random.seed(7)
     with session_scope(engine) as s:
         units = {}

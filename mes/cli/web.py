@@ -61,7 +61,8 @@ def web(
     check_port(host, port)
     scheme = "https" if tls_cert else "http"
     out.print(
-        f"mes web: operator pages at {scheme}://{host}:{port}/, API at /api/v1 (docs at /api/v1/docs); Ctrl-C stops it"
+        f"mes web: operator pages at {scheme}://{host}:{port}/, API at /api/v1 "
+        "(docs at /api/v1/docs); Ctrl-C stops it"
     )
     uvicorn.run(
         "mes.hmi.app:create_web_app",
