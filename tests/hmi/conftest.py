@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from mes.auth.models import Role
 from mes.config import Settings
 from mes.hmi.app import create_web_app
-from tests.api.conftest import PASSWORD, Callers, make_callers
+from tests.api.conftest import PASSWORD, Callers, TestClient, make_callers
 from tests.api.server import serve
 
 CHROMIUM = os.environ.get("MES_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -96,6 +96,15 @@ def hmi(db_url: str, engine: Engine, browser: Browser) -> Iterator[Hmi]:
         yield found
         for context in found.contexts:
             context.close()
+
+
+@pytest.fixture
+def client_app(db_url: str, engine: Engine) -> Iterator[TestClient]:
+    """The web app in process (FastAPI's TestClient: for route-level tests), with the usual callers."""
+    make_callers(engine)
+    app = create_web_app(Settings(database_url=db_url), engine=engine)
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+        yield test_client
 
 
 def shoot(page: Page, name: str) -> list[Path]:
