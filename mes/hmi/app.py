@@ -30,7 +30,8 @@ STATIC = "/static"
 # allowed: bars and markers are positioned by them.
 PAGE_POLICY = "; ".join([
     "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
-    "connect-src 'self'", "font-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'",
+    "connect-src 'self'", "font-src 'self'", "frame-ancestors 'none'", "base-uri 'none'",
+    "form-action 'self'",
 ])  # fmt: skip
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
