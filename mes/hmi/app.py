@@ -15,7 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mes.api.app import API, create_app
 from mes.auth.errors import NotAuthenticated
@@ -50,13 +52,16 @@ def create_web_app(settings: Settings | None = None, engine: Engine | None = Non
 
 def is_page(request: Request) -> bool:
     """Whether a request is for a page or a fragment of one (not the API, not a static asset)."""
-    path = request.url.path
-    return not (path == API or path.startswith(API + "/") or path.startswith(STATIC + "/"))
+    return _is_page_path(request.url.path)
+
+
+def _is_page_path(path: str) -> bool:
+    return not (path == API or path.startswith((API + "/", STATIC + "/")))
 
 
 def install(app: FastAPI) -> None:
     app.mount(STATIC, StaticFiles(directory=str(HERE / "static")), name="static")
-    app.middleware("http")(_security_headers)
+    app.add_middleware(SecurityHeaders)
     for router in pages_routers():
         app.include_router(router)
     app.add_exception_handler(LoginRequired, _login_required)
@@ -67,14 +72,29 @@ def install(app: FastAPI) -> None:
             app.add_exception_handler(kind, _as_page(handler))
 
 
-async def _security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    answer = await call_next(request)
-    answer.headers.update(SECURITY_HEADERS)
-    if is_page(request):
-        answer.headers["Content-Security-Policy"] = PAGE_POLICY
-    return answer
+class SecurityHeaders:
+    """Pure ASGI (an event stream passes through untouched): the headers above on every answer, and
+    the content security policy on pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        page = _is_page_path(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if page:
+                    headers["Content-Security-Policy"] = PAGE_POLICY
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
