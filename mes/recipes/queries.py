@@ -14,10 +14,12 @@ from sqlmodel import Session, col, select
 from mes.audit.models import AuditEvent
 from mes.auth.signatures import signatures_of
 from mes.base import pk
+from mes.recipes.errors import field_path
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.models import RecipeStatus
+from mes.recipes.rules import claim_rules
 from mes.recipes.schema import Recipe
-from mes.recipes.schemas import RecipeDetail, RecipeStatusChange, RecipeSummary
+from mes.recipes.schemas import ClaimRuleCheck, RecipeDetail, RecipeStatusChange, RecipeSummary
 
 ENTITY = "recipe"
 LIFECYCLE_ACTIONS = (
@@ -89,6 +91,24 @@ def recipe_detail_of(session: Session, row: RecipeRow, content: Recipe) -> Recip
     )
 
 
+def claim_checks(content: Recipe) -> list[ClaimRuleCheck]:
+    """The claim rules of a version's product family and lot kind that apply to it, each realised
+    unless some claim rule is violated (checked now, against the rules of this release)."""
+    checked = claim_rules(content)
+    realised = not any(found for _, found in checked)
+    return [
+        ClaimRuleCheck(
+            family=rule.family.value,
+            rule=rule.name,
+            seed=rule.seed,
+            claims=rule.claims,
+            realised=realised,
+            problems=[f"{field_path(loc)}: {message}" for loc, message in found],
+        )
+        for rule, found in checked
+    ]
+
+
 def recipe_page(
     session: Session,
     *,
@@ -108,6 +128,12 @@ def recipe_page(
         query = query.where(col(RecipeRow.id) < before)
     rows = session.exec(query.order_by(col(RecipeRow.id).desc()).limit(limit)).all()
     return [recipe_summary(row) for row in rows], [pk(row) for row in rows]
+
+
+def flat_fields(content: Recipe) -> dict[str, Any]:
+    """Every field of a version's content by field path (``steps[0].setpoints.gap_um``), in the
+    document's order: the lines a diff compares."""
+    return _flatten(content.model_dump(mode="json"))
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -64,8 +64,42 @@ class Rule:
     seed: str
     claims: str
 
+    @property
+    def label(self) -> str:
+        """How a violation names the rule: ``claim rule FAMILY/NAME (SEED claim N)``."""
+        return f"claim rule {self.family}/{self.name} ({self.seed} claim {self.claims})"
+
     def violation(self, loc: Loc, message: str) -> tuple[Loc, str]:
-        return loc, f"claim rule {self.family}/{self.name} ({self.seed} claim {self.claims}): {message}"
+        return loc, f"{self.label}: {message}"
+
+
+# The claims each rule stands for (seed file, claim numbers); grouped by product family and lot kind
+# in RULES_OF below.
+LI_ALLOYING_THIN_FILM = Rule(ProductFamily.ALLOY_FILM_ANODE, "li-alloying-thin-film", SEED_ALLOY_FILM, "1-2")
+SECOND_METAL_OR_CARBON = Rule(ProductFamily.ALLOY_FILM_ANODE, "second-metal-or-carbon", SEED_ALLOY_FILM, "1")
+POLYMER_SUBSTRATE = Rule(ProductFamily.ALLOY_FILM_ANODE, "polymer-substrate", SEED_ALLOY_FILM, "7-8")
+LITHIUM_METAL_OXIDE_CATHODE = Rule(
+    ProductFamily.ALLOY_FILM_ANODE, "lithium-metal-oxide-cathode", SEED_ALLOY_FILM, "9"
+)
+WOUND_LENGTHWISE = Rule(
+    ProductFamily.ALLOY_FILM_ANODE, "band-electrodes-wound-lengthwise", SEED_ALLOY_FILM, "10"
+)
+COLLECTOR_METAL = Rule(ProductFamily.CAPPED_SI_ANODE, "collector-metal", SEED_CAPPED_SI, "1, 9")
+SI_GE_ACTIVE_LAYER = Rule(ProductFamily.CAPPED_SI_ANODE, "si-ge-active-layer", SEED_CAPPED_SI, "1, 7")
+CU_NI_CAP_LAYER = Rule(ProductFamily.CAPPED_SI_ANODE, "cu-ni-cap-layer", SEED_CAPPED_SI, "1, 8, 10")
+CAP_THICKNESS = Rule(ProductFamily.CAPPED_SI_ANODE, "cap-thickness-50-1000-nm", SEED_CAPPED_SI, "11")
+LITHIUM_COMPLEX_OXIDE_CATHODE = Rule(
+    ProductFamily.CAPPED_SI_ANODE, "lithium-complex-oxide-cathode", SEED_CAPPED_SI, "25"
+)
+COMPOSITE_LAYER = Rule(
+    ProductFamily.THIN_COMPOSITE_ANODE, "composite-layer-1-30-um", SEED_THIN_COMPOSITE, "1-3"
+)
+THIN_CARBON_LAYER = Rule(
+    ProductFamily.THIN_COMPOSITE_ANODE, "carbon-layer-below-1-um", SEED_THIN_COMPOSITE, "4-5"
+)
+LITHIUM_TRANSITION_METAL_OXIDE_CATHODE = Rule(
+    ProductFamily.THIN_COMPOSITE_ANODE, "lithium-transition-metal-oxide-cathode", SEED_THIN_COMPOSITE, "8"
+)
 
 
 def _formulas(components: list[Component]) -> list[Formula]:
@@ -102,9 +136,9 @@ def _is_carbon(component: Component) -> bool:
 
 
 def _alloy_film_anode(recipe: Recipe) -> Found:
-    film = Rule(ProductFamily.ALLOY_FILM_ANODE, "li-alloying-thin-film", SEED_ALLOY_FILM, "1-2")
-    partner = Rule(ProductFamily.ALLOY_FILM_ANODE, "second-metal-or-carbon", SEED_ALLOY_FILM, "1")
-    polymer = Rule(ProductFamily.ALLOY_FILM_ANODE, "polymer-substrate", SEED_ALLOY_FILM, "7-8")
+    film = LI_ALLOYING_THIN_FILM
+    partner = SECOND_METAL_OR_CARBON
+    polymer = POLYMER_SUBSTRATE
     layers = _layers(recipe)
     films = [
         (loc, lay)
@@ -144,7 +178,7 @@ def _alloy_film_anode(recipe: Recipe) -> Found:
 
 
 def _alloy_film_cathode(recipe: Recipe) -> Found:
-    rule = Rule(ProductFamily.ALLOY_FILM_ANODE, "lithium-metal-oxide-cathode", SEED_ALLOY_FILM, "9")
+    rule = LITHIUM_METAL_OXIDE_CATHODE
     if not any(
         is_lithium_metal_oxide(f, CATHODE_METALS_000)
         for _, lay in _layers(recipe)
@@ -157,7 +191,7 @@ def _alloy_film_cathode(recipe: Recipe) -> Found:
 
 
 def _alloy_film_cell(recipe: Recipe) -> Found:
-    rule = Rule(ProductFamily.ALLOY_FILM_ANODE, "band-electrodes-wound-lengthwise", SEED_ALLOY_FILM, "10")
+    rule = WOUND_LENGTHWISE
     for i, step in enumerate(recipe.steps):
         if isinstance(step, WinderStep) and step.winding.direction != "lengthwise":
             yield rule.violation(
@@ -170,10 +204,10 @@ def _alloy_film_cell(recipe: Recipe) -> Found:
 
 
 def _capped_si_anode(recipe: Recipe) -> Found:
-    collector = Rule(ProductFamily.CAPPED_SI_ANODE, "collector-metal", SEED_CAPPED_SI, "1, 9")
-    active = Rule(ProductFamily.CAPPED_SI_ANODE, "si-ge-active-layer", SEED_CAPPED_SI, "1, 7")
-    cap = Rule(ProductFamily.CAPPED_SI_ANODE, "cu-ni-cap-layer", SEED_CAPPED_SI, "1, 8, 10")
-    cap_thickness = Rule(ProductFamily.CAPPED_SI_ANODE, "cap-thickness-50-1000-nm", SEED_CAPPED_SI, "11")
+    collector = COLLECTOR_METAL
+    active = SI_GE_ACTIVE_LAYER
+    cap = CU_NI_CAP_LAYER
+    cap_thickness = CAP_THICKNESS
     substrate = recipe.inputs.substrate
     if substrate is not None and not _elements(substrate.composition) & COLLECTOR_METALS:
         yield collector.violation(
@@ -230,11 +264,11 @@ def _lithium_complex_oxide(rule: Rule, metals: frozenset[str], what: str) -> Cal
 # --- seed 002: thin composite / thin carbon anode ------------------------------------------------
 
 
-def _thin_composite_anode(recipe: Recipe) -> Found:
-    composite = Rule(
-        ProductFamily.THIN_COMPOSITE_ANODE, "composite-layer-1-30-um", SEED_THIN_COMPOSITE, "1-3"
-    )
-    carbon = Rule(ProductFamily.THIN_COMPOSITE_ANODE, "carbon-layer-below-1-um", SEED_THIN_COMPOSITE, "4-5")
+def _thin_composite(recipe: Recipe) -> tuple[Rule | None, list[tuple[Loc, str]]]:
+    """Which of seed 002's alternatives a recipe realises (None: neither), and what is wrong when
+    it realises none."""
+    composite = COMPOSITE_LAYER
+    carbon = THIN_CARBON_LAYER
     found: list[tuple[Loc, str]] = []
     for loc, layer in _layers(recipe):
         metal_salts = [
@@ -267,7 +301,7 @@ def _thin_composite_anode(recipe: Recipe) -> Found:
                         composite.violation((*char_loc, "usl"), f"USL {usl_nm / 1000:g} µm is above 30 µm")
                     )
             if not problems:
-                return
+                return composite, []
             found.extend(problems)
         elif carbons and not _elements(layer.composition) & METALS:
             if thickness is None:
@@ -279,7 +313,7 @@ def _thin_composite_anode(recipe: Recipe) -> Found:
                     )
                 )
             else:
-                return
+                return carbon, []
     if not found:
         found.append(
             composite.violation(
@@ -288,7 +322,11 @@ def _thin_composite_anode(recipe: Recipe) -> Found:
                 "(1–30 µm), nor a carbon layer thinner than 1 µm",
             )
         )
-    yield from found
+    return None, found
+
+
+def _thin_composite_anode(recipe: Recipe) -> Found:
+    yield from _thin_composite(recipe)[1]
 
 
 RULES: dict[tuple[ProductFamily, str], Callable[[Recipe], Found]] = {
@@ -297,22 +335,64 @@ RULES: dict[tuple[ProductFamily, str], Callable[[Recipe], Found]] = {
     (ProductFamily.ALLOY_FILM_ANODE, "cell"): _alloy_film_cell,
     (ProductFamily.CAPPED_SI_ANODE, "anode"): _capped_si_anode,
     (ProductFamily.CAPPED_SI_ANODE, "cathode"): _lithium_complex_oxide(
-        Rule(ProductFamily.CAPPED_SI_ANODE, "lithium-complex-oxide-cathode", SEED_CAPPED_SI, "25"),
+        LITHIUM_COMPLEX_OXIDE_CATHODE,
         METALS - {"Li"},
         "lithium-containing metal complex oxide",
     ),
     (ProductFamily.THIN_COMPOSITE_ANODE, "anode"): _thin_composite_anode,
     (ProductFamily.THIN_COMPOSITE_ANODE, "cathode"): _lithium_complex_oxide(
-        Rule(
-            ProductFamily.THIN_COMPOSITE_ANODE,
-            "lithium-transition-metal-oxide-cathode",
-            SEED_THIN_COMPOSITE,
-            "8",
-        ),
+        LITHIUM_TRANSITION_METAL_OXIDE_CATHODE,
         TRANSITION_METALS,
         "lithium transition-metal composite oxide",
     ),
 }
+
+
+# The rules a recipe of each product family and lot kind is checked against (what it realises once
+# none of them is violated).
+RULES_OF: dict[tuple[ProductFamily, str], tuple[Rule, ...]] = {
+    (ProductFamily.ALLOY_FILM_ANODE, "anode"): (
+        LI_ALLOYING_THIN_FILM,
+        SECOND_METAL_OR_CARBON,
+        POLYMER_SUBSTRATE,
+    ),
+    (ProductFamily.ALLOY_FILM_ANODE, "cathode"): (LITHIUM_METAL_OXIDE_CATHODE,),
+    (ProductFamily.ALLOY_FILM_ANODE, "cell"): (WOUND_LENGTHWISE,),
+    (ProductFamily.CAPPED_SI_ANODE, "anode"): (
+        COLLECTOR_METAL,
+        SI_GE_ACTIVE_LAYER,
+        CU_NI_CAP_LAYER,
+        CAP_THICKNESS,
+    ),
+    (ProductFamily.CAPPED_SI_ANODE, "cathode"): (LITHIUM_COMPLEX_OXIDE_CATHODE,),
+    (ProductFamily.THIN_COMPOSITE_ANODE, "anode"): (COMPOSITE_LAYER, THIN_CARBON_LAYER),
+    (ProductFamily.THIN_COMPOSITE_ANODE, "cathode"): (LITHIUM_TRANSITION_METAL_OXIDE_CATHODE,),
+}
+
+
+def _rules_that_apply(recipe: Recipe) -> tuple[Rule, ...]:
+    """The rules of ``recipe``'s family and lot kind that say something about it: the polymer
+    substrate's only on a polymer film, and of seed 002's two alternatives the one it realises."""
+    rules = RULES_OF.get((recipe.product_family, recipe.produces.kind), ())
+    substrate = recipe.inputs.substrate
+    if substrate is None or substrate.kind != "polymer_film":
+        rules = tuple(r for r in rules if r is not POLYMER_SUBSTRATE)
+    alternatives = (COMPOSITE_LAYER, THIN_CARBON_LAYER)
+    if COMPOSITE_LAYER in rules:
+        realised, _ = _thin_composite(recipe)
+        if realised is not None:
+            rules = tuple(r for r in rules if r is realised or r not in alternatives)
+    return rules
+
+
+def claim_rules(recipe: Recipe) -> list[tuple[Rule, list[tuple[Loc, str]]]]:
+    """Each rule of ``recipe``'s product family and lot kind that applies to it, with its violations;
+    a recipe without any violation realises the claims of every rule listed."""
+    issues = list(claim_issues(recipe))
+    return [
+        (rule, [(loc, message) for loc, message in issues if message.startswith(f"{rule.label}:")])
+        for rule in _rules_that_apply(recipe)
+    ]
 
 
 def claim_issues(recipe: Recipe) -> Found:

@@ -68,6 +68,18 @@ class RecipeImported(ReadModel):
     recipe: RecipeDetail
 
 
+class ClaimRuleCheck(ReadModel):
+    """A claim rule of a version's product family and lot kind that applies to it: the claims of a
+    seed the product falls under when the version realises the rule."""
+
+    family: str = Field(description="The product family whose rule it is.")
+    rule: str = Field(description="The rule's name, e.g. li-alloying-thin-film.")
+    seed: str = Field(description="The seed file whose claims the rule stands for.")
+    claims: str = Field(description="Claim numbers, e.g. 1-2 or 1, 8, 10.")
+    realised: bool = Field(description="The version violates none of its family's claim rules.")
+    problems: list[str] = Field(description="Each violation of this rule found now (FIELD: message).")
+
+
 class RecipeChange(ReadModel):
     """One field path whose value differs; a side without the field has null."""
 

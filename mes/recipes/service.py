@@ -24,10 +24,11 @@ from mes.recipes.errors import LifecycleError, ReasonMissing, RecipeInvalid, Rec
 from mes.recipes.load import load_recipe_text
 from mes.recipes.models import Recipe as RecipeRow
 from mes.recipes.models import RecipeStatus
+from mes.recipes.queries import claim_checks, recipe_detail_of, recipe_summary, ref_of
 from mes.recipes.queries import diff as diff
-from mes.recipes.queries import recipe_detail_of, recipe_summary, ref_of
 from mes.recipes.schema import Recipe
 from mes.recipes.schemas import (
+    ClaimRuleCheck,
     ImportOutcome,
     RecipeChange,
     RecipeDetail,
@@ -103,6 +104,11 @@ def recipe_detail(session: Session, ref: str) -> RecipeDetail:
     content."""
     row = get_recipe(session, ref)
     return recipe_detail_of(session, row, stored_recipe(row))
+
+
+def recipe_claims(session: Session, ref: str) -> list[ClaimRuleCheck]:
+    """The claim rules a version (the newest of ``ID`` when no version is given) realises."""
+    return claim_checks(stored_recipe(get_recipe(session, ref)))
 
 
 def diff_versions(session: Session, ref: str, against: str, *, version_required: bool = False) -> RecipeDiff:

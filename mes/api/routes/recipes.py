@@ -18,7 +18,14 @@ from mes.db import session_scope
 from mes.errors import MesError
 from mes.recipes import queries, service
 from mes.recipes.models import RecipeStatus
-from mes.recipes.schemas import ImportOutcome, RecipeDetail, RecipeDiff, RecipeImported, RecipeSummary
+from mes.recipes.schemas import (
+    ClaimRuleCheck,
+    ImportOutcome,
+    RecipeDetail,
+    RecipeDiff,
+    RecipeImported,
+    RecipeSummary,
+)
 
 router = APIRouter(tags=["recipes"])
 
@@ -78,6 +85,16 @@ def get_recipe(ref: RefPath, db: DbSession, _caller: Caller) -> RecipeDetail:
     audit trail, every electronic signature over its content hash, and the validated content.
     404: no such recipe or version; 422: not a recipe reference."""
     return service.recipe_detail(db, ref)
+
+
+@router.get("/recipes/{ref}/claims", response_model=list[ClaimRuleCheck],
+            responses=problem_responses(401, 404, 422),
+            summary="The patent-claim rules a recipe version realises")  # fmt: skip
+def get_recipe_claims(ref: RefPath, db: DbSession, _caller: Caller) -> list[ClaimRuleCheck]:
+    """Each claim rule of the version's product family and lot kind that applies to it (seed file,
+    claim numbers), checked now: ``realised`` when the version violates none, else each violation
+    in ``problems``."""
+    return service.recipe_claims(db, ref)
 
 
 @router.get("/recipes/{ref}/diff", response_model=RecipeDiff, responses=problem_responses(401, 404, 422),
