@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 
-from mes.api.app import API
+from mes.api.app import API, included_routers
 from mes.api.deps import DbSession, Require, authenticate
 from mes.auth.errors import NotAuthenticated
 from mes.auth.models import Role
@@ -73,11 +73,16 @@ class Permissions:
 
     @classmethod
     def of(cls, app: FastAPI) -> Permissions:
+        # The API's routers themselves (mes.api.app.included_routers), not ``app.routes``: FastAPI
+        # 0.16x keeps an included router as one entry there, without its routes.
+        routes = [r for router in included_routers() for r in router.routes]
+        routes += [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith(API + "/")]
         found: dict[tuple[str, str], frozenset[Role] | None] = {}
-        for route in app.routes:
-            if isinstance(route, APIRoute) and route.path.startswith(API + "/"):
+        for route in routes:
+            if isinstance(route, APIRoute):
+                path = route.path[len(API) :] if route.path.startswith(API + "/") else route.path
                 for method in route.methods or ():
-                    found[(method, route.path[len(API) :])] = _route_roles(route)
+                    found[(method, path)] = _route_roles(route)
         return cls(found)
 
     def allows(self, role: Role, method: str, path: str) -> bool:
