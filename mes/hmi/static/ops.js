@@ -17,9 +17,11 @@
     return [...list.querySelectorAll("form.command input:not([type=hidden]), form.command textarea")].some((el) => el.value);
   }
 
+  // Not by triggering the list's own hx-trigger: htmx throttles an element's triggers together, and
+  // the redraw that waited must not be dropped because an event has just been throttled.
   function refresh(list) {
     delete list.dataset.refreshPending;
-    window.htmx.trigger(list, "mes:refresh");
+    window.htmx.ajax("GET", list.getAttribute("hx-get"), { source: list, target: list, select: `#${list.id}`, swap: "outerHTML" });
   }
 
   // htmx asks before each request; a list that is busy answers "later".
