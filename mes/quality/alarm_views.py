@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from mes.base import utcnow
 from mes.equipment.models import EquipmentUnit
@@ -117,14 +117,14 @@ def alarm_details(session: Session, alarms: Sequence[Alarm]) -> list[AlarmDetail
 
 
 def _filtered(
-    query: Select[tuple[Alarm]],
+    query: SelectOfScalar[Alarm],
     *,
     priorities: Sequence[AlarmPriority] = (),
     unit: str | None = None,
     acknowledged_by: str | None = None,
     shelved: bool | None = None,
     now: datetime | None = None,
-) -> Select[tuple[Alarm]]:
+) -> SelectOfScalar[Alarm]:
     """``query`` narrowed by the filters the active list and the history share."""
     if priorities:
         query = query.where(col(Alarm.priority).in_(priorities))

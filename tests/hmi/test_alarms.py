@@ -49,7 +49,10 @@ def raised(plant: Hmi, engine: Engine) -> Raised:
 
 
 def _rows(page: Page) -> list[str]:
-    return page.locator("#alarm-list tbody tr").evaluate_all("rows => rows.map(r => r.dataset.testid)")
+    found: list[str] = page.locator("#alarm-list tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.testid)"
+    )
+    return found
 
 
 def test_acknowledge_with_a_comment_shows_in_the_history_with_who(plant: Hmi, raised: Raised) -> None:

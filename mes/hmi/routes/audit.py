@@ -51,7 +51,11 @@ def changes(event: AuditEventPublic) -> list[tuple[str, str | None, str | None]]
     """What the event recorded, key by key: (key, before, after); None where a side does not have it."""
     before, after = event.before or {}, event.after or {}
     keys = list(before) + [k for k in after if k not in before]
-    return [(k, _shown(before[k]) if k in before else None, _shown(after[k]) if k in after else None) for k in keys]
+
+    def side(values: dict[str, JsonValue], key: str) -> str | None:
+        return _shown(values[key]) if key in values else None
+
+    return [(k, side(before, k), side(after, k)) for k in keys]
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -78,7 +82,8 @@ def audit_page(
     end = plant_to_utc(until, zone, "until", upper=True)
     problems = [t for t in (start, end) if isinstance(t, PlantTimeInvalid)]
     filters: dict[str, Any] = {"actor": actor or None, "action": action or None,
-                               "entity_type": entity_type or None, "entity_id": entity_id or None}  # fmt: skip
+                               "entity_type": entity_type or None,
+                               "entity_id": entity_id or None}  # fmt: skip
     events: list[AuditEventPublic] = []
     if not isinstance(start, PlantTimeInvalid) and not isinstance(end, PlantTimeInvalid):
         events = list_events(db, entity=filters["entity_id"], entity_type=filters["entity_type"],

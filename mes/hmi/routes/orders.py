@@ -52,7 +52,8 @@ def orders_page(
                   states=list(WorkOrderState), chosen=state or [], open_states=OPEN_STATES,
                   older_url=f"/orders?{urlencode([*query, ('cursor', older)])}" if older else None,
                   newest_url=f"/orders?{urlencode(query)}" if cursor else None,
-                  since=newest_id(db), current_area="orders", level=[("Line", "/"), ("Orders", None)])  # fmt: skip
+                  since=newest_id(db), current_area="orders",
+                  level=[("Line", "/"), ("Orders", None)])  # fmt: skip
 
 
 @router.get("/orders/{number}", response_class=HTMLResponse)
