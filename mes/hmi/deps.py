@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 
 from mes.api.app import API, included_routers
@@ -72,17 +73,14 @@ class Permissions:
     roles: dict[tuple[str, str], frozenset[Role] | None]
 
     @classmethod
-    def of(cls, app: FastAPI) -> Permissions:
-        # The API's routers themselves (mes.api.app.included_routers), not ``app.routes``: FastAPI
-        # 0.16x keeps an included router as one entry there, without its routes.
-        routes = [r for router in included_routers() for r in router.routes]
-        routes += [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith(API + "/")]
+    def of_api(cls) -> Permissions:
+        """Read from the API's routers (the same route objects the app mounts under ``/api/v1``)."""
         found: dict[tuple[str, str], frozenset[Role] | None] = {}
-        for route in routes:
-            if isinstance(route, APIRoute):
-                path = route.path[len(API) :] if route.path.startswith(API + "/") else route.path
-                for method in route.methods or ():
-                    found[(method, path)] = _route_roles(route)
+        for router in included_routers():
+            for route in router.routes:
+                if isinstance(route, APIRoute):
+                    for method in route.methods or ():
+                        found[(method, route.path)] = _route_roles(route)
         return cls(found)
 
     def allows(self, role: Role, method: str, path: str) -> bool:
@@ -97,8 +95,6 @@ class Permissions:
         return self.roles.keys()
 
 
-def permissions_of(request: Request) -> Permissions:
-    found: Permissions | None = getattr(request.app.state, "hmi_permissions", None)
-    if found is None:
-        found = request.app.state.hmi_permissions = Permissions.of(request.app)
-    return found
+@cache
+def api_permissions() -> Permissions:
+    return Permissions.of_api()

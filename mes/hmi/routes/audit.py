@@ -19,7 +19,7 @@ from mes.api.pagination import Cursor, decode_cursor, encode_cursor
 from mes.api.routes.audit import MAX_CSV_ROWS, ROLES_READ_AUDIT
 from mes.audit.schemas import AuditEventPublic
 from mes.audit.service import list_events
-from mes.hmi.deps import PageCaller, permissions_of
+from mes.hmi.deps import PageCaller, api_permissions
 from mes.hmi.plant_time import PlantTimeInvalid, plant_to_utc, utc_query
 from mes.hmi.templating import render
 
@@ -73,7 +73,7 @@ def audit_page(
 ) -> HTMLResponse:
     """The trail newest first, filtered by who, action (or its kind, ``lot.``), entity and time
     (typed in plant time); paged; the CSV link asks the API for the same events."""
-    if not permissions_of(request).allows(caller.role, "GET", "/audit"):
+    if not api_permissions().allows(caller.role, "GET", "/audit"):
         needed = " or ".join(sorted(r.value for r in ROLES_READ_AUDIT))
         raise RoleRefused(f"{caller.name} ({caller.role.value}) may not read the audit journal: it needs the "
                           f"{needed} role")  # fmt: skip

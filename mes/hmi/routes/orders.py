@@ -14,7 +14,7 @@ from mes.api.deps import DbSession
 from mes.api.pagination import Cursor, decode_cursor, encode_cursor
 from mes.api.routes.orders import NOT_SENT
 from mes.events.log import newest_id
-from mes.hmi.deps import PageCaller, permissions_of
+from mes.hmi.deps import PageCaller, api_permissions
 from mes.hmi.templating import render
 from mes.lots.models import WorkOrderState
 from mes.lots.order_queries import order_detail, order_page, orders_progress
@@ -45,7 +45,7 @@ def orders_page(
     shown = items[:ORDERS_PAGE]
     query = [("state", s.value) for s in state or ()]
     older = encode_cursor(ids[ORDERS_PAGE - 1]) if len(items) > ORDERS_PAGE else None
-    may_place = permissions_of(request).allows(caller.role, "POST", "/orders")
+    may_place = api_permissions().allows(caller.role, "POST", "/orders")
     released = recipe_page(db, status=RecipeStatus.RELEASED, limit=RELEASED_SHOWN)[0] if may_place else []
     return render(request, "orders.html", caller, orders=shown,
                   progress=orders_progress(db, [o.number for o in shown]), released=released,
