@@ -107,6 +107,41 @@ class OrderDetail(OrderPublic):
     )
 
 
+class StepUnderway(BaseModel):
+    """A step of an order's lot that has gone to a unit and not ended: where it is and how far it got."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lot: str
+    job_id: str
+    name: str
+    state: StepRunState
+    unit: str | None
+    progress_m: float | None = Field(
+        description="As OrderStep.progress_m: None when nothing is recorded yet."
+    )
+    length_m: float = Field(description="The lot's length: what the step makes when it is done.")
+    eta: datetime | None = Field(description="As OrderStep.eta.")
+    paused: bool = Field(description="Its order's pause reached it (its unit is held or being held).")
+
+
+class OrderProgress(BaseModel):
+    """How far a work order has got, for a list of orders: its steps counted, the ones under way with
+    their metres, and the order's ETA (as :class:`OrderDetail`'s)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    steps_total: int
+    steps_completed: int
+    steps_started: int = Field(
+        description="Steps that have gone to a unit (neither pending nor aborted): once there is one, the "
+        "order can no longer be cancelled (pause or abort it)."
+    )
+    underway: list[StepUnderway] = Field(description="Dispatched, running and held steps, by lot and step.")
+    eta: datetime | None
+
+
 class OrderAccepted(BaseModel):
     """The answer to placing an order: the order, and whether this request made it (False: the
     idempotency key had already made it, and nothing new was made)."""

@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
+from mes.base import utcnow
 from mes.equipment.models import EquipmentUnit
 from mes.lots.models import Characteristic, Layer, Lot
-from mes.quality.alarms import acknowledge, get_alarm, is_shelved, journal, list_alarms, shelve, unshelve
+from mes.quality.alarms import (
+    PRIORITY_RANK,
+    acknowledge,
+    get_alarm,
+    is_shelved,
+    journal,
+    list_alarms,
+    shelve,
+    unshelve,
+)
 from mes.quality.csv_cells import iso_utc, metres, text
 from mes.quality.models import Alarm, AlarmPriority, AlarmState
 from mes.quality.schemas import AlarmDetail, AlarmEventPublic, AlarmPublic, AlarmSummary
@@ -104,6 +116,33 @@ def alarm_details(session: Session, alarms: Sequence[Alarm]) -> list[AlarmDetail
     ]
 
 
+def _filtered(
+    query: SelectOfScalar[Alarm],
+    *,
+    priorities: Sequence[AlarmPriority] = (),
+    unit: str | None = None,
+    acknowledged_by: str | None = None,
+    shelved: bool | None = None,
+    now: datetime | None = None,
+) -> SelectOfScalar[Alarm]:
+    """``query`` narrowed by the filters the active list and the history share."""
+    if priorities:
+        query = query.where(col(Alarm.priority).in_(priorities))
+    if unit is not None:
+        query = query.where(
+            col(Alarm.equipment_unit_id).in_(select(EquipmentUnit.id).where(EquipmentUnit.name == unit))
+        )
+    if (
+        acknowledged_by is not None
+    ):  # names are recorded in their normal form (NFC, trimmed): so is the filter
+        query = query.where(Alarm.acknowledged_by == unicodedata.normalize("NFC", acknowledged_by).strip())
+    if shelved is not None:
+        moment = now or utcnow()
+        on_shelf = col(Alarm.shelved_until).is_not(None) & (col(Alarm.shelved_until) > moment)
+        query = query.where(on_shelf if shelved else ~on_shelf)
+    return query
+
+
 def find_alarms(
     session: Session,
     *,
@@ -112,6 +151,9 @@ def find_alarms(
     priorities: Sequence[AlarmPriority] = (),
     condition: str | None = None,
     lot: str | None = None,
+    unit: str | None = None,
+    acknowledged_by: str | None = None,
+    shelved: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     below_id: int | None = None,
@@ -119,15 +161,15 @@ def find_alarms(
 ) -> list[AlarmPublic]:
     """Alarms newest first (by id): the open ones, or with ``history`` closed ones too; only those in
     ``states`` and of ``priorities`` (any when empty), whose tag starts with ``condition``, of lot
-    ``lot`` (its number), raised at or after ``since`` and before ``until`` (UTC), with an id below
-    ``below_id``. At most ``limit``."""
-    query = select(Alarm)
+    ``lot`` (its number), of unit ``unit`` (its name), acknowledged by ``acknowledged_by`` (a user
+    name; an alarm is acknowledged once), shelved now (``shelved`` True) or not (False), raised at or
+    after ``since`` and before ``until`` (UTC), with an id below ``below_id``. At most ``limit``."""
+    query = _filtered(select(Alarm), priorities=priorities, unit=unit, acknowledged_by=acknowledged_by,
+                      shelved=shelved)  # fmt: skip
     if not history:
         query = query.where(col(Alarm.is_open))
     if states:
         query = query.where(col(Alarm.state).in_(states))
-    if priorities:
-        query = query.where(col(Alarm.priority).in_(priorities))
     if condition:
         query = query.where(col(Alarm.condition).startswith(condition, autoescape=True))
     if lot is not None:
@@ -139,6 +181,25 @@ def find_alarms(
     if below_id is not None:
         query = query.where(col(Alarm.id) < below_id)
     return alarm_views(session, list(session.exec(query.order_by(col(Alarm.id).desc()).limit(limit)).all()))
+
+
+def active_alarms(
+    session: Session,
+    *,
+    priorities: Sequence[AlarmPriority] = (),
+    unit: str | None = None,
+    shelved: bool = False,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> list[AlarmPublic]:
+    """The operator's active list: open alarms not shelved (``shelved``: those shelved now instead),
+    most urgent first and, within a priority, newest first (ISA-18.2: the alarm to act on first is at
+    the top). Only ``priorities`` (any when empty) and of ``unit`` (its name) when given."""
+    moment = now or utcnow()
+    query = _filtered(select(Alarm).where(col(Alarm.is_open)), priorities=priorities, unit=unit,
+                      shelved=shelved, now=moment)  # fmt: skip
+    rows = list(session.exec(query.order_by(col(Alarm.raised_at).desc(), col(Alarm.id).desc()).limit(limit)))
+    return alarm_views(session, sorted(rows, key=lambda a: PRIORITY_RANK[a.priority]))
 
 
 def alarm_detail(session: Session, alarm_id: int) -> AlarmDetail:

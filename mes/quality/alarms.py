@@ -42,7 +42,7 @@ MAX_SHELVE_S = 8 * 3600  # a shift: a shelved alarm must come back before the ne
 ROLES_SHELVE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
 # Acknowledging (ISA-18.2: the operator has seen it) and unshelving are everyone's on the line.
 ROLES_ACKNOWLEDGE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
-_PRIORITY_RANK = {
+PRIORITY_RANK = {
     AlarmPriority.URGENT: 0,
     AlarmPriority.HIGH: 1,
     AlarmPriority.MEDIUM: 2,
@@ -292,7 +292,7 @@ def list_alarms(session: Session, *, include_closed: bool = False, limit: int = 
         query = query.where(col(Alarm.is_open))
     rows = list(session.exec(query.order_by(col(Alarm.raised_at).desc()).limit(limit)).all())
     now = utcnow()
-    return sorted(rows, key=lambda a: (is_shelved(a, now), _PRIORITY_RANK[a.priority]))
+    return sorted(rows, key=lambda a: (is_shelved(a, now), PRIORITY_RANK[a.priority]))
 
 
 def journal(session: Session, alarm_id: int) -> list[AlarmEvent]:

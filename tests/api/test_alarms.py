@@ -15,9 +15,12 @@ from mes.audit.models import AuditEvent
 from mes.auth.models import Role
 from mes.base import pk, utcnow
 from mes.db import session_scope
+from mes.equipment.models import EquipmentUnit
 from mes.lots.models import Characteristic, Lot
 from mes.quality import alarms
+from mes.quality.alarm_views import active_alarms
 from mes.quality.models import AlarmPriority
+from mes.vocabulary import EquipmentClass
 from tests.api.conftest import Callers, TestClient, log_in
 from tests.quality.test_disposition import build as build_plant
 
@@ -194,3 +197,57 @@ def test_the_list_as_csv(client: TestClient, callers: Callers, raised: Alarms) -
     assert [int(r["id"]) for r in csv.DictReader(io.StringIO(part.text))] == [raised.step]
     assert 'rel="next"' in part.headers["link"]
     assert client.get(f"{API}/alarms.csv?limit=0", headers=token).status_code == 422
+
+
+def test_the_list_by_unit_who_acknowledged_and_shelving(
+    client: TestClient, callers: Callers, raised: Alarms, engine: Engine
+) -> None:
+    with session_scope(engine) as s:
+        unit = EquipmentUnit(name="sputter-1", equipment_class=EquipmentClass.SPUTTER, endpoint="opc.tcp://x",
+                             profile="p")  # fmt: skip
+        s.add(unit)
+        s.flush()
+        arc = alarms.raise_alarm(s, "unit:sputter-1:arc", "arc count high", unit_id=pk(unit))
+        alarms.acknowledge(s, pk(arc), by="op")
+        alarms.clear_alarm(s, arc)  # acknowledged and cleared: closed; the condition returns as a new alarm
+        again = alarms.raise_alarm(s, "unit:sputter-1:arc", "arc count high", unit_id=pk(unit))
+        alarms.acknowledge(s, pk(again), by="eng", comment="new target")
+        alarms.shelve(s, raised.step, by="op", duration_s=600, reason="maintenance")
+        arc_id, again_id = pk(arc), pk(again)
+    token = callers.bearer(Role.OPERATOR)
+
+    def ids(query: str, path: str = "/alarms") -> list[int]:
+        response = client.get(f"{API}{path}?{query}", headers=token)
+        assert response.status_code == 200, response.text
+        if path.endswith(".csv"):
+            return [int(r["id"]) for r in csv.DictReader(io.StringIO(response.text))]
+        return [a["id"] for a in response.json()["items"]]
+
+    assert ids("unit=sputter-1&history=true") == [again_id, arc_id]
+    assert ids("unit=sputter-1") == [again_id]
+    assert ids("unit=coater-9&history=true") == []
+    assert ids("acknowledged_by=op&history=true") == [arc_id, raised.closed]
+    assert ids("acknowledged_by=eng&history=true") == [again_id]
+    assert ids("acknowledged_by= eng &history=true") == [again_id]  # names are compared in normal form
+    assert ids("acknowledged_by=qa&history=true") == []
+    assert ids("shelved=true") == [raised.step]
+    assert ids("shelved=false") == [again_id, raised.oos]
+    assert ids("acknowledged_by=op&unit=sputter-1&history=true", "/alarms.csv") == [arc_id]
+    bad = client.get(f"{API}/alarms?shelved=maybe", headers=token)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "shelved"]
+
+
+def test_the_active_list_is_most_urgent_first(engine: Engine, raised: Alarms) -> None:
+    with session_scope(engine) as s:
+        low = alarms.raise_alarm(s, "x:low", "low one", priority=AlarmPriority.LOW)
+        medium = alarms.raise_alarm(s, "x:medium", "medium one", priority=AlarmPriority.MEDIUM)
+        later_urgent = alarms.raise_alarm(s, "x:urgent", "urgent one", priority=AlarmPriority.URGENT)
+        alarms.shelve(s, pk(medium), by="op", duration_s=60, reason="known")
+        found = [a.id for a in active_alarms(s)]
+        assert found == [pk(later_urgent), raised.step, raised.oos, pk(low)]
+        assert [a.id for a in active_alarms(s, shelved=True)] == [pk(medium)]
+        assert [a.id for a in active_alarms(s, priorities=[AlarmPriority.LOW, AlarmPriority.HIGH])] == [
+            raised.oos, pk(low)]  # fmt: skip
+        # Once the shelving has run out the alarm is back on the list, even before anything expires it.
+        back = active_alarms(s, now=utcnow() + timedelta(minutes=2))
+        assert pk(medium) in [a.id for a in back]

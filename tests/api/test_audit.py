@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -112,3 +114,38 @@ def test_events_record_their_before_and_after(client: TestClient, callers: Calle
         {"status": "on_hold", "layer": "si"},
     )
     assert len(event["hash"]) == 64
+
+
+def test_events_as_csv_by_content_negotiation(client: TestClient, callers: Callers, engine: Engine) -> None:
+    with session_scope(engine) as s:
+        record(s, actor="system", action="lot.hold", entity_type="lot", entity_id="L-9",
+               after={"status": "on_hold"}, reason="=HYPERLINK(\"x\")")  # fmt: skip
+        record(s, actor="system", action="lot.release", entity_type="lot", entity_id="L-9", reason="ok")
+    token = callers.bearer(Role.QUALITY)
+    for how in ({"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}):
+        headers = {**token, **how.get("headers", {})}
+        response = client.get(
+            f"{API}/audit", params={"entity_id": "L-9", **how.get("params", {})}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        assert 'filename="audit.csv"' in response.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert [(r["action"], r["entity_id"], r["reason"]) for r in rows] == [
+            ("lot.release", "L-9", "ok"), ("lot.hold", "L-9", "'=HYPERLINK(\"x\")")]  # fmt: skip
+        assert rows[1]["after"] == '{"status":"on_hold"}' and rows[1]["before"] == ""
+        assert rows[1]["occurred_at"].endswith("Z") and len(rows[1]["hash"]) == 64
+    assert (
+        client.get(f"{API}/audit?entity_id=L-9", headers=token).headers["content-type"] == "application/json"
+    )
+
+    part = client.get(f"{API}/audit.csv", params={"limit": 1, "entity_id": "L-9"}, headers=token)
+    assert [r["action"] for r in csv.DictReader(io.StringIO(part.text))] == ["lot.release"]
+    after = part.headers["link"].split(";")[0].strip("<>")
+    rest = client.get(after, headers=token)
+    assert [r["action"] for r in csv.DictReader(io.StringIO(rest.text))] == ["lot.hold"]
+    assert "link" not in rest.headers
+    assert client.get(f"{API}/audit.csv?limit=10001", headers=token).status_code == 422
+    for role in (Role.OPERATOR, Role.ENGINEER):
+        assert client.get(f"{API}/audit.csv", headers=callers.bearer(role)).status_code == 403
+        assert client.get(f"{API}/audit?format=csv", headers=callers.bearer(role)).status_code == 403

@@ -41,6 +41,9 @@ class AlarmFilters(BaseModel):
     priority: list[AlarmPriority] = []
     condition: str | None = None
     lot: str | None = None
+    unit: str | None = None
+    acknowledged_by: str | None = None
+    shelved: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -56,11 +59,22 @@ def _filters(
         Query(max_length=200, description="Only tags starting with this, e.g. `char:` or `step:7:`."),
     ] = None,
     lot: Annotated[str | None, Query(max_length=64, description="Only alarms about this lot.")] = None,
+    unit: Annotated[
+        str | None, Query(max_length=64, description="Only alarms of this equipment unit (its name).")
+    ] = None,
+    acknowledged_by: Annotated[
+        str | None,
+        Query(max_length=64, description="Only alarms this user acknowledged."),
+    ] = None,
+    shelved: Annotated[
+        bool | None, Query(description="true: only alarms shelved now; false: only those not shelved.")
+    ] = None,
     since: Since = None,
     until: Until = None,
 ) -> AlarmFilters:
     return AlarmFilters(history=history, state=state or [], priority=priority or [], condition=condition,
-                        lot=lot, since=since, until=until)  # fmt: skip
+                        lot=lot, unit=unit, acknowledged_by=acknowledged_by, shelved=shelved, since=since,
+                        until=until)  # fmt: skip
 
 
 Filters = Annotated[AlarmFilters, Depends(_filters)]
@@ -69,7 +83,8 @@ Filters = Annotated[AlarmFilters, Depends(_filters)]
 def _find(db: DbSession, f: AlarmFilters, cursor: str | None, limit: int) -> list[AlarmPublic]:
     below = decode_cursor(cursor)
     return find_alarms(db, history=f.history, states=f.state, priorities=f.priority, condition=f.condition,
-                       lot=f.lot, since=f.since, until=f.until, below_id=below, limit=limit)  # fmt: skip
+                       lot=f.lot, unit=f.unit, acknowledged_by=f.acknowledged_by, shelved=f.shelved,
+                       since=f.since, until=f.until, below_id=below, limit=limit)  # fmt: skip
 
 
 @router.get("/alarms", response_model=Page[AlarmPublic], summary="Alarms: the active list or the history")
@@ -83,7 +98,8 @@ def list_alarms(
     cursor: Cursor = None,
 ) -> Page[AlarmPublic]:
     """Open alarms newest first (``history=true``: closed ones too); ``since``/``until`` bound when
-    they were raised. ``shelved_until`` is set while an alarm is shelved. Any logged-in user.
+    they were raised; ``unit``, ``acknowledged_by`` and ``shelved`` narrow it further.
+    ``shelved_until`` is set while an alarm is shelved. Any logged-in user.
     422: an unknown state or priority, a malformed time or cursor."""
     items = _find(db, filters, cursor, limit + 1)
     return page(items, [a.id for a in items], limit, request, response)
