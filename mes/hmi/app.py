@@ -20,8 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mes.api.app import API, create_app
+from mes.api.deps import authenticate
 from mes.auth.errors import NotAuthenticated
+from mes.auth.schemas import Principal
 from mes.config import Settings
+from mes.db import session_scope
 from mes.hmi.deps import LoginRequired, login_url
 from mes.hmi.routes import pages_routers
 from mes.hmi.templating import HERE, render
@@ -106,6 +109,15 @@ async def _login_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+def _caller_or_none(request: Request) -> Principal | None:
+    """Who an error page is drawn for (its navigation and alarm banner), if anyone is logged in."""
+    try:
+        with session_scope(request.app.state.engine) as db:
+            return authenticate(request, db)
+    except Exception:  # noqa: BLE001 - an error page is drawn whatever the session's state
+        return None
+
+
 def _as_page(handler: Handler) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
         answer = await handler(request, exc)
@@ -120,7 +132,7 @@ def _as_page(handler: Handler) -> Handler:
         status = answer.status_code
         if isinstance(exc, StarletteHTTPException) and status == 404:
             problem["detail"] = f"there is no page {request.url.path}"
-        page = render(request, "error.html", None, status_code=status, problem=problem)
+        page = render(request, "error.html", _caller_or_none(request), status_code=status, problem=problem)
         for name in ("retry-after",):
             if name in answer.headers:
                 page.headers[name] = answer.headers[name]

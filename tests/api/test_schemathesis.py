@@ -26,7 +26,7 @@ from schemathesis import BaseSchema, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from mes.api.app import API, create_app
+from mes.api.app import API, create_app, included_routers
 from mes.api.deps import Require
 from mes.auth.models import Role
 from mes.config import Settings
@@ -97,10 +97,12 @@ class FuzzTarget:
         return {**(case.path_parameters or {}), **path}, body
 
 
-def _declared_roles(app: FastAPI) -> dict[tuple[str, str], frozenset[Role]]:
-    """(method, path) → the roles the route's ``Require`` dependency admits."""
+def _declared_roles() -> dict[tuple[str, str], frozenset[Role]]:
+    """(method, path) → the roles the route's ``Require`` dependency admits, read from the API's
+    routers (FastAPI 0.16x mounts an included router as one lazy route: the app's own ``routes`` list
+    none of them, and every operation was fuzzed with an operator's token)."""
     roles: dict[tuple[str, str], frozenset[Role]] = {}
-    for route in app.routes:
+    for route in (r for router in included_routers() for r in router.routes):
         if not isinstance(route, APIRoute):
             continue
         pending, found = list(route.dependant.dependencies), frozenset[Role]()
@@ -110,7 +112,8 @@ def _declared_roles(app: FastAPI) -> dict[tuple[str, str], frozenset[Role]]:
                 found |= dependency.call.roles
             pending.extend(dependency.dependencies)
         for method in route.methods or ():
-            roles[(method, route.path_format)] = found
+            roles[(method, API + route.path_format)] = found
+    assert any(roles.values()), "no route declares a role: the routes were not found"
     return roles
 
 
@@ -123,7 +126,7 @@ def fuzz_target(read_model_plant: tuple[str, Plant], services: ServiceUrls) -> I
     # The suite's own Redis database, emptied after: no worker reads it.
     broker = services.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     with celery_broker(broker):
-        yield FuzzTarget(app, make_callers(engine), plant, _declared_roles(app))
+        yield FuzzTarget(app, make_callers(engine), plant, _declared_roles())
     redis.Redis.from_url(broker).flushdb()
     engine.dispose()
 
