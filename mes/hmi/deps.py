@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 
-from mes.api.app import API
+from mes.api.app import API, included_routers
 from mes.api.deps import DbSession, Require, authenticate
 from mes.auth.errors import NotAuthenticated
 from mes.auth.models import Role
@@ -72,12 +73,14 @@ class Permissions:
     roles: dict[tuple[str, str], frozenset[Role] | None]
 
     @classmethod
-    def of(cls, app: FastAPI) -> Permissions:
+    def of_api(cls) -> Permissions:
+        """Read from the API's routers (the same route objects the app mounts under ``/api/v1``)."""
         found: dict[tuple[str, str], frozenset[Role] | None] = {}
-        for route in app.routes:
-            if isinstance(route, APIRoute) and route.path.startswith(API + "/"):
-                for method in route.methods or ():
-                    found[(method, route.path[len(API) :])] = _route_roles(route)
+        for router in included_routers():
+            for route in router.routes:
+                if isinstance(route, APIRoute):
+                    for method in route.methods or ():
+                        found[(method, route.path)] = _route_roles(route)
         return cls(found)
 
     def allows(self, role: Role, method: str, path: str) -> bool:
@@ -92,8 +95,6 @@ class Permissions:
         return self.roles.keys()
 
 
-def permissions_of(request: Request) -> Permissions:
-    found: Permissions | None = getattr(request.app.state, "hmi_permissions", None)
-    if found is None:
-        found = request.app.state.hmi_permissions = Permissions.of(request.app)
-    return found
+@cache
+def api_permissions() -> Permissions:
+    return Permissions.of_api()

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from mes.auth.schemas import Principal
-from mes.hmi.deps import permissions_of
+from mes.hmi.deps import api_permissions
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -82,7 +82,7 @@ def render(request: Request, name: str, caller: Principal | None, status_code: i
     """A page (or fragment) for ``caller``: the template gets ``caller``, ``can(method, path)`` and
     the settings it formats with."""
     settings = request.app.state.settings
-    permissions = permissions_of(request)
+    permissions = api_permissions()
 
     def can(method: str, path: str) -> bool:
         return caller is not None and permissions.allows(caller.role, method, path)
