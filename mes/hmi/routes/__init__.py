@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mes.hmi.routes import line, session
+from mes.hmi.routes import line, lots, session, spc
 
 
 def pages_routers() -> list[APIRouter]:
     """Every router of the pages, in the order of the navigation bar."""
-    return [session.router, line.router]
+    return [session.router, line.router, lots.router, spc.router]
