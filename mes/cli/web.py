@@ -13,7 +13,7 @@ from mes.config import get_settings, production_problems
 from mes.errors import ConfigError
 
 
-def _check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int) -> None:
     """Refuse before anything starts when the address cannot be bound (uvicorn would log a traceback)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -58,9 +58,12 @@ def web(
         raise WebRefused("give --tls-cert and --tls-key together")
     with database():  # exists and is at the current schema, before the port is opened
         pass
-    _check_port(host, port)
+    check_port(host, port)
     scheme = "https" if tls_cert else "http"
-    out.print(f"mes web: operator pages at {scheme}://{host}:{port}/, API at /api/v1 (docs at /api/v1/docs); Ctrl-C stops it")
+    out.print(
+        f"mes web: operator pages at {scheme}://{host}:{port}/, API at /api/v1 "
+        "(docs at /api/v1/docs); Ctrl-C stops it"
+    )
     uvicorn.run(
         "mes.hmi.app:create_web_app",
         factory=True,

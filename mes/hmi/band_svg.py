@@ -12,7 +12,7 @@ dozen elements whatever its length. Positions are in the SVG's own units; ``data
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from markupsafe import Markup, escape
@@ -43,14 +43,14 @@ def nice_step(span: float, ticks: int = 10) -> float:
     """A tick spacing of 1, 2 or 5 × 10^k giving about ``ticks`` ticks over ``span``."""
     raw = span / ticks if span > 0 else 1.0
     magnitude = 10 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return float(next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw))
 
 
 def _fmt(value: float | None, unit: str) -> str:
     return "—" if value is None else f"{value:.4g} {unit}"
 
 
-def _tag(name: str, attrs: dict[str, object], inner: str = "") -> str:
+def _tag(name: str, attrs: Mapping[str, object], inner: str = "") -> str:
     """``<name a="v"…>inner</name>`` with every attribute value escaped (numbers to 0.01 unit)."""
     shown = "".join(f' {k}="{escape(f"{v:.2f}" if isinstance(v, float) else v)}"' for k, v in attrs.items())
     return f"<{name}{shown}>{inner}</{name}>"

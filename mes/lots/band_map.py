@@ -67,7 +67,8 @@ def band_map(session: Session, lot: Lot, layer: Layer, char: Characteristic, max
     end_m = max(lot.length_m, float(positions[-1]) + char.pitch_m) if scans else lot.length_m
     columns = max(1, min(max_columns, math.ceil((end_m - start_m) / char.pitch_m - 1e-9)))
     column_m = (end_m - start_m) / columns
-    index = np.clip(np.floor((positions - start_m) / column_m).astype(np.int64), 0, columns - 1)
+    # A millionth of a column of slack: 0.25 m is 25 × 0.01 m, though not in binary floating point.
+    index = np.clip(np.floor((positions - start_m) / column_m + 1e-6).astype(np.int64), 0, columns - 1)
     counts = np.bincount(index, minlength=columns)
     worst = np.full((columns, lanes), np.nan)
     mean = np.full((columns, lanes), np.nan)

@@ -116,6 +116,8 @@ def test_the_band_map_outlines_the_out_of_spec_metres_and_hatches_the_unmeasured
 
 
 def test_an_operator_holds_a_lot_and_quality_releases_it_with_signatures(hmi: Hmi, made: MadeLots) -> None:
+    qa = hmi.page(Role.QUALITY, f"/lots/{BASELINE_2}")  # open first: it follows the hold live
+    expect(qa.get_by_test_id("lot-release")).to_have_count(0)  # a released lot is not released again
     op = hmi.page(Role.OPERATOR, f"/lots/{BASELINE_2}")
     expect(op.get_by_test_id("lot-status")).to_have_attribute("data-status", "released")
     expect(op.get_by_test_id("lot-release")).to_have_count(0)
@@ -136,7 +138,7 @@ def test_an_operator_holds_a_lot_and_quality_releases_it_with_signatures(hmi: Hm
     )
     assert refused.startswith("403 ") and refused.endswith("role-refused"), refused
 
-    qa = hmi.page(Role.QUALITY, f"/lots/{BASELINE_2}")
+    expect(qa.get_by_test_id("lot-status")).to_have_attribute("data-status", "on_hold")  # no reload
     qa.get_by_test_id("lot-release").click()
     expect(qa.get_by_test_id("sign-meaning")).to_have_value("approval")
     sign(qa, "streaks were on the interleaf only", password="not my password")

@@ -44,6 +44,8 @@
     ctx.setLineDash([2 * devicePixelRatio, 3 * devicePixelRatio]);
     ctx.fillStyle = "#444";
     ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.textAlign = "left"; // uPlot leaves the alignment of its last axis label
+    ctx.textBaseline = "alphabetic";
     chart.lots.forEach((run, k) => {
       const left = px(run.first - 0.5);
       if (k > 0) {
@@ -53,7 +55,7 @@
         ctx.stroke();
       }
       const at = Math.max(left, u.bbox.left) + 4 * devicePixelRatio;
-      if (chart.lots.length > 1) ctx.fillText(run.lot, at, u.bbox.top + 12 * devicePixelRatio);
+      if (chart.lots.length > 1) ctx.fillText(run.lot, at, u.bbox.top + 14 * devicePixelRatio);
     });
     ctx.setLineDash([]);
     // Beyond spec: a red square; a rule fired: an amber triangle with a dark edge (a shape, not only a colour).
