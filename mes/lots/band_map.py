@@ -14,8 +14,10 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session, col, select
 
-from mes.lots.models import Characteristic, GaugeScan, Layer, Lot
+from mes.base import pk
+from mes.lots.models import Characteristic, Layer, Lot
 from mes.lots.orders import get_lot
+from mes.lots.scan_queries import scan_grid
 from mes.lots.schemas import BandMap, LotBandMaps
 
 MAX_COLUMNS = 400
@@ -51,17 +53,12 @@ def _rows(values: Grid) -> list[list[float | None]]:
 
 def band_map(session: Session, lot: Lot, layer: Layer, char: Characteristic, max_columns: int) -> BandMap:
     """The scans of ``char`` binned along the band (see :class:`BandMap`)."""
-    scans = session.exec(
-        select(GaugeScan.position_m, GaugeScan.lane_values)
-        .where(GaugeScan.characteristic_id == char.id)
-        .order_by(col(GaugeScan.position_m), col(GaugeScan.seq))
-    ).all()
     lanes = char.lanes
-    positions = np.asarray([p for p, _ in scans], dtype=np.float64)
-    grid = np.full((len(scans), lanes), np.nan)
-    for i, (_, values) in enumerate(scans):
-        kept = values[:lanes]
-        grid[i, : len(kept)] = kept
+    found = scan_grid(session, pk(char), order="position")
+    positions, scans = found.positions, found.positions.size > 0
+    grid = np.full((positions.size, lanes), np.nan)
+    kept = min(lanes, found.values.shape[1])
+    grid[:, :kept] = found.values[:, :kept]  # a scan's extra lanes are left out, missing ones NaN
     grid[~np.isfinite(grid)] = np.nan
     start_m = min(0.0, float(positions[0])) if scans else 0.0
     end_m = max(lot.length_m, float(positions[-1]) + char.pitch_m) if scans else lot.length_m

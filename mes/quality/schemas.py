@@ -300,6 +300,18 @@ class CharacteristicQuality(CharacteristicDetail):
     control_limits: ControlLimitPublic | None
 
 
+class CharacteristicCapability(ReadModel):
+    """Capability of one characteristic of a lot and the control limits it was watched with (the
+    report's, without its web profile and segments); ``unit`` is the characteristic's."""
+
+    layer: str
+    characteristic: str
+    unit: str
+    scans_left_out: int
+    capability: CapabilityPublic | Unavailable
+    control_limits: ControlLimitPublic | None
+
+
 class LayerQuality(LayerDetail):
     characteristics: Sequence[CharacteristicQuality]
 

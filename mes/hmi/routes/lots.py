@@ -16,7 +16,6 @@ from fastapi.responses import HTMLResponse
 from mes.api.deps import DbSession
 from mes.api.errors import http_status
 from mes.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
-from mes.auth.signatures import signatures_of
 from mes.errors import InputError, MesError
 from mes.events.log import newest_id
 from mes.hmi.band_svg import band_map_svg
@@ -26,7 +25,8 @@ from mes.lots.band_map import lot_band_maps
 from mes.lots.lot_queries import find_lots
 from mes.lots.models import LotKind, LotStatus
 from mes.quality.disposition import interval_decisions, lot_decisions
-from mes.quality.report import report_of
+from mes.quality.lot_capability import lot_capabilities
+from mes.quality.lot_view import lot_record
 
 router = APIRouter(include_in_schema=False)
 
@@ -111,15 +111,16 @@ def lot_page(
     caller: PageCaller,
     number: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> HTMLResponse:
-    """One lot: the record and quality's view of it (the API's report), its band maps, its signatures."""
-    report = report_of(db, number)
-    maps = lot_band_maps(db, number).maps
-    held = report.status == LotStatus.ON_HOLD
+    """One lot: its record (the API's ``GET /lots/{number}``: holds, layers, intervals, genealogy,
+    signatures), each characteristic's capability and limits, and its band maps."""
+    record = lot_record(db, number)
+    capabilities = {(c.layer, c.characteristic): c for c in lot_capabilities(db, number)}
+    held = record.status == LotStatus.ON_HOLD
     drawn = []
-    for n, m in enumerate(maps):
-        mine = [i for i in report.intervals if (i.layer, i.characteristic) == (m.layer, m.characteristic)]
+    for n, m in enumerate(lot_band_maps(db, number).maps):
+        mine = [i for i in record.intervals if (i.layer, i.characteristic) == (m.layer, m.characteristic)]
         drawn.append((m, band_map_svg(m, mine, key=str(n), held=held)))
-    return render(request, "lot.html", caller, lot=report, maps=drawn, decisions=lot_decisions(report.status),
-                  signatures=signatures_of(db, "lot", number), interval_decisions=interval_decisions,
+    return render(request, "lot.html", caller, lot=record, maps=drawn, capabilities=capabilities,
+                  decisions=lot_decisions(record.status), interval_decisions=interval_decisions,
                   since=newest_id(db), current_area="lots",
-                  level=[("Line", "/"), ("Lots", "/lots"), (report.lot, None)])  # fmt: skip
+                  level=[("Line", "/"), ("Lots", "/lots"), (record.lot, None)])  # fmt: skip
