@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
 from sqlmodel import Session, col, select
 
 from mes.base import pk
@@ -20,7 +22,7 @@ from mes.lots.models import Characteristic, GaugeScan, Layer, Lot, StepRun
 from mes.lots.orders import get_lot
 from mes.quality import spc
 from mes.quality.errors import ChartNotFound, SpcError, SpcInvalid
-from mes.quality.limits import DEFAULT_SEGMENT_M, limit_public, limits_at, segment_means
+from mes.quality.limits import DEFAULT_SEGMENT_M, limit_public, limits_at
 from mes.quality.models import ControlLimit
 from mes.quality.schemas import SpcChartPublic, SpcLotRun, SpcViolation
 from mes.recipes.models import Recipe as RecipeRow
@@ -106,6 +108,28 @@ def recipe_chart(
     return _chart(session, [(lot, lay, char, machine.id) for lot, lay, char in reversed(newest)])
 
 
+def _segments(
+    session: Session, characteristic_id: int, segment_m: float
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Each segment's index ``floor(position / segment_m)``, the mean of its scans' lane means and its
+    scan count, in band order, as :func:`mes.quality.limits.segment_means` forms them, added up by the
+    database: a 1,000 m lot is 100,000 scans and 2,000 segments, and 20 lots are charted at once."""
+    ratio = col(GaugeScan.position_m) / segment_m
+    whole = sa.cast(ratio, sa.Integer)  # truncated (SQLite) or rounded (PostgreSQL): floored below
+    key = (whole - sa.case((ratio < whole, 1), else_=0)).label("segment")
+    rows = session.execute(
+        select(key, sa.func.sum(GaugeScan.mean_value), sa.func.count())
+        # A scan with no finite lane has no mean (NULL): nothing measured, nothing charted.
+        .where(col(GaugeScan.characteristic_id) == characteristic_id, col(GaugeScan.mean_value).is_not(None))
+        .group_by(key)
+        .order_by(key)
+    ).all()
+    keys = np.asarray([k for k, _, _ in rows], dtype=np.int64)
+    sums = np.asarray([t for _, t, _ in rows], dtype=np.float64)
+    counts = np.asarray([n for _, _, n in rows], dtype=np.int64)
+    return keys, sums / np.maximum(counts, 1), counts
+
+
 def _in_force(session: Session, made: _Made) -> ControlLimit | None:
     lot, layer, char, unit_id = made
     if lot.recipe_id is None or unit_id is None:
@@ -126,15 +150,7 @@ def _chart(session: Session, made: Sequence[_Made]) -> SpcChartPublic:
         lot, layer, char, unit_id = entry
         limits = _in_force(session, entry)
         segment_m = limits.segment_m if limits is not None else DEFAULT_SEGMENT_M
-        rows = session.exec(
-            # A scan with no finite lane has no mean (NULL): nothing measured, nothing charted.
-            select(GaugeScan.position_m, GaugeScan.mean_value).where(
-                GaugeScan.characteristic_id == pk(char), col(GaugeScan.mean_value).is_not(None)
-            )
-        ).all()
-        data = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
-        keys, values = segment_means(data[:, 0], data[:, 1], segment_m)
-        _, sizes = np.unique(np.floor(data[:, 0] / segment_m), return_counts=True)
+        keys, values, sizes = _segments(session, pk(char), segment_m)
         first, note = len(means), None
         public = None
         if limits is not None and lot.recipe_id is not None and unit_id is not None:

@@ -3,10 +3,15 @@ the last lots of a recipe on a unit, each lot judged by the limits in force when
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from mes.auth.models import Role
+from mes.db import session_scope
+from mes.lots.models import GaugeScan, Lot
+from mes.quality.limits import segment_means
 from tests.api.conftest import Callers, TestClient
 from tests.quality.made_lots import (
     BASELINE_1,
@@ -74,13 +79,29 @@ def test_the_chart_of_the_last_lots_judges_each_lot_by_its_own_limits(
     assert [r["lot"] for r in newest.json()["lots"]] == [SUSPECT]
 
 
-def test_the_chart_of_one_lot(client: TestClient, callers: Callers, made: MadeLots) -> None:
+def test_the_chart_of_one_lot_has_the_segment_means_the_line_charts(
+    client: TestClient, callers: Callers, made: MadeLots, engine: Engine
+) -> None:
     token = callers.bearer(Role.ENGINEER)
     for name in (CHARACTERISTIC, "thickness"):
         chart = client.get(f"{API}/spc/chart", params={"lot": SUSPECT, "characteristic": name}, headers=token)
         assert chart.status_code == 200, chart.text
         assert [r["lot"] for r in chart.json()["lots"]] == [SUSPECT]
         assert len(chart.json()["mean"]) == 38
+    # The database adds the segments up; numpy's floor and the monitor's segment_means agree with it.
+    with session_scope(engine) as s:
+        lot = s.exec(select(Lot).where(Lot.number == SUSPECT)).one()
+        rows = s.exec(
+            select(GaugeScan.position_m, GaugeScan.mean_value).where(
+                GaugeScan.lot_id == lot.id, col(GaugeScan.mean_value).is_not(None)
+            )
+        ).all()
+    data = np.asarray([tuple(r) for r in rows], dtype=np.float64)
+    keys, means = segment_means(data[:, 0], data[:, 1], 0.5)
+    found = chart.json()
+    assert found["start_m"] == (keys * 0.5).tolist()
+    assert found["mean"] == pytest.approx(means.tolist(), rel=1e-12)
+    assert found["scans"] == np.unique(np.floor(data[:, 0] / 0.5), return_counts=True)[1].tolist()
 
 
 def test_questions_the_chart_cannot_answer_are_problems(
