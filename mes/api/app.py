@@ -27,6 +27,7 @@ from mes.api.routes import lots as lot_routes
 from mes.api.routes import orders as order_routes
 from mes.api.routes import recipes as recipe_routes
 from mes.api.routes import session as session_routes
+from mes.api.routes import spc as spc_routes
 from mes.api.routes import units as unit_routes
 from mes.config import Settings, get_settings
 from mes.db import make_engine
@@ -104,4 +105,4 @@ def included_routers() -> list[APIRouter]:
 def _resource_routers() -> list[APIRouter]:
     """The resource routers."""
     return [order_routes.router, lot_routes.router, alarm_routes.router, audit_routes.router,
-            recipe_routes.router, unit_routes.router, event_routes.router]  # fmt: skip
+            recipe_routes.router, unit_routes.router, spc_routes.router, event_routes.router]  # fmt: skip

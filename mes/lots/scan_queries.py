@@ -11,8 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
 from sqlmodel import Session, col, func, select
 
 from mes.lots.errors import CharacteristicNotFound, ScansInvalid
@@ -133,3 +138,39 @@ def scans_csv(scans: LotScans) -> str:
         writer.writerow([s.seq, _number(s.position_m), _time(s.measured_at), _number(s.min), _number(s.mean),
                          _number(s.max), *lanes])  # fmt: skip
     return buffer.getvalue()
+
+
+@dataclass(frozen=True, eq=False)
+class ScanGrid:
+    """Every scan of one characteristic as arrays: ``positions`` (metres), ``values`` (scans × the
+    widest scan's lanes, NaN past a scan's own lanes) and ``widths`` (each scan's lane count)."""
+
+    positions: NDArray[np.float64]
+    values: NDArray[np.float64]
+    widths: NDArray[np.int64]
+
+
+def scan_grid(session: Session, characteristic_id: int, *, order: Literal["seq", "position"]) -> ScanGrid:
+    """The scans of a characteristic in gauge order (``seq``) or band order (``position``).
+
+    The packed lanes (:class:`~mes.base.LaneValues`) are read as bytes and unpacked in one go:
+    100,000 scans one by one took a second, this a tenth of it. Values are as stored (NaN and ±Inf
+    included).
+    """
+    by = col(GaugeScan.seq) if order == "seq" else col(GaugeScan.position_m)
+    rows = session.execute(
+        select(GaugeScan.position_m, sa.type_coerce(GaugeScan.lane_values, sa.LargeBinary))
+        .where(col(GaugeScan.characteristic_id) == characteristic_id)
+        .order_by(by)  # the index on (characteristic, position) or (characteristic, seq): no sort
+    ).all()
+    positions = np.asarray([p for p, _ in rows], dtype=np.float64)
+    blobs = [bytes(b) for _, b in rows]
+    widths = np.asarray([len(b) // 8 for b in blobs], dtype=np.int64)
+    width = int(widths.max()) if blobs else 0
+    if blobs and bool((widths == width).all()):
+        values = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(len(blobs), width).copy()
+    else:
+        values = np.full((len(blobs), width), np.nan)
+        for i, blob in enumerate(blobs):
+            values[i, : widths[i]] = np.frombuffer(blob, dtype="<f8")
+    return ScanGrid(positions, values, widths)

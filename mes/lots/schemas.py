@@ -246,3 +246,38 @@ class LotScans(ReadModel):
     end_m: float | None
     count: int
     scans: list[ScanPublic]
+
+
+class BandMap(ReadModel):
+    """One characteristic of a layer as a map of the band: ``columns`` bins of ``column_m`` metres
+    along it (from ``start_m``), one row per lane across it.
+
+    ``worst[lane][column]`` is the value of that lane in that bin furthest from ``target`` (as a
+    share of the spec on its side: a short excursion is never averaged away), ``mean`` the mean of
+    the lane's values there; None where the bin holds no number of that lane (not measured).
+    ``scans[column]`` counts the bin's scans. Values in ``unit``.
+    """
+
+    layer: str
+    characteristic: str
+    unit: str
+    lsl: float
+    target: float
+    usl: float
+    lanes: int
+    pitch_m: float
+    start_m: float
+    end_m: float
+    column_m: float
+    columns: int
+    scans: list[int]
+    worst: list[list[float | None]]
+    mean: list[list[float | None]]
+
+
+class LotBandMaps(ReadModel):
+    """Every characteristic of every layer of a lot, in layer order, as :class:`BandMap`."""
+
+    lot: str
+    length_m: float
+    maps: list[BandMap]

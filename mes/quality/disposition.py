@@ -93,6 +93,16 @@ _INTERVAL_TO = {
 }
 
 
+def lot_decisions(status: LotStatus) -> tuple[Decision, ...]:
+    """The decisions a lot in ``status`` can take; any other is refused (a page offers only these)."""
+    return tuple(d for d in Decision if status in _LOT_FROM[d])
+
+
+def interval_decisions(status: IntervalStatus) -> tuple[Decision, ...]:
+    """The decisions an interval in ``status`` can take; any other is refused."""
+    return tuple(d for d in Decision if status in _INTERVAL_FROM[d])
+
+
 def _check_request(decision: Decision, lot_number: str, reason: str, meaning: SignatureMeaning,
                    intervals: Sequence[int]) -> list[int]:  # fmt: skip
     if not reason.strip():

@@ -13,6 +13,10 @@ class SpcError(QualityError):
     """Data or parameters a control chart or capability study cannot use (the message says which)."""
 
 
+class ChartNotFound(SpcError, NotFound):
+    """Nothing to chart: no equipment unit by that name, or no lot with the characteristic asked for."""
+
+
 class AlarmError(QualityError):
     """An alarm that does not exist or cannot make the transition asked for."""
 

@@ -13,20 +13,18 @@ from sqlmodel import Session, col, or_, select
 
 from mes.audit.models import AuditEvent
 from mes.audit.service import event_public
-from mes.lots.models import Characteristic, GaugeScan, Layer, Lot, StepRun
+from mes.lots.models import Characteristic, Layer, Lot
 from mes.lots.orders import get_lot
 from mes.lots.schemas import CharacteristicDetail
 from mes.lots.trace import backward, forward
 from mes.quality import capability as cap
-from mes.quality import spc
 from mes.quality.alarm_views import alarm_details
-from mes.quality.coverage import scan_measures
 from mes.quality.errors import SpcError
-from mes.quality.limits import DEFAULT_SEGMENT_M, limit_public, limits_at, segment_means
+from mes.quality.limits import DEFAULT_SEGMENT_M, limit_public, segment_means
+from mes.quality.lot_capability import capability_of, complete_scans, limits_in_force
 from mes.quality.lot_view import lot_view
 from mes.quality.models import Alarm
 from mes.quality.schemas import (
-    CapabilityPublic,
     CharacteristicQuality,
     CrossWebRange,
     Genealogy,
@@ -36,7 +34,6 @@ from mes.quality.schemas import (
     Segment,
     Unavailable,
     WebProfilePublic,
-    capability_public,
 )
 from mes.recipes.models import Recipe as RecipeRow
 
@@ -71,33 +68,15 @@ def characteristic_quality(
     cross-web range of the scans and each lane's down-web I-MR limits. Segments are ``segment_m``
     of band (the control limits' segment when the layer had limits).
     """
-    rows = session.exec(
-        select(GaugeScan.position_m, GaugeScan.lane_values)
-        .where(GaugeScan.characteristic_id == char.id)
-        .order_by(col(GaugeScan.seq))
-    ).all()
-    # Only scans with every lane a number: a NaN lane is a missing value (coverage counts it), and
-    # a subgroup of the cross-web lanes with a hole in it is not a subgroup.
-    complete = [(p, v) for p, v in rows if scan_measures(v, char.lanes)]
-    base = {**view.model_dump(), "scans_left_out": len(rows) - len(complete), "segment_m": segment_m}
-    if not complete or len({len(values) for _, values in complete}) != 1:
-        missing = Unavailable(
-            error="no scans with every lane measured" if not complete else "scans differ in lane count"
-        )
+    scans = complete_scans(session, char)
+    base = {**view.model_dump(), "scans_left_out": scans.left_out, "segment_m": segment_m}
+    if scans.problem is not None:
+        missing = Unavailable(error=scans.problem)
         return CharacteristicQuality(
             **base, capability=missing, web_profile=missing, segments=[], control_limits=None
         )
-    grid = np.asarray([values for _, values in complete], dtype=np.float64)
-    positions = np.asarray([p for p, _ in complete], dtype=np.float64)
-    lanes = grid.shape[1]
-    size = lanes if spc.MIN_SUBGROUP <= lanes <= spc.MAX_SUBGROUP else 1
-    capability: CapabilityPublic | Unavailable
-    try:
-        capability = capability_public(
-            cap.capability(grid.ravel(), lsl=char.lsl, usl=char.usl, subgroup_size=size)
-        )
-    except SpcError as exc:
-        capability = Unavailable(error=str(exc))
+    grid, positions = scans.grid, scans.positions
+    capability = capability_of(grid, char)
     profile: WebProfilePublic | Unavailable
     try:
         found = cap.web_profile(grid, positions.tolist(), rules=None)
@@ -133,17 +112,12 @@ def lot_report(session: Session, lot: Lot) -> LotReport:
     layers = []
     rows = session.exec(select(Layer).where(Layer.lot_id == lot.id).order_by(col(Layer.layer_index))).all()
     for layer, layer_view in zip(rows, detail.layers, strict=True):  # both in layer order
-        step = session.get(StepRun, layer.step_run_id) if layer.step_run_id else None
         chars = []
         char_rows = session.exec(
             select(Characteristic).where(Characteristic.layer_id == layer.id).order_by(col(Characteristic.id))
         ).all()
         for char, view in zip(char_rows, layer_view.characteristics, strict=True):
-            limits = None
-            if recipe is not None and step is not None and step.equipment_unit_id is not None:
-                limits = limits_at(
-                    session, recipe.id or 0, step.equipment_unit_id, layer.name, char.name, layer.closed_at
-                )
+            limits = limits_in_force(session, lot, layer, char)
             quality = characteristic_quality(
                 session, char, view, limits.segment_m if limits is not None else DEFAULT_SEGMENT_M
             )

@@ -196,6 +196,55 @@ def chart_public(
     return (XbarRChart if result.chart == "xbar-r" else XbarSChart).model_validate(data)
 
 
+# --- the control chart of a characteristic as the line judged it (``GET /spc/chart``) -------------
+
+
+class SpcLotRun(ReadModel):
+    """The points of one lot on a chart (``first`` … ``first + count − 1``) and the stored limits
+    they are judged by: those in force when the layer closed (the active ones while it is made)."""
+
+    lot: str
+    first: int
+    count: int
+    segment_m: float = Field(description="metres of band a point averages")
+    layer_closed_at: datetime | None
+    limits: ControlLimitPublic | None = Field(description="None: no limits were in force")
+    note: str | None = Field(default=None, description="why the points were not judged, when not")
+
+
+class SpcViolation(ReadModel):
+    """A run rule that fired at point ``index`` (``points``: every point of the pattern), where."""
+
+    index: int
+    rule: str
+    meaning: str
+    points: list[int]
+    lot: str
+    start_m: float
+    end_m: float
+
+
+class SpcChartPublic(ReadModel):
+    """An individuals chart of segment means of one characteristic, lot after lot in the order they
+    were made, as the line's SPC check charts it (:mod:`mes.execution.monitor`): point ``i`` is the
+    mean of the scans' lane means over ``[start_m[i], start_m[i] + segment_m)`` of its lot, judged
+    by its lot's limits and rules. Values in ``value_unit``; ``unit`` is the equipment unit."""
+
+    recipe: str | None = Field(description="ID@VERSION")
+    unit: str | None = Field(description="equipment unit that made the layer")
+    layer: str
+    characteristic: str
+    value_unit: str
+    lsl: float
+    target: float
+    usl: float
+    lots: list[SpcLotRun]
+    start_m: list[float]
+    mean: list[float]
+    scans: list[int]
+    violations: list[SpcViolation]
+
+
 # --- the lot report -------------------------------------------------------------------------------
 
 
@@ -248,6 +297,18 @@ class CharacteristicQuality(CharacteristicDetail):
     web_profile: WebProfilePublic | Unavailable
     segment_m: float
     segments: list[Segment]
+    control_limits: ControlLimitPublic | None
+
+
+class CharacteristicCapability(ReadModel):
+    """Capability of one characteristic of a lot and the control limits it was watched with (the
+    report's, without its web profile and segments); ``unit`` is the characteristic's."""
+
+    layer: str
+    characteristic: str
+    unit: str
+    scans_left_out: int
+    capability: CapabilityPublic | Unavailable
     control_limits: ControlLimitPublic | None
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mes.hmi.routes import alarms, audit, line, orders, recipes, session
+from mes.hmi.routes import alarms, audit, line, lots, orders, recipes, session, spc
 
 
 def pages_routers() -> list[APIRouter]:
     """Every router of the pages, in the order of the navigation bar."""
-    return [session.router, line.router, alarms.router, orders.router, recipes.router, audit.router]
+    return [session.router, line.router, lots.router, spc.router, alarms.router, orders.router,
+            recipes.router, audit.router]  # fmt: skip
