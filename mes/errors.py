@@ -54,6 +54,10 @@ class ConfigError(MesError):
     """A setting is missing, malformed or refused for this environment."""
 
 
+class ServiceNotStarted(MesError):
+    """A process the MES starts for itself (``mes demo``'s web server) exited or never answered."""
+
+
 class DatabaseError(MesError):
     """The configured database cannot be used."""
 

@@ -24,13 +24,9 @@ from mes.config import get_settings
 from mes.db import make_engine
 from mes.equipment.ports import check_ports, unavailable
 from mes.equipment.profile import Line
-from mes.errors import MesError
+from mes.errors import ServiceNotStarted
 from mes.execution.scheduler import unit_queue
 from mes.sim.unit import SimUnit
-
-
-class WebNotStarted(MesError):
-    """``mes web`` exited or did not answer its health check in time."""
 
 
 @dataclass
@@ -122,7 +118,7 @@ class LineRunner:
 
     def start_web(self, host: str, port: int, *, ready_timeout_s: float = 30.0) -> str:
         """``mes web`` on ``host:port`` with this line's settings, answering before this returns; its
-        base URL. Raises :class:`WebNotStarted` with the end of its log when it exits or never answers."""
+        base URL. Raises :class:`ServiceNotStarted` with the end of its log when it exits or never answers."""
         log_path = self.workdir / "web.log"
         log = open(log_path, "ab")  # the child process writes it
         mes = str(Path(sys.executable).with_name("mes"))
@@ -146,7 +142,7 @@ class LineRunner:
                 time.sleep(0.2)
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
         self.stop_web()
-        raise WebNotStarted(f"mes web did not start on {url}: " + (" / ".join(tail) or "no output"))
+        raise ServiceNotStarted(f"mes web did not start on {url}: " + (" / ".join(tail) or "no output"))
 
     def stop_web(self) -> None:
         if self.web is not None:

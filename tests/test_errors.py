@@ -31,6 +31,10 @@ OUTSIDE_ERRORS_PY = {
         "the YAML reader's own signal: parse_document raises it and validate_document turns it "
         "into an Issue at file:line:col, so no caller meets it as an error"
     ),
+    "mes.hmi.plant_time._Skipped": (
+        "a local time the clock skips: raised and caught inside plant_to_utc, which answers it as a "
+        "located problem of the search form"
+    ),
     "mes.status._Down": (
         "one check's failure inside `mes status`: caught in the same module and printed as a FAIL line "
         "with its cause, never raised to a caller"
@@ -42,6 +46,10 @@ NOT_MES_ERRORS = {
     "mes.recipes.errors.FormulaError": (
         "a ValueError raised in the recipe schema's field validators: pydantic reports it as an "
         "issue at the formula's file:line:col"
+    ),
+    "mes.hmi.errors.LoginRequired": (
+        "not a failure: a page asked for without a session answers the login page (303), mapped in "
+        "mes.hmi.app; no command or API route meets it"
     ),
     "mes.sim.errors.Refused": (
         "never leaves the simulator: the unit answers it as an OPC UA status or counts a PackTags refusal"

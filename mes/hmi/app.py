@@ -25,7 +25,8 @@ from mes.auth.errors import NotAuthenticated
 from mes.auth.schemas import Principal
 from mes.config import Settings
 from mes.db import session_scope
-from mes.hmi.deps import LoginRequired, login_url
+from mes.hmi.deps import login_url
+from mes.hmi.errors import LoginRequired
 from mes.hmi.routes import pages_routers
 from mes.hmi.templating import HERE, render
 

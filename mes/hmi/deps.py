@@ -18,14 +18,7 @@ from mes.api.deps import DbSession, Require, authenticate
 from mes.auth.errors import NotAuthenticated
 from mes.auth.models import Role
 from mes.auth.schemas import Principal
-
-
-class LoginRequired(Exception):
-    """A page was asked for without a live session: the answer is the login page (303)."""
-
-    def __init__(self, next_url: str) -> None:
-        super().__init__(next_url)
-        self.next_url = next_url
+from mes.hmi.errors import LoginRequired
 
 
 def login_url(next_url: str) -> str:
