@@ -32,6 +32,8 @@ from mes.execution.units import beat
 from mes.hmi.app import create_web_app
 from mes.lots.models import StepRun, StepRunState
 from mes.lots.orders import create_order, expand_order
+from mes.quality.models import ControlLimit
+from mes.recipes.service import get_recipe
 from tests.api.conftest import make_callers
 from tests.api.server import serve
 from tests.hmi.conftest import Hmi
@@ -103,6 +105,12 @@ def build(engine: Engine) -> dict[str, Running]:
 
         winder = s.exec(select(EquipmentUnit).where(EquipmentUnit.name == WINDER)).one()
         mark_unit(s, pk(winder), False, LINK_LOST)
+        # Control limits of the Si layer on sputter-1, as a phase I baseline leaves them.
+        sputter = s.exec(select(EquipmentUnit).where(EquipmentUnit.name == SPUTTER)).one()
+        s.add(ControlLimit(recipe_id=pk(get_recipe(s, "capped-si-anode@1")), equipment_unit_id=pk(sputter),
+                           layer_name="si-active", characteristic="thickness", segment_m=0.5, center=4000.0,
+                           lcl=3900.0, ucl=4100.0, sigma=33.3, n_baseline=25, source="test baseline",
+                           created_by=ENGINEER))  # fmt: skip
     answer(engine)
     return running
 

@@ -69,6 +69,8 @@ def test_each_unit_has_a_tile_with_state_job_progress_and_gauges(
     )  # 1 nm, grouped
     expect(gauge).not_to_have_class(re.compile(r"\bstale\b"))
     expect(gauge.locator("[data-part=age]")).to_have_text(re.compile(r"^\d+ s$"))
+    expect(gauge.locator(".control")).to_have_count(1)  # the control limits in force, inside the spec band
+    expect(page.get_by_test_id(f"tile-gauge-{COATER}-beta").locator(".control")).to_have_count(0)  # none set
     # Both of the coater's gauges: coat weight measured, thickness not yet.
     expect(page.get_by_test_id(f"tile-gauge-{COATER}-beta").locator("[data-part=value]")).not_to_have_text(
         "—"

@@ -84,6 +84,7 @@ def test_a_trend_keeps_a_bounded_window_however_many_values_come(
     assert (points, mode) == (WINDOW, "live")
     assert last == pytest.approx(14.99) and first == pytest.approx(9.0)
     expect(page.get_by_test_id("trend-status-xrf")).to_contain_text("live · 600 scans")
+    expect(page.get_by_test_id("control-limits-xrf")).to_have_text("3\u202f900 nm – 4\u202f100 nm")
     seq = _until_live(page, engine, sputter, seq)
     for _ in range(150):
         seq = plant.publish(engine, sputter, [4020.0], first_seq=seq)

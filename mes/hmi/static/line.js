@@ -254,6 +254,7 @@
         this.sparks.set(name, s);
       }
       s.w.push(t, value);
+      row.dataset.points = s.w.xs.length;
       if (s.pending || !window.uPlot) return;
       s.pending = true;
       requestAnimationFrame(() => {
@@ -262,8 +263,11 @@
         if (!s.plot) {
           const series = [{}, { stroke: GREY, width: 1, points: { show: false } }];
           if (sp !== null) series.push({ stroke: LIMIT, width: 1, dash: [4, 3], points: { show: false } });
+          // At least ±5 % of the setpoint in view: a calm value draws flat, not its jitter magnified.
+          const band = sp !== null && sp !== 0 ? Math.abs(sp) * 0.05 : 0;
+          const y = { range: (u, lo, hi) => (band ? [Math.min(lo, sp - band), Math.max(hi, sp + band)] : [lo, hi]) };
           s.plot = new window.uPlot({ width: 180, height: 40, legend: { show: false }, cursor: { show: false },
-            scales: { x: { time: true } }, axes: [{ show: false }, { show: false }], series }, data, s.cell);
+            scales: { x: { time: true }, y }, axes: [{ show: false }, { show: false }], series }, data, s.cell);
         } else {
           s.plot.setData(data);
         }
