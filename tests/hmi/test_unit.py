@@ -86,7 +86,7 @@ def test_a_trend_keeps_a_bounded_window_however_many_values_come(
     expect(page.get_by_test_id("trend-status-xrf")).to_contain_text("live · 600 scans")
     expect(page.get_by_test_id("control-limits-xrf")).to_have_text("3\u202f900 nm – 4\u202f100 nm")
     seq = _until_live(page, engine, sputter, seq)
-    for _ in range(150):
+    for _ in range(80):
         seq = plant.publish(engine, sputter, [4020.0], first_seq=seq)
     expect(trend).to_have_attribute("data-last-m", f"{round((seq - 2) * sputter.pitch_m, 9):g}")
     points, first, last, _ = _window(trend)
