@@ -146,6 +146,7 @@ def test_a_unit_whose_link_is_down_says_no_link(
     expect(page.get_by_test_id(f"tile-no-link-{WINDER}")).to_contain_text("no link")
     expect(page.get_by_test_id(f"tile-no-link-{WINDER}")).to_contain_text("has not answered the collector")
     expect(page.get_by_test_id(f"tile-health-{WINDER}")).to_contain_text(plant.LINK_LOST)
+    expect(page.get_by_test_id(f"tile-state-{WINDER}")).to_have_class(re.compile(r"\bwas\b"))  # as last read
     for unit in (SPUTTER, COATER, IDLE):
         expect(page.get_by_test_id(f"tile-{unit}")).to_have_attribute("data-link", "up")
         expect(page.get_by_test_id(f"tile-no-link-{unit}")).to_have_count(0)
