@@ -3,8 +3,9 @@ shared by every client of ``GET /api/v1/events``.
 
 The hub reads the log's new rows when PostgreSQL NOTIFYs ``mes_events`` (or every
 ``MES_EVENTS_POLL_S``: SQLite has no notifications) and hands each page, serialised once, to every
-client's queue; live values come from ``PSUBSCRIBE mes:live:*`` on the live values' Redis, or, with
-no Redis, from the newest scans in the database. A client replays from the database what it missed,
+client's queue; live values (and the process values read with them) come from ``PSUBSCRIBE
+mes:live:*`` on the live values' Redis, or, with no Redis, from the newest scans in the database
+(which has no process values). A client replays from the database what it missed,
 then follows the hub; one that falls behind (its queue full) reads from the database again from its
 own position, so what a client gets, and in what order, always comes from the log.
 
@@ -32,7 +33,7 @@ from mes.config import Settings, masked_url
 from mes.db import session_scope
 from mes.events.live import LIVE_PATTERN, latest_values, newest_scan_id, parse_message
 from mes.events.log import PAGE, events_after, newest_id
-from mes.events.schemas import LiveValue, ReplayPlan, StateEvent
+from mes.events.schemas import LiveValue, ProcessValues, ReplayPlan, StateEvent
 from mes.logs import StateLog
 
 log = logging.getLogger("mes.api.events")
@@ -43,6 +44,7 @@ QUEUE_BATCHES = 256  # pages and live messages a client may lag behind before it
 RETRY_S = 2.0  # how long to wait before asking a database or Redis that did not answer again
 RECONNECT_MS = 2_000  # the `retry:` a client is told: wait this long before reconnecting
 POSITION_EVERY_S = 5.0  # a filtered client is told its position (an id-only event) at most this often
+LIVE_KINDS = frozenset({"value", "process"})  # measurements, not events of the log: never replayed
 PING_S = 15.0  # a comment after this long without an event keeps proxies from closing the connection
 CREDENTIAL_CHECK_S = 15.0  # a revoked token or an ended session ends its streams within this long
 
@@ -51,7 +53,7 @@ CREDENTIAL_CHECK_S = 15.0  # a revoked token or an ended session ends its stream
 class Outgoing:
     """One event as every client sends it: serialised once, with what the filters look at."""
 
-    id: int | None  # the log's id; None for a live value
+    id: int | None  # the log's id; None for a live value or process values
     kind: str
     unit: str | None
     lot: str | None
@@ -65,6 +67,10 @@ class Outgoing:
     @classmethod
     def value(cls, v: LiveValue) -> Outgoing:
         return cls(None, "value", v.unit, v.lot, None, v.model_dump_json())
+
+    @classmethod
+    def process(cls, p: ProcessValues) -> Outgoing:
+        return cls(None, "process", p.unit, p.lot, None, p.model_dump_json())
 
 
 @dataclass(frozen=True)
@@ -236,8 +242,11 @@ class EventHub:
         except ValidationError as exc:
             log.debug("mes web: live values: a message that is not one (%s): %.200r", exc, raw)
             return
-        if message.values:
-            self._broadcast([Outgoing.value(v) for v in message.values], values=True)
+        batch = [Outgoing.value(v) for v in message.values]
+        if message.process is not None:
+            batch.append(Outgoing.process(message.process))
+        if batch:
+            self._broadcast(batch, values=True)
 
     async def _tail_values(self) -> None:
         """No Redis (the embedded default): the newest scans in the database, while a client wants them."""
@@ -292,9 +301,9 @@ class _Client:
 
     def values(self, batch: list[Outgoing]) -> list[ServerSentEvent]:
         out = [
-            ServerSentEvent(event="value", id=str(self.cursor), raw_data=v.data)
+            ServerSentEvent(event=v.kind, id=str(self.cursor), raw_data=v.data)
             for v in batch
-            if self._concerns(v, v.lot in self.lots)
+            if v.kind in self.want.kinds and self._concerns(v, v.lot in self.lots)
         ]
         if out:
             self.sent, self.told_at = self.cursor, time.monotonic()
@@ -318,7 +327,7 @@ async def stream(hub: EventHub, want: StreamRequest) -> AsyncIterator[bytes]:
     Served as the body of a plain streaming response rather than through FastAPI's SSE generator
     routes: those log a client that hangs up mid-stream as an error (fastapi discussion #15725);
     here the server cancels the body and ``finally`` unsubscribes."""
-    sub = await hub.subscribe(values="value" in want.kinds)
+    sub = await hub.subscribe(values=bool(want.kinds & LIVE_KINDS))
     try:
         client = _Client(want)
         position = str(client.cursor)

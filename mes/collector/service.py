@@ -48,7 +48,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from mes.base import utcnow
-from mes.collector.live import LiveValues
+from mes.collector.live import LiveValues, read_process
 from mes.collector.spool import Spool
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord, UnitDriver
@@ -56,6 +56,7 @@ from mes.equipment.errors import BadStatus, EquipmentError, UnknownState
 from mes.equipment.gauges import GaugeSampler, Sample, position_by_speed
 from mes.equipment.models import EquipmentUnit
 from mes.equipment.profile import Line
+from mes.events.schemas import ProcessValues
 from mes.execution.scheduler import StepPlan, plan
 from mes.execution.steps import ingest
 from mes.execution.units import HEARTBEAT_S, beat
@@ -82,6 +83,7 @@ class UnitFeed:
     # The unit's steps as the database last told them: collected on while the database is away.
     collected: list[StepPlan] = field(default_factory=list)
     state_read: float = -1e9  # monotonic time of the last state read
+    process_read: StateLog = field(default_factory=lambda: StateLog(log))  # process values for the HMI
 
 
 class Collector:
@@ -269,6 +271,7 @@ class Collector:
         held = [c for c in collected if c.state == StepRunState.HELD]
         job = await driver.read_job_id() if held or away else ""
         ring = driver.profile.ring_buffer_gauges()
+        process = await self._process(driver, feed, collected)
         for current in collected:
             if current.state == StepRunState.DISPATCHED:
                 continue  # its machine may still be on the previous job: the ring buffer waits
@@ -286,7 +289,7 @@ class Collector:
                 newest[gauge] = scans[-1]
                 if await self._db(self._store, current, gauge, scans):
                     feed.stored += len(scans)
-            self._publish(current, newest)
+            self._publish(current, newest, process if process and process.job == current.job_id else None)
 
     async def _store_samples(self, feed: UnitFeed, collected: list[StepPlan], samples: list[Sample]) -> None:
         """Number and position a variable gauge's samples and store them with their step."""
@@ -431,6 +434,18 @@ class Collector:
         self.db_ok = True
         self.database.back("collector: database answers again; writing what waited")
 
-    def _publish(self, current: StepPlan, newest: dict[str, ScanRecord]) -> None:
+    async def _process(
+        self, driver: UnitDriver, feed: UnitFeed, collected: list[StepPlan]
+    ) -> ProcessValues | None:
+        """The unit's process values for the HMI, read each poll while a step of ours runs on it
+        (one read request; only when live values are published)."""
+        running = next((c for c in collected if c.state == StepRunState.RUNNING), None)
+        if self.live is None or running is None:
+            return None
+        return await read_process(driver, running, feed.process_read)
+
+    def _publish(
+        self, current: StepPlan, newest: dict[str, ScanRecord], process: ProcessValues | None = None
+    ) -> None:
         if self.live is not None:
-            self.live.publish(current, newest)
+            self.live.publish(current, newest, process)

@@ -94,14 +94,35 @@ class LiveValue(ReadModel):
     )
 
 
+class ProcessValues(ReadModel):
+    """The process values (web speed, power, pressure, tension, …) the collector read from a unit in
+    one poll while a step ran on it (``event: process``): actual values beside the setpoints sent.
+
+    Live only, like :class:`LiveValue`: the database does not keep them and no stream replays them.
+    """
+
+    unit: str
+    lot: str
+    job: str = Field(description="the step's job id")
+    read_at: UtcTime
+    values: dict[str, float] = Field(
+        description="by the profile's logical name (``power_w``, ``web_speed_m_min``); a node that "
+        "answered no number is left out"
+    )
+    units: dict[str, str] = Field(description="each value's unit, as the unit's profile names it")
+    published_at: UtcTime | None = Field(default=None, description="when the collector published it")
+
+
 class LiveMessage(ReadModel):
-    """What the collector publishes on Redis channel ``mes:live:UNIT`` after each poll of a step."""
+    """What the collector publishes on Redis channel ``mes:live:UNIT`` after each poll of a step:
+    the newest scan of each gauge read, and the unit's process values when they were read."""
 
     unit: str
     lot: str
     job: str
     published_at: UtcTime
     values: list[LiveValue]
+    process: ProcessValues | None = None
 
 
 class Gap(ReadModel):

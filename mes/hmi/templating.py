@@ -27,7 +27,17 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 # Decimal places by the unit of a value (HMI guide: "Values"); a unit not listed gets 2 significant
 # decimals below 10, 1 below 100, else none.
 DECIMALS_BY_UNIT = {"nm": 0, "µm": 1, "um": 1, "g/m²": 1, "g/m2": 1, "N": 0, "m": 1, "m/min": 1, "W": 0,
-                    "kW": 2, "Pa": 2, "mm": 2, "°C": 1, "%": 1, "s": 0}  # fmt: skip
+                    "kW": 2, "Pa": 2, "mm": 2, "°C": 1, "%": 1, "s": 0, "mg/cm²": 2}  # fmt: skip
+# How the recipes' unit names (mes.recipes.schema.Unit, a count's "1") read on screen.
+UNIT_TEXT = {
+    "um": "µm",
+    "mg_cm2": "mg/cm²",
+    "g_m2": "g/m²",
+    "g_cc": "g/cm³",
+    "ohm_sq": "Ω/□",
+    "pct": "%",
+    "1": "",
+}
 
 
 def _aware(at: datetime) -> datetime:
@@ -57,6 +67,11 @@ def duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{secs} s"
+
+
+def unit_text(unit: str | None) -> str:
+    """A unit as a person reads it: ``mg_cm2`` → ``mg/cm²``, ``um`` → ``µm``; a count has none."""
+    return UNIT_TEXT.get(unit or "", unit or "")
 
 
 def decimals_for(unit: str | None, value: float | None = None) -> int:
@@ -101,4 +116,5 @@ def render(request: Request, name: str, caller: Principal | None, status_code: i
 
 templates.env.filters["duration"] = duration
 templates.env.filters["number"] = number
+templates.env.filters["unit_text"] = unit_text
 templates.env.globals["decimals_for"] = decimals_for

@@ -78,17 +78,22 @@ def steps_progress(
             out[step.id] = StepProgress(None, None, None)
             continue
         made = min(seen[0], length[step.lot_id])
-        speed = _speed_m_min(recipe, step.step_index)
-        moving = (
-            step.state == StepRunState.RUNNING
-            and step.pause_requested_at is None
-            and step.unit_held_at is None
-        )
-        eta = None
-        if moving and speed is not None:
-            eta = seen[1] + timedelta(minutes=(length[step.lot_id] - made) / speed)
-        out[step.id] = StepProgress(made, "gauge", eta)
+        out[step.id] = StepProgress(made, "gauge", step_eta(step, recipe, made, seen[1], length[step.lot_id]))
     return out
+
+
+def step_eta(
+    step: StepRun, recipe: Recipe, made_m: float, seen_at: datetime, length_m: float
+) -> datetime | None:
+    """When a step that made ``made_m`` of ``length_m`` metres by ``seen_at`` (its furthest scan) should
+    be done, at the recipe step's speed setpoint; None when it does not run, is paused, or has no speed."""
+    speed = _speed_m_min(recipe, step.step_index)
+    moving = (
+        step.state == StepRunState.RUNNING and step.pause_requested_at is None and step.unit_held_at is None
+    )
+    if not moving or speed is None:
+        return None
+    return seen_at + timedelta(minutes=max(0.0, length_m - made_m) / speed)
 
 
 def order_eta(steps: list[StepRun], progress: dict[int, StepProgress]) -> datetime | None:

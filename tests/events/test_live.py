@@ -15,7 +15,8 @@ from mes.base import pk, utcnow
 from mes.collector.live import LiveValues
 from mes.db import session_scope
 from mes.equipment.driver import ScanRecord
-from mes.events.live import LIVE_PATTERN, latest_values, newest_scan_id, parse_message
+from mes.events.live import LIVE_PATTERN, latest_values, live_value, newest_scan_id, parse_message
+from mes.events.schemas import LiveMessage
 from mes.execution.scheduler import StepPlan
 from mes.lots.models import Characteristic, GaugeScan, Layer, StepRun, StepRunState
 from tests.events.plant import UNIT, build
@@ -85,3 +86,31 @@ def test_the_newest_scans_in_the_database_are_the_live_values_without_redis(engi
         assert {(v.unit, v.lot, v.job, v.seq, v.min, v.mean, v.max) for v in values} == {
             (UNIT, line.lot, line.job, 3, 3.0, 3.5, 4.0)}  # fmt: skip
         assert latest_values(s, after) == ([], after)
+
+
+def test_process_values_are_sent_to_the_clients_that_asked_for_them() -> None:
+    """``event: process`` goes to a client of ``kinds=process`` (or of every kind), not to one of
+    ``kinds=value``, and is filtered by unit like a live value."""
+    from mes.api.event_feed import Outgoing, StreamRequest, _Client
+    from mes.events.schemas import ProcessValues, ReplayPlan
+
+    now = utcnow()
+    value = live_value(unit="sputter-1", lot="L1", job="J1", gauge="xrf", seq=1, position_m=0.01,
+                       measured_at_unix=now.timestamp(), lanes=[1.0], published_at=now)  # fmt: skip
+    process = ProcessValues(unit="sputter-1", lot="L1", job="J1", read_at=now, values={"power_w": 1499.5},
+                            units={"power_w": "W"}, published_at=now)  # fmt: skip
+    batch = [Outgoing.value(value), Outgoing.process(process)]
+
+    def sent(kinds: set[str], unit: str | None = None) -> list[str]:
+        want = StreamRequest(kinds=frozenset(kinds), unit=unit, order=None, order_lots=frozenset(),
+                             plan=ReplayPlan(start_after=0, gap=None))  # fmt: skip
+        return [e.event or "" for e in _Client(want).values(batch)]
+
+    assert sent({"value"}) == ["value"]
+    assert sent({"process"}) == ["process"]
+    assert sent({"value", "process", "order"}) == ["value", "process"]
+    assert sent({"value", "process"}, unit="coater-1") == []
+    message = LiveMessage(
+        unit="sputter-1", lot="L1", job="J1", published_at=now, values=[value], process=process
+    )
+    assert parse_message(message.model_dump_json()).process == process

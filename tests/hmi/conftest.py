@@ -39,7 +39,10 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main thread
+# while it is open, and every asyncio test run after it in the same session (tests/lots, tests/workers…)
+# would fail with "Runner.run() cannot be called from a running event loop". Closed when tests/hmi ends.
+@pytest.fixture(scope="package")
 def playwright_session() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium package (.ci/run does)")
@@ -47,7 +50,7 @@ def playwright_session() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
     b = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True,
                                            args=["--no-sandbox", "--disable-dev-shm-usage"])  # fmt: skip

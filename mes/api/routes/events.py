@@ -1,4 +1,5 @@
-"""``GET /api/v1/events``: order, step, lot, alarm and unit changes and live values, as Server-Sent Events.
+"""``GET /api/v1/events``: order, step, lot, alarm and unit changes, live values and process values, as
+Server-Sent Events.
 
 Async, unlike the other routes: a stream waits on the process's event hub (:mod:`mes.api.event_feed`)
 without holding a thread or a database connection; the request's session is closed before the
@@ -20,7 +21,7 @@ from mes.events.models import EventKind
 
 router = APIRouter(tags=["events"])
 
-KINDS = (*(k.value for k in EventKind), "value")
+KINDS = (*(k.value for k in EventKind), "value", "process")
 _MAX_ID = 2**63 - 1
 
 Kinds = Annotated[
@@ -109,16 +110,19 @@ async def get_events(
     request: Request, _caller: Caller, want: Annotated[StreamRequest, Depends(stream_request)]
 ) -> EventSourceResponse:
     """A stream of `event: order|step|lot|alarm|unit` (a committed state change, `data` a
-    `StateEvent`) and `event: value` (the newest scan of a gauge, `data` a `LiveValue`), for any
-    logged-in caller (a bearer token or the session cookie).
+    `StateEvent`), `event: value` (the newest scan of a gauge, `data` a `LiveValue`) and `event:
+    process` (a unit's process values read with it while a step runs, `data` a `ProcessValues`;
+    only where live values go through Redis: the database does not keep them), for any logged-in
+    caller (a bearer token or the session cookie).
 
     Every event's `id` is the stream's position in the event log. Reconnect with `Last-Event-ID`
     (or `?last_event_id=`) to be sent, from the database, the state events committed since, in
-    commit order. Live values are never replayed. When more than `MES_EVENTS_REPLAY_MAX` events were
-    missed, or they were deleted (older than `MES_EVENTS_RETENTION_H`), the stream begins with
-    `event: gap` (`data` a `Gap`: how many, why): read the resources again; it goes on from the
-    newest event. Then `event: ready` (the position, the filters). A `: ping` comment comes after
-    15 s without an event; an `id` without data moves the position past filtered-out events.
+    commit order. Live values and process values are never replayed. When more than
+    `MES_EVENTS_REPLAY_MAX` events were missed, or they were deleted (older than
+    `MES_EVENTS_RETENTION_H`), the stream begins with `event: gap` (`data` a `Gap`: how many, why):
+    read the resources again; it goes on from the newest event. Then `event: ready` (the position,
+    the filters). A `: ping` comment comes after 15 s without an event; an `id` without data moves
+    the position past filtered-out events.
 
     401 without credentials; 404 for an unknown `unit` or `order`; 422 for an unknown kind or a
     Last-Event-ID that is not a number."""

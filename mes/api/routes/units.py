@@ -1,4 +1,5 @@
-"""Equipment units: PackML state, current job, health and freshness; give a unit back to scheduling."""
+"""Equipment units: PackML state, current job, health and freshness; the line at a glance; a unit's
+job history; give a unit back to scheduling."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from mes.api.errors import problem_responses
 from mes.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from mes.api.signing import Reason
 from mes.auth.schemas import Principal
+from mes.execution.line_view import LineView, UnitJob, line_view, unit_jobs
 from mes.execution.service import ROLES_SET_HEALTHY, set_unit_healthy
 from mes.execution.units import UnitStatus, unit_status, unit_status_page
 from mes.vocabulary import EquipmentClass
@@ -52,6 +54,33 @@ def list_units(
 def get_unit(name: NamePath, db: DbSession, _caller: Caller) -> UnitStatus:
     """One unit (any logged-in caller). 404: the MES knows no unit of that name."""
     return unit_status(db, name)
+
+
+@router.get("/units/{name}/jobs", response_model=Page[UnitJob], responses=problem_responses(401, 404, 422),
+            summary="A unit's job history: its step runs, newest first")  # fmt: skip
+def list_unit_jobs(
+    request: Request,
+    response: Response,
+    name: NamePath,
+    db: DbSession,
+    _caller: Caller,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[UnitJob]:
+    """The step runs the unit was given (any logged-in caller), newest first: job id, lot, work order,
+    recipe, step, state and times. 404: no such unit."""
+    items, ids = unit_jobs(db, name, before=decode_cursor(cursor), limit=limit + 1)
+    return page(items, ids, limit, request, response)
+
+
+@router.get("/line", response_model=LineView, responses=problem_responses(401),
+            summary="The line at a glance: every unit with its step, progress and newest values")  # fmt: skip
+def get_line(db: DbSession, _caller: Caller) -> LineView:
+    """What the line overview shows (any logged-in caller): each unit's PackML state, link (the
+    collector's heartbeat and the unit's last answer) and health, and the step holding it — lot,
+    work order, recipe ID@VERSION, step n of m, metres made and ETA, and the newest stored scan of each
+    gauge of its layer with the spec limits and the control limits in force."""
+    return line_view(db)
 
 
 @router.post(

@@ -6,7 +6,8 @@
 //   the stream resumes from the last event id seen (Last-Event-ID, or ?last_event_id= on a new
 //   EventSource) and every live fragment is fetched again (the `mes:catch-up` event).
 // - Live values: `event: value` updates every element that shows that unit's gauge, with its age;
-//   an element whose value is older than MES_STALE_AFTER_S is marked stale.
+//   an element whose value is older than MES_HMI_STALE_AFTER_S is marked stale. `event: process`
+//   (a unit's process values) is passed on as the `mes:process` event for the pages that show it.
 // - Commands: a <form class="command"> is sent as JSON to the API operation it names, with the
 //   session's CSRF token; a confirmation and the signature dialog come first when the form asks.
 //   A refusal (RFC 9457 problem) is shown in the form, field by field.
@@ -15,7 +16,7 @@
 (function () {
   const HEALTH_EVERY_MS = 2000;
   const HEALTH_TIMEOUT_MS = 2000;
-  const KINDS = ["order", "step", "lot", "alarm", "unit", "value", "gap", "ready", "end"];
+  const KINDS = ["order", "step", "lot", "alarm", "unit", "value", "process", "gap", "ready", "end"];
   const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? "";
   const csrf = () => meta("mes-csrf");
   const staleAfterMs = () => 1000 * Number(meta("mes-stale-after-s") || 10);
@@ -101,30 +102,39 @@
     return unit ? `${text} ${unit}` : text;
   }
 
+  // A value updates an element unless the element is of another job (data-live-job: a unit's next
+  // job measures with the same gauge) or already shows a newer one (a redrawn fragment can be ahead
+  // of the stream). The marker is placed by the bar's data-lo/data-hi; out of spec by data-lsl/data-usl.
   function onValue(v) {
     const selector = `[data-live-unit="${CSS.escape(v.unit)}"][data-live-gauge="${CSS.escape(v.gauge)}"]`;
+    const at = Date.parse(v.measured_at);
     document.querySelectorAll(selector).forEach((el) => {
+      if (el.dataset.liveJob && el.dataset.liveJob !== v.job) return;
+      if (el.dataset.at && Date.parse(el.dataset.at) > at) return;
       const decimals = Number(el.dataset.decimals ?? 2);
       const part = (name) => el.querySelector(`[data-part="${name}"]`);
+      const has = v.mean !== null && v.mean !== undefined && Number.isFinite(v.mean);
       if (part("value")) part("value").textContent = format(v.mean, decimals, el.dataset.unitLabel || "");
       el.dataset.at = v.measured_at;
-      el.dataset.value = v.mean ?? "";
-      const marker = part("marker");
+      el.dataset.value = has ? v.mean : "";
       const bar = el.querySelector("[data-lo]");
-      if (marker && bar && v.mean !== null) {
+      const marker = part("marker");
+      if (marker && bar) {
         const lo = Number(bar.dataset.lo), hi = Number(bar.dataset.hi);
-        const x = Math.min(100, Math.max(0, (100 * (v.mean - lo)) / (hi - lo)));
-        marker.style.left = `${x}%`;
-        const lsl = bar.dataset.lsl === undefined ? -Infinity : Number(bar.dataset.lsl);
-        const usl = bar.dataset.usl === undefined ? Infinity : Number(bar.dataset.usl);
-        el.classList.toggle("out-of-spec", v.mean < lsl || v.mean > usl);
+        marker.hidden = !has || !(hi > lo);
+        if (!marker.hidden) marker.style.left = `${Math.min(100, Math.max(0, (100 * (v.mean - lo)) / (hi - lo)))}%`;
       }
+      const limits = bar || el;
+      const lsl = limits.dataset.lsl === undefined ? -Infinity : Number(limits.dataset.lsl);
+      const usl = limits.dataset.usl === undefined ? Infinity : Number(limits.dataset.usl);
+      el.classList.toggle("out-of-spec", has && (v.mean < lsl || v.mean > usl));
       markAge(el);
     });
     document.querySelectorAll(`[data-live-progress="${CSS.escape(v.unit)}"]`).forEach((el) => {
       if (el.dataset.lot && el.dataset.lot !== v.lot) return;
+      if (el.dataset.job && el.dataset.job !== v.job) return;
       const length = Number(el.dataset.lengthM);
-      const done = Math.max(Number(el.dataset.doneM || 0), v.position_m);
+      const done = Math.min(length > 0 ? length : Infinity, Math.max(Number(el.dataset.doneM || 0), v.position_m));
       el.dataset.doneM = done;
       const bar = el.querySelector("[data-part=bar]");
       if (bar && length > 0) bar.style.width = `${Math.min(100, (100 * done) / length)}%`;
@@ -151,7 +161,11 @@
     if (ageEl) ageEl.textContent = ageText(age);
     el.title = `measured ${new Date(el.dataset.at).toISOString()} UTC${stale ? " — stale" : ""}`;
   }
-  setInterval(() => document.querySelectorAll("[data-live-gauge][data-at]").forEach(markAge), 1000);
+  const markAll = () => document.querySelectorAll("[data-live-gauge][data-at]").forEach(markAge);
+  setInterval(markAll, 1000);
+  // A fragment drawn again shows its values' age and staleness at once, not up to a second later.
+  document.body.addEventListener("htmx:afterSettle", markAll);
+  markAll();
 
   // ---- commands ---------------------------------------------------------------------------------
   class Problem extends Error {
