@@ -124,6 +124,7 @@ def test_an_operator_holds_a_lot_and_quality_releases_it_with_signatures(hmi: Hm
     expect(op.get_by_test_id("lot-scrap")).to_have_count(0)
     op.get_by_test_id("lot-hold").click()
     expect(op.get_by_test_id("sign-meaning")).to_have_value("responsibility")
+    expect(op.get_by_test_id("sign-meaning").locator("option[value=review]")).to_be_enabled()
     sign(op, "streaks seen at the unwinder")
     expect(op.get_by_test_id("lot-status")).to_have_attribute("data-status", "on_hold")
     held = op.get_by_test_id("hold-reason").filter(has_text="streaks seen at the unwinder")
@@ -141,6 +142,10 @@ def test_an_operator_holds_a_lot_and_quality_releases_it_with_signatures(hmi: Hm
     expect(qa.get_by_test_id("lot-status")).to_have_attribute("data-status", "on_hold")  # no reload
     qa.get_by_test_id("lot-release").click()
     expect(qa.get_by_test_id("sign-meaning")).to_have_value("approval")
+    # A release is signed as an approval only (the service's rule): the dialog offers no other meaning.
+    meaning = qa.get_by_test_id("sign-meaning")
+    expect(meaning.locator("option[value=review]")).to_be_disabled()
+    expect(meaning.locator("option[value=responsibility]")).to_be_disabled()
     sign(qa, "streaks were on the interleaf only", password="not my password")
     problem = qa.get_by_test_id("sign-problem")
     expect(problem).to_be_visible()

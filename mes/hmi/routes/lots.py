@@ -24,7 +24,7 @@ from mes.hmi.templating import render
 from mes.lots.band_map import lot_band_maps
 from mes.lots.lot_queries import find_lots
 from mes.lots.models import LotKind, LotStatus
-from mes.quality.disposition import interval_decisions, lot_decisions
+from mes.quality.disposition import DEFAULT_MEANING, MEANINGS, interval_decisions, lot_decisions
 from mes.quality.lot_capability import lot_capabilities
 from mes.quality.lot_view import lot_record
 
@@ -123,4 +123,6 @@ def lot_page(
     return render(request, "lot.html", caller, lot=record, maps=drawn, capabilities=capabilities,
                   decisions=lot_decisions(record.status), interval_decisions=interval_decisions,
                   since=newest_id(db), current_area="lots",
+                  meanings={d.value: " ".join(m.value for m in MEANINGS[d]) for d in MEANINGS},
+                  default_meaning={d.value: m.value for d, m in DEFAULT_MEANING.items()},
                   level=[("Line", "/"), ("Lots", "/lots"), (record.lot, None)])  # fmt: skip

@@ -75,7 +75,23 @@
     if (kind === "value") onValue(JSON.parse(msg.data));
     else if (kind === "gap") catchUp();
     else if (kind === "end") location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    else if (msg.data) follow(kind, JSON.parse(msg.data));
     document.body.dispatchEvent(new CustomEvent(`mes:${kind}`, { detail: msg.data }));
+  }
+
+  // A part of a page about one lot, order or unit (`data-follow="lot:NUMBER"`, `order:NUMBER`,
+  // `unit:NAME`) is sent `mes:followed` for the state events that concern it (its steps, alarms and
+  // values included), so it refreshes on those only (`hx-trigger="mes:followed throttle:1s"`); htmx
+  // trigger filters would need eval, which the pages' security policy forbids.
+  function follow(kind, data) {
+    if (kind === "value" || kind === "process") return;
+    document.querySelectorAll("[data-follow]").forEach((el) => {
+      const [what, name] = el.dataset.follow.split(/:(.*)/s);
+      const about = { lot: data.lot, order: data.order, unit: data.unit }[what];
+      if (about !== undefined && (about === name || (data.entity === name && kind === what))) {
+        el.dispatchEvent(new CustomEvent("mes:followed", { detail: data }));
+      }
+    });
   }
 
   async function checkHealth() {
@@ -256,6 +272,9 @@
     inner.reset();
     box.querySelector("[data-role=action]").textContent = form.dataset.sign;
     if (form.dataset.meaning) inner.elements.meaning.value = form.dataset.meaning;
+    // `data-meanings="approval review"`: the meanings the API takes for this action; others disabled.
+    const allowed = (form.dataset.meanings || "").split(/\s+/).filter(Boolean);
+    for (const option of inner.elements.meaning.options) option.disabled = allowed.length > 0 && !allowed.includes(option.value);
     const where = box.querySelector("[data-role=problem]");
     where.hidden = true;
     return new Promise((resolve) => {
