@@ -45,12 +45,12 @@ def complete_scans(session: Session, char: Characteristic) -> CompleteScans:
     past_own = np.arange(found.values.shape[1]) >= found.widths[:, None]  # NaN padding, not a hole
     complete = (found.widths >= char.lanes) & (np.isfinite(found.values) | past_own).all(axis=1)
     left_out = int(found.widths.size - complete.sum())
-    empty = np.empty((0, 0))
+    nowhere, empty = np.empty(0), np.empty((0, char.lanes))
     if not complete.any():
-        return CompleteScans(left_out, empty[:, 0], empty, "no scans with every lane measured")
+        return CompleteScans(left_out, nowhere, empty, "no scans with every lane measured")
     widths = set(found.widths[complete].tolist())
     if len(widths) != 1:
-        return CompleteScans(left_out, empty[:, 0], empty, "scans differ in lane count")
+        return CompleteScans(left_out, nowhere, empty, "scans differ in lane count")
     width = widths.pop()
     return CompleteScans(left_out, found.positions[complete], found.values[complete][:, :width])
 

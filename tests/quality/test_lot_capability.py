@@ -10,6 +10,8 @@ from mes.quality.lot_capability import lot_capabilities
 from mes.quality.report import report_of
 from mes.quality.schemas import CapabilityPublic
 from tests.quality.made_lots import BASELINE_1, SUSPECT, build
+from tests.read_model_plant import HELD_BY_FAULT
+from tests.read_model_plant import build as build_plant
 
 
 def test_the_capability_of_a_lot_is_the_reports(engine: Engine) -> None:
@@ -33,3 +35,17 @@ def test_the_capability_of_a_lot_is_the_reports(engine: Engine) -> None:
             and limits.unit == "sputter-1"
             and limits.recipe == "thin-composite-anode-carbon@1"
         )
+
+
+def test_a_characteristic_with_no_complete_scan_has_no_capability_and_the_report_says_why(
+    engine: Engine,
+) -> None:
+    # Expected: "no scans with every lane measured" — it was an IndexError (an empty (0, 0) array
+    # indexed by column), a 500 on the lot's page and a traceback from `mes lot report`.
+    build_plant(engine)
+    with session_scope(engine) as s:
+        for found in lot_capabilities(s, HELD_BY_FAULT):
+            assert not isinstance(found.capability, CapabilityPublic)
+            assert "no scans with every lane measured" in str(found.capability)
+        [quality] = [c for layer in report_of(s, HELD_BY_FAULT).layers for c in layer.characteristics]
+        assert not isinstance(quality.capability, CapabilityPublic)
