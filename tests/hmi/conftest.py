@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Page as AsyncPage
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 from sqlalchemy.engine import Engine
 
@@ -110,14 +111,25 @@ def client_app(db_url: str, engine: Engine) -> Iterator[TestClient]:
         yield test_client
 
 
+def _artifact(name: str, width: int, height: int) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^\w.-]", "_", name)
+    return ARTIFACTS / f"{safe}-{width}x{height}.png"
+
+
+async def shoot_async(page: AsyncPage, name: str) -> None:
+    """:func:`shoot` for Playwright's async API (the end-to-end test shares its loop with the line)."""
+    for width, height in SIZES:
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.screenshot(path=str(_artifact(name, width, height)))
+
+
 def shoot(page: Page, name: str) -> list[Path]:
     """Save ``page`` at every size of :data:`SIZES` (``NAME-1920x1080.png``…); the paths."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     saved = []
-    safe = re.sub(r"[^\w.-]", "_", name)
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
-        path = ARTIFACTS / f"{safe}-{width}x{height}.png"
+        path = _artifact(name, width, height)
         page.screenshot(path=str(path), full_page=False)
         saved.append(path)
     return saved
