@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from mes.base import pk
 from mes.lots.models import Characteristic, Layer, Lot
 from mes.lots.orders import get_lot
-from mes.lots.scan_queries import scan_grid
+from mes.lots.scan_queries import lot_characteristics, scan_grid
 from mes.lots.schemas import BandMap, LotBandMaps
 
 MAX_COLUMNS = 400
@@ -28,12 +28,7 @@ Grid = NDArray[np.float64]
 def lot_band_maps(session: Session, number: str, max_columns: int = MAX_COLUMNS) -> LotBandMaps:
     """The band map of every characteristic of lot ``number``. Raises :class:`LotNotFound`."""
     lot = get_lot(session, number)
-    rows = session.exec(
-        select(Layer, Characteristic)
-        .join(Characteristic, col(Characteristic.layer_id) == col(Layer.id))
-        .where(Layer.lot_id == lot.id)
-        .order_by(col(Layer.layer_index), col(Characteristic.id))
-    ).all()
+    rows = lot_characteristics(session, lot)
     maps = [band_map(session, lot, layer, char, max_columns) for layer, char in rows]
     return LotBandMaps(lot=lot.number, length_m=lot.length_m, maps=maps)
 

@@ -28,14 +28,21 @@ from mes.lots.schemas import LotScans, ScanPublic
 MAX_SCANS = 10_000
 
 
+def lot_characteristics(session: Session, lot: Lot) -> list[tuple[Layer, Characteristic]]:
+    """Every characteristic of ``lot`` with its layer, in layer order, then as the recipe lists them."""
+    return list(
+        session.exec(
+            select(Layer, Characteristic)
+            .join(Characteristic, col(Characteristic.layer_id) == col(Layer.id))
+            .where(Layer.lot_id == lot.id)
+            .order_by(col(Layer.layer_index), col(Characteristic.id))
+        ).all()
+    )
+
+
 def _characteristic(session: Session, lot: Lot, name: str) -> tuple[Layer, Characteristic]:
     """``LAYER.CHARACTERISTIC``, or ``CHARACTERISTIC`` alone when one layer of the lot has it."""
-    rows = session.exec(
-        select(Layer, Characteristic)
-        .join(Characteristic, col(Characteristic.layer_id) == col(Layer.id))
-        .where(Layer.lot_id == lot.id)
-        .order_by(col(Layer.layer_index), col(Characteristic.id))
-    ).all()
+    rows = lot_characteristics(session, lot)
     known = [f"{layer.name}.{char.name}" for layer, char in rows]
     found = [(layer, char) for layer, char in rows if name in (f"{layer.name}.{char.name}", char.name)]
     if not found:

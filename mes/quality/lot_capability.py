@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from mes.base import pk
 from mes.lots.models import Characteristic, Layer, Lot, StepRun
 from mes.lots.orders import get_lot
 from mes.lots.report import recipe_ref, unit_names
-from mes.lots.scan_queries import scan_grid
+from mes.lots.scan_queries import lot_characteristics, scan_grid
 from mes.quality import capability as cap
 from mes.quality import spc
 from mes.quality.errors import SpcError
@@ -80,12 +80,7 @@ def lot_capabilities(session: Session, number: str) -> list[CharacteristicCapabi
     lot = get_lot(session, number)
     recipe = recipe_ref(session, lot.recipe_id)
     units = unit_names(session)
-    rows = session.exec(
-        select(Layer, Characteristic)
-        .join(Characteristic, col(Characteristic.layer_id) == col(Layer.id))
-        .where(Layer.lot_id == lot.id)
-        .order_by(col(Layer.layer_index), col(Characteristic.id))
-    ).all()
+    rows = lot_characteristics(session, lot)
     out = []
     for layer, char in rows:
         scans = complete_scans(session, char)
