@@ -153,6 +153,12 @@ def beyond_limit(value: float, limit: float, digits: int = 4) -> str:
     return repr(value)
 
 
+def worst_beyond(worst: float, limit: float, limit_kind: str, unit: str) -> str:
+    """``worst 4481 nm beyond USL 4200 nm``: an excursion as every view of a lot prints it (the hold
+    reasons, ``mes lot show``, the trace), the value by :func:`beyond_limit`, with its unit."""
+    return f"worst {beyond_limit(worst, limit)} {unit} beyond {limit_kind.upper()} {limit:g} {unit}"
+
+
 # The largest row id a user can name: PostgreSQL's integer (SQLite's is 2**63 - 1). An id beyond it
 # is no row; asked of the database it would be an overflow or a driver error, not "not found".
 MAX_ROW_ID = 2**31 - 1

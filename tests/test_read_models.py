@@ -174,8 +174,8 @@ def test_lot_show_names_units_and_why_it_is_held(plant: Plant, capsys: pytest.Ca
     # as a value past a limit is everywhere (it was 'worst 607.35' and 'worst 607.4').
     [interval] = signed.intervals
     assert interval.worst is not None and interval.limit is not None
-    shown = f"worst {beyond_limit(interval.worst, interval.limit)} beyond USL {interval.limit:g}"
-    assert re.findall(r"worst \S+ beyond USL [\d.]+", text) == [shown, shown], text
+    shown = f"worst {beyond_limit(interval.worst, interval.limit)} nm beyond USL {interval.limit:g} nm"
+    assert re.findall(r"worst \S+ nm beyond USL [\d.]+ nm", text) == [shown, shown], text
 
 
 def test_alarms_and_steps_name_their_unit_and_lot(plant: Plant, capsys: pytest.CaptureFixture[str]) -> None:

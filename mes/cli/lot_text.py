@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from mes.base import beyond_limit
+from mes.base import worst_beyond
 from mes.lots.models import IntervalKind
 from mes.lots.schemas import Coverage, HoldReason, HoldSource, LotDetail
 from mes.lots.trace_models import BackwardNode
@@ -85,11 +85,12 @@ def print_lot(console: Console, d: LotDetail) -> None:
                 f"  {c.name} {c.unit} spec {c.lsl:g}–{c.usl:g}: {c.result.value}, "
                 f"{c.scans} scans, {stats}, {_coverage_text(c.coverage)}"
             )
+    units = {(layer.name, c.name): c.unit for layer in d.layers for c in layer.characteristics}
     for i in d.intervals:
         what = (
             "unmeasured"
             if i.kind == IntervalKind.UNMEASURED or i.worst is None or i.limit is None
-            else f"worst {beyond_limit(i.worst, i.limit)} beyond {i.limit_kind.upper()} {i.limit:g}"
+            else worst_beyond(i.worst, i.limit, i.limit_kind, units.get((i.layer, i.characteristic), ""))
         )
         by = f" by {i.dispositioned_by} {when(i.dispositioned_at)}" if i.dispositioned_by else ""
         metres = f"{i.start_m:.2f}–{i.end_m:.2f} m"
@@ -132,12 +133,14 @@ def backward_tree(node: BackwardNode, tree: Tree | None = None) -> Tree:
                 else "no scans in these metres"
             )
             sub.add(_wrapped(f"{c.name} {c.unit} spec {c.lsl:g}/{c.target:g}/{c.usl:g}: {stats}"))
+    node_units = {c.name: c.unit for layer in node.layers for c in layer.characteristics}
     for i in node.intervals:
         what = (
             "unmeasured"
             if i.kind == IntervalKind.UNMEASURED or i.worst_value is None or i.limit_value is None
-            else f"worst {beyond_limit(i.worst_value, i.limit_value)} "
-            f"beyond {i.limit_kind.upper()} {i.limit_value:g}"
+            else worst_beyond(
+                i.worst_value, i.limit_value, i.limit_kind, node_units.get(i.characteristic, "")
+            )
         )
         branch.add(
             _wrapped(f"interval {i.start_m:.2f}–{i.end_m:.2f} m: {i.characteristic} {what}, {i.status.value}")

@@ -270,6 +270,13 @@ def _run_demo(settings: Settings, workdir: Path, time_scale: float, timeout: flo
               serve: bool, finished: Callable[[DemoResult], None]) -> None:  # fmt: skip
     from mes.demo import demo_environment, run_demo
 
+    def terminated(signum: int, frame: object) -> None:
+        # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does: asyncio.run then cancels
+        # the run, whose clean-up stops the web server, the workers, the collector and the simulators
+        # (they run in process groups of their own, which a signal to the demo's group does not reach).
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminated)
     asyncio.run(
         run_demo(
             settings,

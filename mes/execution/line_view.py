@@ -80,7 +80,10 @@ class StepOnUnit(ReadModel):
     error: str | None
     length_m: float
     progress_m: float | None = Field(description="furthest position a gauge measured; None: none yet")
-    eta: datetime | None = Field(description="at the step's speed setpoint; None when it does not run")
+    eta: datetime | None = Field(
+        description="at the rate observed since the step started (its speed setpoint at first: "
+        "mes.lots.order_progress); None when it does not run"
+    )
     started_at: datetime | None
     ended_at: datetime | None
     gauges: list[GaugeReading]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, or_, select
 
 from mes.audit.models import AuditEvent
-from mes.base import beyond_limit
+from mes.base import worst_beyond
 from mes.lots.models import Disposition, IntervalStatus, LayerResult, Lot, LotStatus, StepRunState
 from mes.lots.schemas import HoldReason, HoldSource, IntervalPublic, LayerDetail, StepRunPublic
 
@@ -134,13 +134,15 @@ def hold_reasons(
 ) -> list[HoldReason]:
     """What holds ``lot`` now (when it is on hold) and which of its intervals are held."""
     reasons = _lot_holds(session, lot, steps, layers) if lot.status == LotStatus.ON_HOLD else []
+    units = {(layer.name, c.name): c.unit for layer in layers for c in layer.characteristics}
     for i in intervals:
         if i.status != IntervalStatus.HELD:
             continue
+        unit = units.get((i.layer, i.characteristic), "")
         what = (
             "unmeasured"
             if i.worst is None or i.limit is None
-            else f"worst {beyond_limit(i.worst, i.limit)} beyond {i.limit_kind.upper()} {i.limit:g}"
+            else worst_beyond(i.worst, i.limit, i.limit_kind, unit)
         )
         reasons.append(
             HoldReason(

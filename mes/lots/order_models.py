@@ -63,9 +63,10 @@ class OrderStep(BaseModel):
         description="Where progress_m comes from: the unit's Complete, or the step's stored gauge scans."
     )
     eta: datetime | None = Field(
-        description="When a running step's roll should be done: now + (lot length − progress_m) ÷ the "
-        "recipe step's web (or winding) speed setpoint. None unless the step runs, is not paused, and "
-        "both progress and speed are known."
+        description="When a running step's roll should be done: the time of its furthest scan + (lot "
+        "length − progress_m) ÷ the rate it has made metres at since it started (once it made 2 % of "
+        "the roll in 5 s or more), else ÷ the recipe step's web (or winding) speed setpoint. None unless "
+        "the step runs, is not paused, and progress and a rate are known."
     )
     pause_requested_at: datetime | None = Field(
         description="When its order's pause reached this step; its unit is held (PackML Hold) until the "

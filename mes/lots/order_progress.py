@@ -6,15 +6,19 @@ recorded, never invented.
   (the scans stored so far, by the collector while it runs, or backfilled at completion). It trails
   the web by up to a scan pitch and the collector's batch; a step without stored scans has no
   progress (None), not 0.
-- A running step's **ETA** is the time of that furthest scan plus the metres left at the recipe
-  step's speed setpoint (``web_speed_m_min``; a winder's ``winding_speed_m_min``). None when the
-  step does not run, is paused (its unit held), or either number is unknown.
+- A running step's **ETA** is the time of that furthest scan plus the metres left at the rate the step
+  has made metres so far (metres of its furthest scan ÷ the time from its start to that scan), once it
+  has made at least :data:`RATE_AFTER_FRACTION` of the roll in :data:`RATE_AFTER_S`; before that at the
+  recipe step's speed setpoint (``web_speed_m_min``; a winder's ``winding_speed_m_min``). The observed
+  rate is what the roll really does: a step of several passes over the band, a unit running slower
+  than its setpoint, a held stretch. None when the step does not run, is paused (its unit held), or no
+  rate is known.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
@@ -24,6 +28,9 @@ from mes.lots.models import GaugeScan, Layer, Lot, StepRun, StepRunState
 from mes.recipes.schema import Recipe
 
 SPEED_SETPOINTS = ("web_speed_m_min", "winding_speed_m_min")
+# The observed rate replaces the setpoint once the step has made this much of its roll, in this long.
+RATE_AFTER_FRACTION = 0.02
+RATE_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -86,14 +93,24 @@ def step_eta(
     step: StepRun, recipe: Recipe, made_m: float, seen_at: datetime, length_m: float
 ) -> datetime | None:
     """When a step that made ``made_m`` of ``length_m`` metres by ``seen_at`` (its furthest scan) should
-    be done, at the recipe step's speed setpoint; None when it does not run, is paused, or has no speed."""
-    speed = _speed_m_min(recipe, step.step_index)
+    be done: at the rate observed since it started, else at the recipe step's speed setpoint (module
+    docstring); None when it does not run, is paused, or no rate is known."""
     moving = (
         step.state == StepRunState.RUNNING and step.pause_requested_at is None and step.unit_held_at is None
     )
-    if not moving or speed is None:
+    if not moving:
         return None
-    return seen_at + timedelta(minutes=max(0.0, length_m - made_m) / speed)
+    left_m = max(0.0, length_m - made_m)
+    started = step.started_at
+    elapsed_s = (_utc(seen_at) - _utc(started)).total_seconds() if started is not None else 0.0
+    if made_m >= RATE_AFTER_FRACTION * length_m and elapsed_s >= RATE_AFTER_S and made_m > 0:
+        return seen_at + timedelta(seconds=left_m * elapsed_s / made_m)
+    speed = _speed_m_min(recipe, step.step_index)
+    return None if speed is None else seen_at + timedelta(minutes=left_m / speed)
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def order_eta(steps: list[StepRun], progress: dict[int, StepProgress]) -> datetime | None:

@@ -110,7 +110,7 @@ def test_the_band_map_outlines_the_out_of_spec_metres_and_hatches_the_unmeasured
     expect(reasons.filter(has_text="did not measure enough of the roll")).to_have_count(1)
     expect(
         page.locator(f'[data-testid=hold-reason][data-interval-id="{made.oos_interval}"]')
-    ).to_contain_text("beyond USL 600")
+    ).to_contain_text("nm beyond USL 600 nm")  # every number with its unit
     expect(page.get_by_test_id("cpk-carbon-film.thickness")).to_have_text(re.compile(r"^\d+\.\d\d$"))
     shoot(page, "lot-detail")
 

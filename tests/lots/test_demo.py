@@ -51,12 +51,27 @@ def test_demo_runs_the_line_and_leaves_a_readable_database(tmp_path: Path) -> No
         assert login.status_code == 200 and 'data-testid="login-form"' in login.text
         _check_what_the_demo_made(tmp_path, env, output)
     finally:
-        demo.send_signal(signal.SIGINT)
+        demo.send_signal(signal.SIGTERM)  # as a service manager stops it; Ctrl-C (SIGINT) is the same
         rest, _ = demo.communicate(timeout=90)
     assert demo.returncode == 0, rest
     assert "demo stopped" in rest and "Traceback" not in rest
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)
+    # Expected: nothing of the demo left running (its workers run in process groups of their own: they
+    # stayed up after a SIGTERM to the demo).
+    assert _processes_of(tmp_path / ".mes-demo") == []
+
+
+def _processes_of(workdir: Path) -> list[str]:
+    """Command lines of the processes started with ``workdir`` in their environment (the demo's)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if str(workdir).encode() in (proc / "environ").read_bytes():
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str, *, timeout_s: float) -> str:

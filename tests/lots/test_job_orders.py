@@ -177,6 +177,15 @@ def test_progress_and_eta_come_from_what_is_recorded(prepared: Engine, line: Lin
     assert first.eta is not None
     assert abs((first.eta - measured).total_seconds() - 7.5 / 0.135 * 60) < 1
     assert detail.eta is None  # cu-cap waits for a unit: when the order ends is not known
+    # Once it has run a while, the rate it has made metres at is what counts, not the setpoint: 2.5 m
+    # in 100 s leaves 7.5 m for 300 s (a roll of several passes, a unit slower than its setpoint).
+    with session_scope(prepared) as session:
+        step = session.exec(select(StepRun).where(StepRun.lot_id == lot.id, StepRun.step_index == 0)).one()
+        step.started_at = measured - timedelta(seconds=100)
+        session.add(step)
+    first = order_detail_of(prepared, number).lots[0].steps[0]
+    assert first.eta is not None
+    assert abs((first.eta - measured).total_seconds() - 300) < 1
     # A completed step made its lot's length (the unit reported Complete).
     with session_scope(prepared) as session:
         step = session.exec(select(StepRun).where(StepRun.lot_id == lot.id, StepRun.step_index == 0)).one()

@@ -39,6 +39,9 @@
     document.body.classList.toggle("no-link", !now);
     const banner = document.getElementById("link-banner");
     if (banner) banner.hidden = now;
+    // A command's opener (a <summary>) cannot be disabled: it is closed and shown disabled (CSS), and
+    // a click on it is refused below while there is no link.
+    if (!now) document.querySelectorAll("details[open]").forEach((d) => { if (d.querySelector("form.command")) d.open = false; });
     document.querySelectorAll("form.command button, [data-needs-link]").forEach((el) => {
       if (!now && !el.disabled) {
         el.disabled = true;
@@ -228,24 +231,34 @@
       if ((el.type === "checkbox" || el.type === "radio") && type !== "bool" && !el.checked) continue;
       if (type === "bool") { put(el.name, el.checked); continue; }
       if (el.value === "" && el.dataset.required === undefined) continue;
-      if (type === "number") put(el.name, Number(el.value));
-      else if (type === "int") put(el.name, parseInt(el.value, 10));
+      // A number is sent as typed when it is not one exactly (the API refuses it and says why): never
+      // parseInt's "1e3" → 1 or a number input's rounding, which would change what was meant.
+      const text = el.value.trim();
+      if (type === "number") put(el.name, /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) && Number.isFinite(Number(text)) ? Number(text) : text);
+      else if (type === "int") put(el.name, /^[+-]?\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : text);
       else put(el.name, el.value);
     }
     return body;
   }
 
   function showProblem(where, problem) {
+    if (problem.status === 401) {  // the session ended (logged out elsewhere, idle): log in again, then back
+      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+      return;
+    }
     if (!where) return;
     const body = problem.body || {};
+    const errors = body.errors || [];
     where.replaceChildren();
     const head = document.createElement("strong");
     head.textContent = `${body.title || "Refused"}${problem.status ? ` (${problem.status})` : ""}: `;
-    where.append(head, document.createTextNode(body.detail || problem.message));
-    (body.errors || []).forEach((e) => {
+    // With its fields listed below, the detail (the same list in one line) is not repeated.
+    where.append(head, document.createTextNode(errors.length ? "" : body.detail || problem.message));
+    errors.forEach((e) => {
       const line = document.createElement("div");
       const at = e.line ? ` (line ${e.line}${e.column ? `, column ${e.column}` : ""})` : "";
-      line.textContent = `${(e.loc || []).filter((p) => p !== "body").join(".") || e.field || "request"}${at}: ${e.msg}`;
+      const msg = String(e.msg || "").replace(/^Value error, /, "");
+      line.textContent = `${(e.loc || []).filter((p) => p !== "body").join(".") || e.field || "request"}${at}: ${msg}`;
       line.className = "field-problem";
       where.append(line);
     });
@@ -278,17 +291,24 @@
     const where = box.querySelector("[data-role=problem]");
     where.hidden = true;
     return new Promise((resolve) => {
+      let sending = false;
       const onSubmit = async (ev) => {
         ev.preventDefault();
-        if (ev.submitter && ev.submitter.value === "cancel") { finish(null); return; }
+        if (ev.submitter && ev.submitter.value === "cancel") { if (!sending) finish(null); return; }
+        if (sending) return;  // a double click signs once
         const signature = { name: inner.elements.name.value, password: inner.elements.password.value,
                             meaning: inner.elements.meaning.value };
         const extra = { reason: inner.elements.reason.value, signature };
+        sending = true;
+        inner.querySelectorAll("button").forEach((b) => (b.disabled = true));
         try {
           finish(await attempt(extra));
         } catch (problem) {
           inner.elements.password.value = "";
           showProblem(where, problem);
+        } finally {
+          sending = false;
+          inner.querySelectorAll("button").forEach((b) => (b.disabled = !online));
         }
       };
       const finish = (value) => {
@@ -359,6 +379,11 @@
       showProblem(where, new Problem({ title: "No link", detail: "the server did not answer" }, 0));
     }
   });
+
+  document.addEventListener("click", (ev) => {
+    const opener = ev.target.closest("summary");
+    if (!online && opener && opener.parentElement.querySelector("form.command")) ev.preventDefault();
+  }, true);
 
   // Log out: end the session on the server, then go to the login page.
   document.addEventListener("click", async (ev) => {
