@@ -36,11 +36,27 @@ def test_a_lost_server_is_shown_and_the_page_catches_up_when_it_is_back(
         expect(banner).to_be_hidden()
         page.evaluate("window.__notReloaded = true")
 
+        # A second page with commands: the alarm list.
+        with session_scope(engine) as session:
+            alarm = raise_alarm(
+                session, "coater-1:down", "coater-1 does not answer", priority=AlarmPriority.LOW
+            )
+            alarm_id = alarm.id
+        alarms = context.new_page()
+        alarms.goto("/alarms")
+        expect(alarms.get_by_test_id(f"ack-{alarm_id}")).to_be_enabled()
+
         os.killpg(web.process.pid, signal.SIGKILL)  # no goodbye: a crash or a pulled cable
         web.process.wait(10)
         expect(banner).to_be_visible(timeout=5_000)
         expect(page.locator("body.no-link")).to_have_count(1)
         shoot(page, "link-lost")
+        # Every command is disabled, and an opener of a command's form does not open.
+        expect(alarms.get_by_test_id("link-banner")).to_be_visible(timeout=5_000)
+        expect(alarms.get_by_test_id(f"ack-{alarm_id}")).to_be_disabled()
+        alarms.get_by_test_id(f"shelve-{alarm_id}").click()
+        expect(alarms.get_by_test_id(f"shelve-open-{alarm_id}")).not_to_have_attribute("open", "")
+        expect(alarms.get_by_test_id(f"shelve-submit-{alarm_id}")).to_be_hidden()
         # While the server is away, something happens on the line.
         with session_scope(engine) as session:
             raise_alarm(session, "sputter-1:arc", "arc detected on sputter-1", priority=AlarmPriority.HIGH)
@@ -49,6 +65,7 @@ def test_a_lost_server_is_shown_and_the_page_catches_up_when_it_is_back(
         expect(banner).to_be_hidden(timeout=15_000)
         expect(page.get_by_test_id("alarm-count-high")).to_have_attribute("data-count", "1")
         assert page.evaluate("window.__notReloaded") is True
+        expect(alarms.get_by_test_id(f"ack-{alarm_id}")).to_be_enabled(timeout=15_000)
     finally:
         context.close()
         web.stop()

@@ -57,6 +57,17 @@ def test_an_order_is_placed_from_a_released_recipe(plant: Hmi, engine: Engine, b
     expect(problem).to_contain_text("409")
     expect(problem).to_contain_text("lot size 5000 is outside")
     shoot(page, "orders-new-refused")
+    # A number that is not exactly one is sent as typed and refused, never cut: "1e3" lots was sent
+    # as 1 lot (parseInt), a priority of 1e308 as 1.
+    page.get_by_test_id("new-order-lots").fill("1e3")
+    page.get_by_test_id("new-order-lot-size").fill("12.5")
+    page.get_by_test_id("new-order-submit").click()
+    confirm(page, "Place this work order?")
+    expect(problem).to_contain_text("422")
+    expect(problem.locator(".field-problem")).to_contain_text("lots: Input should be a valid integer")
+    with session_scope(engine) as s:
+        assert s.exec(select(WorkOrder)).all() == []
+    page.get_by_test_id("new-order-lots").fill("2")
     page.get_by_test_id("new-order-lot-size").fill("12.5")
     page.get_by_test_id("new-order-priority").fill("7")
     page.get_by_test_id("new-order-submit").click()

@@ -242,7 +242,7 @@
   }
 
   function showProblem(where, problem) {
-    if (problem.status === 401) {  // the session ended (logged out elsewhere, idle): log in again, then back
+    if (problem.status === 401 && !where?.closest("form#login")) {  // the session ended (logged out elsewhere, idle): log in again, then back
       location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
       return;
     }
