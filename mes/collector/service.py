@@ -102,6 +102,7 @@ class Collector:
         self.started_at = utcnow()
         # unit → (PackML state last read, when): written with the heartbeat for `mes unit` and `mes status`
         self.seen: dict[str, tuple[str, datetime]] = {}
+        self.state_changed = asyncio.Event()  # a unit showed a new state: write it now, not at the next beat
         self.spool = Spool(spool_path, max_bytes=int(spool_max_mb * 1_000_000))
         # Set (on the database thread) from the spool's filling up until it is written out again:
         # meanwhile nothing is read from the units.
@@ -153,8 +154,14 @@ class Collector:
                 log.debug("collector: heartbeat: %s", exc.orig)
             except Exception as exc:
                 failing.lost(type(exc).__name__, "collector: heartbeat failed; retrying", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_S)
+            # A unit's new state is written at once (the pages' tiles follow it by the event log), the
+            # rest every HEARTBEAT_S.
+            self.state_changed.clear()
+            stopping = asyncio.create_task(stop.wait())
+            changed = asyncio.create_task(self.state_changed.wait())
+            await asyncio.wait({stopping, changed}, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
+            for task in (stopping, changed):
+                task.cancel()
         with contextlib.suppress(Exception):  # a last word on the units' states, if the database takes it
             await self._db(self._beat, dict(self.seen))
 
@@ -174,7 +181,10 @@ class Collector:
             state = str(await driver.read_state())
         except (UnknownState, BadStatus) as exc:
             state = "unknown" if isinstance(exc, UnknownState) else f"Bad: {exc.status}"
+        before = self.seen.get(feed.unit)
         self.seen[feed.unit] = (state, utcnow())
+        if before is None or before[0] != state:
+            self.state_changed.set()
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, fn, *args)

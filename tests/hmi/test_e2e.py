@@ -82,6 +82,8 @@ async def _follow_the_tile(page: Page) -> str:
     progress = "tile-progress-sputter-1"
     await expect(page.get_by_test_id(progress)).to_have_attribute("data-done-m", re.compile(r"^[1-9]"),
                                                                   timeout=30_000)  # fmt: skip
+    # The unit's PackML state as the collector reads it, written as soon as it changes.
+    await expect(page.get_by_test_id("tile-state-sputter-1")).to_contain_text("Execute")
     first = await _number(page, progress, "data-done-m")
     await expect(page.get_by_test_id(progress)).not_to_have_attribute(
         "data-done-m", str(first), timeout=30_000
