@@ -28,7 +28,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        bad = _unprintable(scope)
+        bad = unprintable(scope)
         if bad is not None:
             await _send_problem(send, 422, "request-invalid", "Request invalid", bad, scope)
             return
@@ -65,7 +65,7 @@ class BodyLimit:
         await _send_problem(send, 413, "body-too-large", "Body too large", detail, scope)
 
 
-def _unprintable(scope: Scope) -> str | None:
+def unprintable(scope: Scope) -> str | None:
     """What is wrong with a path or query that holds a control character (NUL first: PostgreSQL cannot
     store or compare text with it, and no name, number or filter of this API has one)."""
     path = scope.get("path", "")

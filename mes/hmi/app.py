@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mes.api.app import API, create_app
 from mes.api.deps import authenticate
+from mes.api.limits import unprintable
 from mes.auth.errors import NotAuthenticated
 from mes.auth.schemas import Principal
 from mes.config import Settings
@@ -98,6 +99,12 @@ class SecurityHeaders:
                     headers["Content-Security-Policy"] = PAGE_POLICY
             await send(message)
 
+        bad = unprintable(scope) if page else None
+        if bad is not None:  # refused before any route, as the API does, but as a page
+            problem = {"title": "Request invalid", "status": 422, "detail": bad}
+            answer = render(Request(scope), "error.html", None, status_code=422, problem=problem)
+            await answer(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 

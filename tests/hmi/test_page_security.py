@@ -90,3 +90,14 @@ def test_an_unknown_page_is_a_page_not_a_problem(client_app: TestClient) -> None
     assert "there is no page /no-such-page" in answer.text
     api = client_app.get("/api/v1/no-such-route")
     assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
+
+
+def test_a_control_character_in_a_page_address_is_a_page_not_a_problem(client_app: TestClient) -> None:
+    # Expected: the HTML error page, as other bad input of a page gets (it was the API's problem+json).
+    log_in(client_app, Role.OPERATOR)
+    for path in ("/lots?status=%00", "/orders/x%0d%0a", "/alarms/history?unit=%07"):
+        answer = client_app.get(path)
+        assert answer.status_code == 422, path
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert 'data-testid="error-page"' in answer.text and "U+00" in answer.text
+    assert client_app.get("/api/v1/lots?status=%00").headers["content-type"] == "application/problem+json"
