@@ -39,6 +39,7 @@ SYSTEM = "system"
 ALARM_TABLE: sa.Table = Alarm.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = 3
 MAX_SHELVE_S = 8 * 3600  # a shift: a shelved alarm must come back before the next crew takes over
+MIN_SHELVE_S = 60  # shelving is for a nuisance alarm while its cause is dealt with: a minute at least
 ROLES_SHELVE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
 # Acknowledging (ISA-18.2: the operator has seen it) and unshelving are everyone's on the line.
 ROLES_ACKNOWLEDGE = (Role.OPERATOR, Role.ENGINEER, Role.QUALITY, Role.ADMIN)
@@ -219,9 +220,9 @@ def shelve(session: Session, alarm_id: int, *, by: str, duration_s: float, reaso
     """Take an open alarm off the active list until ``now + duration_s`` (at most ``MAX_SHELVE_S``)."""
     if not reason.strip():
         raise AlarmInvalid("a reason is required to shelve an alarm")
-    if not 0 < duration_s <= MAX_SHELVE_S:
+    if not MIN_SHELVE_S <= duration_s <= MAX_SHELVE_S:
         raise AlarmInvalid(
-            f"shelve for more than 0 and at most {MAX_SHELVE_S // 60} minutes, "
+            f"shelve for at least {MIN_SHELVE_S // 60} and at most {MAX_SHELVE_S // 60} minutes, "
             f"not {duration_s / 60:g} minutes"
         )
     user = get_user(session, by)

@@ -171,6 +171,7 @@ def test_shelve_and_unshelve(client: TestClient, callers: Callers, raised: Alarm
 
     for body_in, where in (
         ({"minutes": 0, "reason": "x"}, ["body", "minutes"]),
+        ({"minutes": 0.001, "reason": "x"}, ["body", "minutes"]),  # a minute at least (was taken)
         ({"minutes": 481, "reason": "x"}, ["body", "minutes"]),
         ({"minutes": 10}, ["body", "reason"]),
         ({"minutes": 10, "reason": " "}, ["body", "reason"]),

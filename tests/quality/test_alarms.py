@@ -130,7 +130,9 @@ def test_shelving_hides_until_expiry_and_is_audited(users: Engine) -> None:
 @pytest.mark.parametrize(
     ("duration_s", "reason", "match"),
     [
-        (0, "why", "at most 480 minutes"),
+        (0, "why", "at least 1 and at most 480 minutes"),
+        # Expected: a minute at least (0.001 minutes was taken: a shelve of 60 ms, audited).
+        (0.06, "why", "at least 1 and at most 480 minutes, not 0.001 minutes"),
         (8 * 3600 + 1, "why", "at most"),
         # Expected: the duration as asked, in minutes (it said "not 36000 s" for --minutes 600).
         (600 * 60, "why", "at most 480 minutes, not 600 minutes"),

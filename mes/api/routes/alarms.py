@@ -148,11 +148,11 @@ class ShelveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     minutes: float = Field(
-        gt=0,
+        ge=alarms.MIN_SHELVE_S / 60,
         le=alarms.MAX_SHELVE_S / 60,
         allow_inf_nan=False,
         strict=True,
-        description="How long (at most a shift: 480).",
+        description="How long (at least a minute, at most a shift: 480).",
     )
     reason: FreeText = Field(description="Why; kept in the journal and the audit trail.")
 
