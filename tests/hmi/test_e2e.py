@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from pathlib import Path
 
 from playwright.async_api import Page, async_playwright, expect
@@ -148,7 +149,27 @@ async def _hold_and_release(operator: Page, quality: Page, lot: str) -> None:
     await shoot_async(quality, "e2e-released")
 
 
-async def test_a_shift_in_the_browser_end_to_end(tmp_path: Path, pg_url: str, broker: str) -> None:  # noqa: F811
+def test_a_shift_in_the_browser_end_to_end(tmp_path: Path, pg_url: str, broker: str) -> None:  # noqa: F811
+    # Playwright's sync API, which the other browser tests of this package use, keeps an event loop
+    # running in this thread while their package-scoped browser lives: the line and this test's own
+    # (async) browser run on a loop of a thread of their own.
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(_a_shift(tmp_path, pg_url, broker))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="e2e-shift")
+    worker.start()
+    worker.join(timeout=600)
+    assert not worker.is_alive(), "the shift did not end within 600 s"
+    if failed:
+        raise failed[0]
+
+
+async def _a_shift(tmp_path: Path, pg_url: str, broker: str) -> None:  # noqa: F811
     line = LineUnderTest(tmp_path, pg_url, broker, ["sputter-1"], time_scale=TIME_SCALE)
     line.env["MES_RESULT_BACKEND"] = broker
     web: WebServer | None = None
