@@ -1,8 +1,9 @@
 """The ``mes`` command line: an application above every domain.
 
 Each domain's commands live in a module here (``recipes``, ``equipment``, ``lots``,
-``steps``, ``quality``, ``spc``, ``audit``, ``users``); :mod:`mes.cli.app` assembles
-them and maps every layer's errors to one line and an exit code.
+``steps``, ``quality``, ``spc``, ``audit``, ``users``); :mod:`mes.cli.app` lists them,
+imports each only when its command is resolved, and maps every layer's errors to one line and
+an exit code.
 """
 
 from __future__ import annotations

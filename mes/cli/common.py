@@ -1,10 +1,8 @@
-"""What every ``mes`` sub-command needs: the database, consoles, a password."""
+"""What every ``mes`` sub-command needs: the database, the console, a password."""
 
 from __future__ import annotations
 
-import errno
 import math
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,28 +10,13 @@ from typing import Any
 
 import typer
 from pydantic import BaseModel, TypeAdapter
-from rich.console import Console
 from sqlalchemy.engine import Engine
 
 from mes.base import dumps_json, normal_text
+from mes.cli.console import out as out  # the commands' console, where they have always found it
 from mes.config import get_settings
 from mes.db import make_engine, require_database
 from mes.errors import InputError
-
-
-class _Out(Console):
-    """The commands' console. A reader that stops reading (``mes … | head -1``) is handled with every
-    other closed output in :mod:`mes.cli.app`, not by rich's own silent exit 1."""
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        raise BrokenPipeError(errno.EPIPE, "the reader of the output stopped reading")
-
-
-# Rich assumes 80 columns when output is not a terminal; tables then wrap every
-# cell. Piped output gets room instead, unless COLUMNS says how much.
-_SIZED = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
-out = _Out(highlight=False, soft_wrap=True, width=None if _SIZED else 200)
 
 AsJson = typer.Option(False, "--json", help="Print JSON (and nothing else) on stdout.")
 
