@@ -144,8 +144,8 @@ class Settings(BaseSettings):
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(
-                f"MES_PLANT_TIME_ZONE {name!r} is not a time zone this machine knows "
-                "(give an IANA name such as Europe/Berlin, or UTC)"
+                f"{name!r} is not a time zone this machine knows (give an IANA name such as "
+                "Europe/Berlin, or UTC)"
             ) from exc
         return name
 

@@ -181,3 +181,11 @@ def test_a_malformed_redis_url_names_its_variable(field: str, url: str) -> None:
 )
 def test_redis_urls_that_redis_accepts(field: str, url: str) -> None:
     assert getattr(load_settings(**{field: url}), field) == url
+
+
+def test_the_plant_time_zone_is_checked_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MES_PLANT_TIME_ZONE", "Europe/Berlin")
+    assert load_settings().plant_time_zone == "Europe/Berlin"
+    monkeypatch.setenv("MES_PLANT_TIME_ZONE", "Mars/Olympus_Mons")
+    with pytest.raises(ConfigError, match=r"MES_PLANT_TIME_ZONE: 'Mars/Olympus_Mons' is not a time zone"):
+        load_settings()
