@@ -3,7 +3,6 @@ the broker the routes send through, or a broker that is away."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,13 +24,12 @@ from mes.equipment.profile import load_line
 from mes.execution.scheduler import schedule, sync_units
 from mes.lots.models import StepRun, StepRunState, WorkOrder
 from mes.lots.orders import IDEMPOTENCY_KEY_TTL, expand_order
-from tests.api.broker import celery_broker
+from tests.api.broker import celery_broker, sending_broker
 from tests.api.conftest import Callers, TestClient, log_in
 from tests.services import ServiceUrls
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE = ROOT / "deploy" / "line.yaml"
-REDIS_DB = int(os.environ.get("MES_TEST_REDIS_DB", "11"))
 AWAY = "redis://127.0.0.1:1/0"  # nothing listens there
 SI = "capped-si-anode@1"
 ORDERS = "/api/v1/orders"
@@ -41,13 +39,8 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 def broker(services: ServiceUrls) -> Iterator[redis.Redis]:
     """The suite's Redis database as the broker; the test reads what was sent from it."""
-    url = services.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    with celery_broker(url):
+    with sending_broker(services) as client:
         yield client
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture

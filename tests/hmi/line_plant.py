@@ -7,7 +7,6 @@ what it last read of each unit.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,11 +36,11 @@ from mes.recipes.service import get_recipe
 from tests.api.conftest import make_callers
 from tests.api.server import serve
 from tests.hmi.conftest import Hmi
+from tests.lots.conftest import REDIS_DB
 from tests.services import ServiceUrls
 
 LINE_FILE = ROOT / "deploy" / "line.yaml"
 SPUTTER, COATER, IDLE, WINDER = "sputter-1", "coater-1", "sputter-2", "winder-1"
-REDIS_DB = int(os.environ.get("MES_TEST_REDIS_DB", "11"))
 LINK_LOST = "lost the link to winder-1: 10 attempts over 61 s failed"
 
 

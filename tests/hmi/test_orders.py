@@ -5,7 +5,6 @@ its lots and steps following step events, and what each role is shown."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +19,7 @@ from mes.db import session_scope
 from mes.equipment.profile import Line
 from mes.execution.order_control import abort_order
 from mes.lots.models import StepRun, StepRunState, WorkOrder
-from tests.api.broker import celery_broker
+from tests.api.broker import celery_broker, sending_broker
 from tests.hmi.conftest import Hmi, shoot
 from tests.hmi.ops import OPERATOR, SI, confirm, line, place, plant, run_first_step
 from tests.services import ServiceUrls
@@ -31,14 +30,9 @@ AWAY = "redis://127.0.0.1:1/0"  # nothing listens there
 
 @pytest.fixture
 def broker(services: ServiceUrls) -> Iterator[redis.Redis]:
-    """The suite's Redis database for these tests (MES_TEST_REDIS_DB) as the broker the API sends through."""
-    url = services.redis_url.rsplit("/", 1)[0] + f"/{int(os.environ.get('MES_TEST_REDIS_DB', '4'))}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    with celery_broker(url):
+    """The suite's Redis database as the broker; the test reads what was sent from it."""
+    with sending_broker(services) as client:
         yield client
-    client.flushdb()
-    client.close()
 
 
 def test_an_order_is_placed_from_a_released_recipe(plant: Hmi, engine: Engine, broker: redis.Redis) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import time
 from pathlib import Path
@@ -30,11 +29,11 @@ from mes.lots.models import StepRun, StepRunState
 from mes.lots.orders import create_order, expand_order
 from mes.sim.faults import parse_fault
 from mes.sim.unit import SimUnit
+from tests.lots.conftest import REDIS_DB
 from tests.lots.harness import write_line
 from tests.services import ServiceUrls, free_port
 
 pytestmark = pytest.mark.timeout(120)
-REDIS_DB = int(os.environ.get("MES_TEST_REDIS_DB", "11"))
 
 
 def _redis_url() -> str:
